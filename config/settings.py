@@ -1,0 +1,180 @@
+"""posinv settings: every value that differs between machines comes from the
+environment, read here once. See docs/operations.md for the variables."""
+import os
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(os.environ.get("POSINV_VAR_DIR", BASE_DIR / "var"))
+
+
+def env_bool(name: str, default: bool = False) -> bool:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def env_list(name: str, default: str = "") -> list[str]:
+    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
+DEBUG = env_bool("DEBUG", False)
+SECRET_KEY = os.environ.get("SECRET_KEY", "")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            "SECRET_KEY is not set. Set it in the environment (DEBUG=1 allows a development key)."
+        )
+    SECRET_KEY = "posinv-development-key-not-for-production"
+
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
+
+# "main" is the back office; "register" is a cash-register node with its own
+# database that records sales and ships them to MAIN_URL (docs/registers.md).
+POSINV_NODE = os.environ.get("POSINV_NODE", "main").strip().lower()
+if POSINV_NODE not in {"main", "register"}:
+    raise ImproperlyConfigured(f"POSINV_NODE must be 'main' or 'register', not {POSINV_NODE!r}.")
+MAIN_URL = os.environ.get("MAIN_URL", "").rstrip("/")
+POSINV_REGISTER_CODE = os.environ.get("POSINV_REGISTER_CODE", "")
+POSINV_REGISTER_TOKEN = os.environ.get("POSINV_REGISTER_TOKEN", "")
+if POSINV_NODE == "register" and not (MAIN_URL and POSINV_REGISTER_CODE and POSINV_REGISTER_TOKEN):
+    raise ImproperlyConfigured(
+        "A register node needs MAIN_URL, POSINV_REGISTER_CODE and POSINV_REGISTER_TOKEN."
+    )
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "django_rq",
+    "import_export",
+    "posinv",
+    "pos",
+    "cabinets",
+    "carts",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASE_URL = os.environ.get("DATABASE_URL", "")
+if DATABASE_URL:
+    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
+else:
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
+    DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": VAR_DIR / "db.sqlite3"}}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # IMMEDIATE takes SQLite's write lock when a transaction starts, so a
+    # read-compute-write in the ledger cannot interleave with another writer
+    # (SQLite ignores SELECT ... FOR UPDATE).
+    DATABASES["default"]["OPTIONS"] = {
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 30,
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = os.environ.get("TIME_ZONE", "UTC")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", BASE_DIR / "static"))
+STATICFILES_DIRS = [BASE_DIR / "assets"]
+
+LOGIN_URL = "admin:login"
+
+# Background work: with REDIS_URL jobs go to RQ and run in rqworker processes
+# (any number, on any host); without it they run in-process after commit.
+REDIS_URL = os.environ.get("REDIS_URL", "")
+POSINV_JOBS_INLINE = not REDIS_URL or env_bool("POSINV_JOBS_INLINE", False)
+RQ_QUEUE_NAMES = ("high", "default", "low")
+RQ_QUEUES = {
+    name: {"URL": REDIS_URL or "redis://127.0.0.1:6379/0", "DEFAULT_TIMEOUT": 900}
+    for name in RQ_QUEUE_NAMES
+}
+RQ_SHOW_ADMIN_LINK = True
+
+# Consumers of the ledger's change outbox, called by the dispatcher job off
+# the hot path (docs/ledger.md). Each takes keyword argument `changes`.
+POSINV_CHANGE_CONSUMERS = [
+    "posinv.services.suggestions.suggestions_refresh_for_changes",
+]
+# Functions that list what is due now for the scheduler tick.
+POSINV_SCHEDULE_PROVIDERS = [
+    "posinv.schedules.core_due",
+]
+POSINV_SCHEDULER_TICK_SECONDS = float(os.environ.get("POSINV_SCHEDULER_TICK_SECONDS", "2"))
+POSINV_CHANGES_SWEEP_SECONDS = float(os.environ.get("POSINV_CHANGES_SWEEP_SECONDS", "10"))
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "posinv.api.auth.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["posinv.api.permissions.IsStaffUser"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "posinv.api.errors.exception_handler",
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "PAGE_SIZE": 100,
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "posinv API",
+    "DESCRIPTION": "Stock ledger, registers, cabinets and carts.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}

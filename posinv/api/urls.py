@@ -1,0 +1,3 @@
+"""Core API routes, mounted under /api/v1/."""
+
+urlpatterns: list = []

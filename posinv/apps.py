@@ -1,0 +1,9 @@
+from django.apps import AppConfig
+
+
+class PosinvConfig(AppConfig):
+    """The core: locations, articles, prices and the stock ledger."""
+
+    name = "posinv"
+    verbose_name = "Inventory"
+    default_auto_field = "django.db.models.BigAutoField"

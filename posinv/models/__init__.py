@@ -1,0 +1,20 @@
+from .catalog import Article, Barcode, Location, Price, PriceGroup
+from .ops import ApiToken, JobRun, Lease
+from .stock import Origin, StockChange, StockLevel, StockMove
+from .suggestions import ReorderSuggestion
+
+__all__ = [
+    "ApiToken",
+    "Article",
+    "Barcode",
+    "JobRun",
+    "Lease",
+    "Location",
+    "Origin",
+    "Price",
+    "PriceGroup",
+    "ReorderSuggestion",
+    "StockChange",
+    "StockLevel",
+    "StockMove",
+]

@@ -1,0 +1,71 @@
+"""Operational records: API tokens, job runs and leases."""
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+
+class ApiToken(models.Model):
+    """A bearer token for a staff user or a device (register, cabinet, store).
+    Only a SHA-256 of the token is stored; the token is shown once. One
+    token per subject: issuing a new one rotates the old one out."""
+
+    class Kind(models.TextChoices):
+        USER = "user", "Staff user"
+        REGISTER = "register", "Cash register"
+        CABINET = "cabinet", "Weighing cabinet"
+        STORE = "store", "External store"
+
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    subject = models.CharField(max_length=150, help_text="username or device code")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    key_hash = models.CharField(max_length=64, unique=True)
+    prefix = models.CharField(max_length=8, help_text="first characters, to recognise a token")
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["kind", "subject"], name="token_one_per_subject")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.subject} ({self.prefix}…)"
+
+
+class JobRun(models.Model):
+    """One run of a background job: what, for whom, when, outcome and log."""
+
+    class Status(models.TextChoices):
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+        SKIPPED = "skipped", "Skipped (lease held elsewhere)"
+
+    name = models.CharField(max_length=120, db_index=True)
+    subject = models.CharField(max_length=120, blank=True, db_index=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.RUNNING)
+    started_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    counts = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+
+    def __str__(self) -> str:
+        return f"{self.name}({self.subject}) {self.status}"
+
+
+class Lease(models.Model):
+    """Exclusive right to work on one object (a register's sync, a store's
+    pull) until `expires_at`, so two workers never sync the same thing."""
+
+    key = models.CharField(max_length=160, unique=True)
+    holder = models.CharField(max_length=120)
+    expires_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.key} held by {self.holder}"

@@ -1,0 +1,17 @@
+"""What the core needs run periodically."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.conf import settings
+
+from posinv.models import StockChange
+from posinv.scheduling import Due
+
+
+def core_due(*, now):
+    """A sweep of the change outbox whenever rows have waited longer than the
+    sweep interval (a lost wake-up, or Redis was down at commit)."""
+    cutoff = now - timedelta(seconds=settings.POSINV_CHANGES_SWEEP_SECONDS)
+    if StockChange.objects.filter(created_at__lt=cutoff).exists():
+        yield Due(key="changes-sweep", func="posinv.jobs.changes_dispatch_job", queue="high", ttl=120)

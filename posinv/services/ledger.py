@@ -1,0 +1,520 @@
+"""The stock ledger: the only code that changes `StockLevel.on_hand`.
+
+`stock_moves_post` takes a batch of moves and, in one transaction: resolves
+articles and locations, locks the affected levels in pk order, drops
+replays by idempotency key, turns counts (absolute quantities) into
+differences, enforces each location's negative-stock policy, inserts the
+moves, updates the levels with one delta UPDATE, and writes one outbox row
+per changed pair. A refused batch writes nothing. See docs/ledger.md."""
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from functools import partial
+
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
+
+from posinv.exceptions import LedgerRefused, Problem
+from posinv.models import Article, Location, Origin, StockChange, StockLevel, StockMove
+from posinv.services import locks
+
+logger = logging.getLogger(__name__)
+
+MAX_ABS_QUANTITY = Decimal("99999999999")
+QUANTUM = Decimal("0.001")
+KINDS = set(StockMove.Kind.values)
+# Kinds whose sign is fixed; the others may go either way.
+POSITIVE_KINDS = {StockMove.Kind.RETURN, StockMove.Kind.RECEIPT}
+NEGATIVE_KINDS = {StockMove.Kind.SALE}
+
+
+@dataclass(frozen=True)
+class StockOrigin:
+    """Who causes the moves: a register, cabinet, store, user or the system,
+    with the code that names it (register code, username, ...)."""
+
+    kind: str
+    code: str = ""
+
+
+@dataclass(frozen=True)
+class MoveSpec:
+    """One requested move. Give the article by `sku` or `article_id` and the
+    location by `location_code` or `location_id`. A count gives `counted`
+    (the absolute quantity found) instead of `quantity`."""
+
+    kind: str
+    idempotency_key: str
+    quantity: Decimal | None = None
+    counted: Decimal | None = None
+    sku: str | None = None
+    article_id: int | None = None
+    location_code: str | None = None
+    location_id: int | None = None
+    reference: str = ""
+    reason: str = ""
+
+
+@dataclass
+class MoveResult:
+    """What happened to one requested move: `posted`, `duplicate` (its key was
+    posted before; the first result is returned) or `refused` (see problem)."""
+
+    index: int
+    idempotency_key: str
+    status: str
+    move_id: int | None = None
+    article_id: int | None = None
+    location_id: int | None = None
+    quantity: Decimal | None = None
+    balance_after: Decimal | None = None
+    problem: Problem | None = None
+
+
+@dataclass
+class PostResult:
+    results: list[MoveResult] = field(default_factory=list)
+
+    def _with(self, status: str) -> list[MoveResult]:
+        return [r for r in self.results if r.status == status]
+
+    @property
+    def posted(self) -> list[MoveResult]:
+        return self._with("posted")
+
+    @property
+    def duplicates(self) -> list[MoveResult]:
+        return self._with("duplicate")
+
+    @property
+    def refused(self) -> list[MoveResult]:
+        return self._with("refused")
+
+
+@dataclass
+class _Pending:
+    index: int
+    spec: MoveSpec
+    article_id: int | None = None
+    location_id: int | None = None
+    quantity: Decimal | None = None
+    counted: Decimal | None = None
+
+
+def stock_moves_post(
+    *, moves: Sequence[MoveSpec], origin: StockOrigin, partial_ok: bool = False
+) -> PostResult:
+    """Post a batch of moves atomically and idempotently.
+
+    With `partial_ok=False` (the default) any refused move raises
+    LedgerRefused listing every problem, and nothing is written. With
+    `partial_ok=True` refused moves are reported in the result and the rest
+    are posted. Replayed keys are reported as duplicates with the first
+    result. Composes with a caller's transaction (runs in a savepoint)."""
+    if origin.kind not in Origin.values:
+        raise LedgerRefused([Problem(field="origin", reason=f"unknown origin {origin.kind!r}")])
+    for attempt in range(3):
+        try:
+            with transaction.atomic():
+                return _post(moves, origin, partial_ok)
+        except IntegrityError:
+            # A concurrent batch inserted one of our keys between our check
+            # and our insert (only possible for keys on different pairs,
+            # which our row locks do not serialize): the retry sees it as a
+            # duplicate.
+            if attempt == 2:
+                raise
+            logger.info("ledger batch raced on an idempotency key; retrying")
+    raise AssertionError("unreachable")
+
+
+def _post(moves: Sequence[MoveSpec], origin: StockOrigin, partial_ok: bool) -> PostResult:
+    results: dict[int, MoveResult] = {}
+    pending = _validate(moves, results)
+    pending = _resolve(pending, results)
+    pending = _drop_batch_duplicates(pending, results)
+
+    pairs = {(p.article_id, p.location_id) for p in pending}
+    levels = locks.stock_levels_lock(pairs=pairs)
+    pending = _drop_replays(pending, results)
+
+    refusing = set(
+        Location.objects.filter(
+            pk__in={loc for _, loc in pairs}, negative_stock=Location.NegativeStock.REFUSE
+        ).values_list("pk", flat=True)
+    ) if pending else set()
+
+    balances = {pair: level.on_hand for pair, level in levels.items()}
+    to_write: list[tuple[_Pending, Decimal, Decimal]] = []
+    for item in pending:
+        pair = (item.article_id, item.location_id)
+        before = balances[pair]
+        delta = item.counted - before if item.counted is not None else item.quantity
+        after = before + delta
+        if delta < 0 and after < 0 and item.location_id in refusing:
+            results[item.index] = _refused(
+                item,
+                Problem(
+                    index=item.index,
+                    field="quantity",
+                    code="negative_stock",
+                    reason=f"would leave {after} on hand (now {before}); "
+                    "this location refuses negative stock",
+                ),
+            )
+            continue
+        balances[pair] = after
+        to_write.append((item, delta, after))
+
+    refused = [r for r in results.values() if r.status == "refused"]
+    if refused and not partial_ok:
+        raise LedgerRefused([r.problem for r in sorted(refused, key=lambda r: r.index)])
+
+    if to_write:
+        _write(to_write, levels, origin, results)
+    return PostResult(results=[results[i] for i in sorted(results)])
+
+
+def _validate(moves: Sequence[MoveSpec], results: dict[int, MoveResult]) -> list[_Pending]:
+    pending = []
+    for index, spec in enumerate(moves):
+        problem = _problem_of(index, spec)
+        if problem:
+            results[index] = MoveResult(
+                index=index, idempotency_key=spec.idempotency_key, status="refused", problem=problem
+            )
+            continue
+        item = _Pending(index=index, spec=spec)
+        if spec.kind == StockMove.Kind.COUNT:
+            item.counted = _decimal(spec.counted)
+        else:
+            item.quantity = _decimal(spec.quantity)
+        pending.append(item)
+    return pending
+
+
+def _decimal(value) -> Decimal:
+    return Decimal(str(value)) if not isinstance(value, Decimal) else value
+
+
+def _problem_of(index: int, spec: MoveSpec) -> Problem | None:
+    def bad(field_name: str, reason: str, code: str = "invalid") -> Problem:
+        return Problem(index=index, field=field_name, reason=reason, code=code)
+
+    if spec.kind not in KINDS:
+        return bad("kind", f"unknown kind {spec.kind!r}; expected one of {', '.join(sorted(KINDS))}")
+    if not spec.idempotency_key or len(spec.idempotency_key) > 200:
+        return bad("idempotency_key", "required, at most 200 characters")
+    if spec.sku is None and spec.article_id is None:
+        return bad("sku", "an article (sku or article_id) is required")
+    if spec.location_code is None and spec.location_id is None:
+        return bad("location", "a location (code or id) is required")
+    is_count = spec.kind == StockMove.Kind.COUNT
+    name = "counted" if is_count else "quantity"
+    raw = spec.counted if is_count else spec.quantity
+    other = spec.quantity if is_count else spec.counted
+    if other is not None:
+        return bad(
+            "quantity" if is_count else "counted",
+            "a count gives `counted` only" if is_count else "only a count gives `counted`",
+        )
+    try:
+        value = _decimal(raw)
+    except (InvalidOperation, ValueError, TypeError):
+        return bad(name, f"{raw!r} is not a number")
+    if not value.is_finite():
+        return bad(name, "must be a finite number")
+    if abs(value) > MAX_ABS_QUANTITY:
+        return bad(name, f"must be at most {MAX_ABS_QUANTITY} in size")
+    if value != value.quantize(QUANTUM, rounding="ROUND_DOWN"):
+        return bad(name, "at most 3 decimal places")
+    if is_count:
+        if value < 0:
+            return bad(name, "a counted quantity cannot be negative")
+        return None
+    if value == 0:
+        return bad(name, "must not be zero")
+    if spec.kind in POSITIVE_KINDS and value < 0:
+        return bad(name, f"a {spec.kind} adds stock: the quantity must be positive")
+    if spec.kind in NEGATIVE_KINDS and value > 0:
+        return bad(name, f"a {spec.kind} takes stock: the quantity must be negative")
+    return None
+
+
+def _resolve(pending: list[_Pending], results: dict[int, MoveResult]) -> list[_Pending]:
+    """Article and location ids for every pending move, two queries at most each."""
+    skus = {p.spec.sku for p in pending if p.spec.article_id is None}
+    article_ids = {p.spec.article_id for p in pending if p.spec.article_id is not None}
+    by_sku = dict(Article.objects.filter(sku__in=skus).values_list("sku", "pk")) if skus else {}
+    known_articles = (
+        set(Article.objects.filter(pk__in=article_ids).values_list("pk", flat=True)) if article_ids else set()
+    )
+    codes = {p.spec.location_code for p in pending if p.spec.location_id is None}
+    location_ids = {p.spec.location_id for p in pending if p.spec.location_id is not None}
+    by_code = dict(Location.objects.filter(code__in=codes).values_list("code", "pk")) if codes else {}
+    known_locations = (
+        set(Location.objects.filter(pk__in=location_ids).values_list("pk", flat=True)) if location_ids else set()
+    )
+    kept = []
+    for item in pending:
+        spec = item.spec
+        item.article_id = spec.article_id if spec.article_id in known_articles else by_sku.get(spec.sku)
+        item.location_id = (
+            spec.location_id if spec.location_id in known_locations else by_code.get(spec.location_code)
+        )
+        if item.article_id is None:
+            what = f"sku {spec.sku!r}" if spec.article_id is None else f"article id {spec.article_id}"
+            results[item.index] = _refused(
+                item, Problem(index=item.index, field="sku", code="unknown_article", reason=f"unknown {what}")
+            )
+        elif item.location_id is None:
+            what = f"code {spec.location_code!r}" if spec.location_id is None else f"id {spec.location_id}"
+            results[item.index] = _refused(
+                item,
+                Problem(index=item.index, field="location", code="unknown_location", reason=f"unknown location {what}"),
+            )
+        else:
+            kept.append(item)
+    return kept
+
+
+def _signature(article_id, location_id, kind, quantity, counted) -> tuple:
+    norm = lambda v: None if v is None else _decimal(v).quantize(QUANTUM)  # noqa: E731
+    return (article_id, location_id, kind, norm(quantity), norm(counted))
+
+
+def _item_signature(item: _Pending) -> tuple:
+    return _signature(item.article_id, item.location_id, item.spec.kind, item.quantity, item.counted)
+
+
+def _drop_batch_duplicates(pending: list[_Pending], results: dict[int, MoveResult]) -> list[_Pending]:
+    """The same key twice in one batch: identical content is a duplicate of the
+    first occurrence; different content is refused as a conflict."""
+    first: dict[str, _Pending] = {}
+    kept = []
+    for item in pending:
+        key = item.spec.idempotency_key
+        earlier = first.get(key)
+        if earlier is None:
+            first[key] = item
+            kept.append(item)
+        elif _item_signature(earlier) == _item_signature(item):
+            results[item.index] = MoveResult(
+                index=item.index, idempotency_key=key, status="duplicate_of", move_id=earlier.index
+            )
+        else:
+            results[item.index] = _refused(
+                item,
+                Problem(
+                    index=item.index,
+                    field="idempotency_key",
+                    code="conflict",
+                    reason=f"key {key!r} is used by item {earlier.index} with different content",
+                ),
+            )
+    return kept
+
+
+def _drop_replays(pending: list[_Pending], results: dict[int, MoveResult]) -> list[_Pending]:
+    """Keys posted before (checked under the level locks): a replay with the
+    same content returns the first result; different content is a conflict."""
+    keys = [p.spec.idempotency_key for p in pending]
+    if not keys:
+        return pending
+    existing = {
+        m["idempotency_key"]: m
+        for m in StockMove.objects.filter(idempotency_key__in=keys).values(
+            "pk", "idempotency_key", "article_id", "location_id", "kind", "quantity", "counted", "balance_after"
+        )
+    }
+    kept = []
+    for item in pending:
+        old = existing.get(item.spec.idempotency_key)
+        if old is None:
+            kept.append(item)
+            continue
+        old_quantity = None if old["kind"] == StockMove.Kind.COUNT else old["quantity"]
+        old_signature = _signature(old["article_id"], old["location_id"], old["kind"], old_quantity, old["counted"])
+        if old_signature == _item_signature(item):
+            results[item.index] = MoveResult(
+                index=item.index,
+                idempotency_key=item.spec.idempotency_key,
+                status="duplicate",
+                move_id=old["pk"],
+                article_id=old["article_id"],
+                location_id=old["location_id"],
+                quantity=old["quantity"],
+                balance_after=old["balance_after"],
+            )
+        else:
+            results[item.index] = _refused(
+                item,
+                Problem(
+                    index=item.index,
+                    field="idempotency_key",
+                    code="conflict",
+                    reason=f"key {item.spec.idempotency_key!r} was posted before with different content",
+                ),
+            )
+    return kept
+
+
+def _refused(item: _Pending, problem: Problem) -> MoveResult:
+    return MoveResult(
+        index=item.index,
+        idempotency_key=item.spec.idempotency_key,
+        status="refused",
+        article_id=item.article_id,
+        location_id=item.location_id,
+        problem=problem,
+    )
+
+
+def _write(
+    to_write: list[tuple[_Pending, Decimal, Decimal]],
+    levels: dict[tuple[int, int], StockLevel],
+    origin: StockOrigin,
+    results: dict[int, MoveResult],
+) -> None:
+    now = timezone.now()
+    rows = [
+        StockMove(
+            article_id=item.article_id,
+            location_id=item.location_id,
+            kind=item.spec.kind,
+            quantity=delta,
+            counted=item.counted,
+            balance_after=after,
+            idempotency_key=item.spec.idempotency_key,
+            origin=origin.kind,
+            origin_code=origin.code[:120],
+            reference=item.spec.reference[:120],
+            reason=item.spec.reason[:200],
+            created_at=now,
+        )
+        for item, delta, after in to_write
+    ]
+    StockMove.objects.bulk_create(rows)
+
+    deltas: dict[tuple[int, int], Decimal] = {}
+    final: dict[tuple[int, int], Decimal] = {}
+    for (item, delta, after), row in zip(to_write, rows, strict=False):
+        pair = (item.article_id, item.location_id)
+        deltas[pair] = deltas.get(pair, Decimal(0)) + delta
+        final[pair] = after
+        results[item.index] = MoveResult(
+            index=item.index,
+            idempotency_key=item.spec.idempotency_key,
+            status="posted",
+            move_id=row.pk,
+            article_id=item.article_id,
+            location_id=item.location_id,
+            quantity=delta,
+            balance_after=after,
+        )
+    changed = {pair: d for pair, d in deltas.items() if d != 0}
+    if changed:
+        _levels_add({levels[pair].pk: d for pair, d in changed.items()}, now)
+        StockChange.objects.bulk_create(
+            [
+                StockChange(
+                    article_id=article_id,
+                    location_id=location_id,
+                    on_hand=final[(article_id, location_id)],
+                    origin=origin.kind,
+                    origin_code=origin.code[:120],
+                    created_at=now,
+                )
+                for article_id, location_id in changed
+            ]
+        )
+        from posinv.services.changes import changes_wake
+
+        transaction.on_commit(partial(changes_wake), robust=True)
+    _resolve_batch_duplicates(results)
+
+
+def _resolve_batch_duplicates(results: dict[int, MoveResult]) -> None:
+    for index, result in list(results.items()):
+        if result.status == "duplicate_of":
+            first = results[result.move_id]
+            results[index] = MoveResult(
+                index=index,
+                idempotency_key=result.idempotency_key,
+                status="duplicate",
+                move_id=first.move_id,
+                article_id=first.article_id,
+                location_id=first.location_id,
+                quantity=first.quantity,
+                balance_after=first.balance_after,
+            )
+
+
+def _levels_add(deltas_by_level: dict[int, Decimal], now) -> None:
+    """One UPDATE for all levels: on_hand = on_hand + delta (atomic in SQL,
+    so even a writer that skipped the lock could not lose an update)."""
+    table = StockLevel._meta.db_table
+    items = sorted(deltas_by_level.items())
+    params: list = []
+    if connection.vendor == "postgresql":
+        values = ", ".join(["(%s::bigint, %s::numeric)"] * len(items))
+        for pk, delta in items:
+            params += [pk, str(delta)]
+        sql = (
+            f'UPDATE "{table}" AS s SET "on_hand" = s."on_hand" + v.delta, "updated_at" = %s '
+            f"FROM (VALUES {values}) AS v(id, delta) WHERE s.id = v.id"
+        )
+        params = [now, *params]
+    else:
+        values = ", ".join(["(%s, %s)"] * len(items))
+        for pk, delta in items:
+            params += [pk, str(delta)]
+        sql = (
+            f'UPDATE "{table}" SET "on_hand" = ROUND("on_hand" + v.column2, 3), "updated_at" = %s '
+            f'FROM (VALUES {values}) AS v WHERE "{table}"."id" = v.column1'
+        )
+        params = [now, *params]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+
+
+def stock_transfer(
+    *,
+    article_id: int,
+    from_location_id: int,
+    to_location_id: int,
+    quantity: Decimal,
+    idempotency_key: str,
+    origin: StockOrigin,
+    reference: str = "",
+) -> PostResult:
+    """Move `quantity` from one location to another: two transfer moves in one batch."""
+    if from_location_id == to_location_id:
+        raise LedgerRefused([Problem(field="to_location", reason="source and destination are the same")])
+    quantity = _decimal(quantity)
+    if quantity <= 0:
+        raise LedgerRefused([Problem(field="quantity", reason="a transfer quantity must be positive")])
+    return stock_moves_post(
+        moves=[
+            MoveSpec(
+                kind=StockMove.Kind.TRANSFER,
+                idempotency_key=f"{idempotency_key}:out",
+                quantity=-quantity,
+                article_id=article_id,
+                location_id=from_location_id,
+                reference=reference,
+            ),
+            MoveSpec(
+                kind=StockMove.Kind.TRANSFER,
+                idempotency_key=f"{idempotency_key}:in",
+                quantity=quantity,
+                article_id=article_id,
+                location_id=to_location_id,
+                reference=reference,
+            ),
+        ],
+        origin=origin,
+    )
