@@ -136,15 +136,9 @@ RQ_QUEUES = {
 }
 RQ_SHOW_ADMIN_LINK = True
 
-# Consumers of the ledger's change outbox, called by the dispatcher job off
-# the hot path (docs/ledger.md). Each takes keyword argument `changes`.
-POSINV_CHANGE_CONSUMERS = [
-    "posinv.services.suggestions.suggestions_refresh_for_changes",
-]
-# Functions that list what is due now for the scheduler tick.
-POSINV_SCHEDULE_PROVIDERS = [
-    "posinv.schedules.core_due",
-]
+# Change consumers, schedule providers and demo loaders are declared on each
+# app's AppConfig (posinv/plugins.py); POSINV_CHANGE_CONSUMERS and friends
+# override them (tests do).
 POSINV_SCHEDULER_TICK_SECONDS = float(os.environ.get("POSINV_SCHEDULER_TICK_SECONDS", "2"))
 POSINV_CHANGES_SWEEP_SECONDS = float(os.environ.get("POSINV_CHANGES_SWEEP_SECONDS", "10"))
 

@@ -7,3 +7,6 @@ class PosinvConfig(AppConfig):
     name = "posinv"
     verbose_name = "Inventory"
     default_auto_field = "django.db.models.BigAutoField"
+    change_consumers = ["posinv.services.suggestions.suggestions_refresh_for_changes"]
+    schedule_providers = ["posinv.schedules.core_due"]
+    demo_loaders: list[str] = []

@@ -1,4 +1,4 @@
-"""The scheduler tick: ask every provider in settings.POSINV_SCHEDULE_PROVIDERS
+"""The scheduler tick: ask every schedule provider (posinv/plugins.py)
 what is due now and enqueue it under a deterministic key, so a run is never
 queued twice. Frequencies live on the objects in the database."""
 from __future__ import annotations
@@ -7,10 +7,10 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from django.conf import settings
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
+from posinv.plugins import extension_paths
 from posinv.queueing import enqueue
 
 logger = logging.getLogger(__name__)
@@ -35,7 +35,7 @@ def scheduler_tick(*, now: datetime | None = None) -> list[str]:
     """Enqueue everything due; returns the keys offered (deduplicated by the queue)."""
     now = now or timezone.now()
     offered = []
-    for path in settings.POSINV_SCHEDULE_PROVIDERS:
+    for path in extension_paths("schedule_providers"):
         try:
             dues = list(import_string(path)(now=now))
         except Exception:

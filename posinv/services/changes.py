@@ -3,7 +3,7 @@
 The ledger writes a StockChange row per changed (article, location) in the
 moves' transaction and, after commit, wakes the dispatcher. The dispatcher
 claims rows with FOR UPDATE SKIP LOCKED (several workers may run it), hands
-them to every consumer named in settings.POSINV_CHANGE_CONSUMERS and
+them to every consumer registered as a change consumer (posinv/plugins.py) and
 deletes them, all in one transaction: a consumer's writes commit exactly
 when the rows disappear, so each change is handled once, and a crash or a
 Redis outage only delays it until the next sweep (docs/ledger.md)."""
@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import logging
 
-from django.conf import settings
 from django.db import transaction
-from django.utils.module_loading import import_string
 
 from posinv.models import StockChange
+from posinv.plugins import extensions
 from posinv.queueing import enqueue
 
 logger = logging.getLogger(__name__)
@@ -28,13 +27,9 @@ def changes_wake() -> None:
     enqueue(DISPATCH_JOB, queue="high", unique_key="changes-dispatch", clear="start", ttl=60)
 
 
-def change_consumers() -> list:
-    return [import_string(path) for path in settings.POSINV_CHANGE_CONSUMERS]
-
-
 def changes_dispatch(*, batch_size: int = 2000, max_batches: int = 50) -> int:
     """Hand pending outbox rows to the consumers; returns how many were handled."""
-    consumers = change_consumers()
+    consumers = extensions("change_consumers")
     handled = 0
     for _ in range(max_batches):
         with transaction.atomic():
