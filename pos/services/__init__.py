@@ -1,0 +1,1 @@
+"""Services of the pos app: receipts, entries, applying and transferring."""
