@@ -135,6 +135,10 @@ RQ_QUEUES = {
     for name in RQ_QUEUE_NAMES
 }
 RQ_SHOW_ADMIN_LINK = True
+# Enqueue at once: our services already enqueue from transaction.on_commit
+# where it matters, and django-rq's default (defer to commit) would make
+# `enqueue` return None inside a transaction and strand a unique key.
+RQ = {"COMMIT_MODE": "auto"}
 
 # Change consumers, schedule providers and demo loaders are declared on each
 # app's AppConfig (posinv/plugins.py); POSINV_CHANGE_CONSUMERS and friends

@@ -40,7 +40,8 @@ def enqueue(
     key when the job starts (a wake-up: a change during the run schedules
     another run); `clear="end"` keeps it until the job ends (a scheduled run
     is not queued again while it runs). `ttl` bounds how long a key can
-    block if a worker dies holding it."""
+    block if a worker dies holding it. Inside a transaction, call it from
+    `transaction.on_commit` so a job never sees uncommitted rows."""
     if settings.POSINV_JOBS_INLINE:
         return import_string(func_path)(**kwargs)
     import django_rq
@@ -49,17 +50,18 @@ def enqueue(
     if unique_key:
         if not connection.set(PENDING_PREFIX + unique_key, "1", nx=True, ex=ttl):
             return None
+        # RQ reads a `kwargs=` keyword as the job's keyword arguments, so
+        # ours are nested inside it.
         return django_rq.get_queue(queue).enqueue(
             run_unique,
-            unique_key=unique_key,
-            clear=clear,
-            func_path=func_path,
-            kwargs=kwargs,
+            kwargs={"unique_key": unique_key, "clear": clear, "func_path": func_path, "kwargs": kwargs},
             job_id=f"posinv-{unique_key}".replace(":", "-"),
             result_ttl=60,
             failure_ttl=24 * 3600,
         )
-    return django_rq.get_queue(queue).enqueue(run_path, func_path=func_path, kwargs=kwargs, result_ttl=60)
+    return django_rq.get_queue(queue).enqueue(
+        run_path, kwargs={"func_path": func_path, "kwargs": kwargs}, result_ttl=60
+    )
 
 
 def run_path(*, func_path: str, kwargs: dict):

@@ -7,7 +7,7 @@ PY=.venv/bin/python
 export DEBUG="${DEBUG:-1}"
 PORT="${PORT:-8000}"
 
-$PY manage.py migrate --noninteractive
+$PY manage.py migrate --noinput
 $PY manage.py demo_data
 
 pids=()

@@ -1,0 +1,35 @@
+"""The queueing helper: inline without Redis, real RQ and a real worker with it."""
+from __future__ import annotations
+
+import django_rq
+import pytest
+
+from posinv.queueing import PENDING_PREFIX, enqueue
+from tests.support.processes import database_url, process_env, started_worker, wait_until
+
+
+def test_inline_mode_runs_the_job_at_once_with_its_arguments(settings):
+    settings.POSINV_JOBS_INLINE = True
+    assert enqueue("builtins.dict", unique_key="k", a=1, b="x") == {"a": 1, "b": "x"}
+
+
+@pytest.mark.redis
+@pytest.mark.django_db
+def test_unique_key_keeps_one_waiting_job(rq_mode):
+    first = enqueue("os.getpid", queue="default", unique_key="only-one")
+    second = enqueue("os.getpid", queue="default", unique_key="only-one")
+    assert first is not None
+    assert second is None
+    assert django_rq.get_queue("default").count == 1
+    assert rq_mode.exists(PENDING_PREFIX + "only-one")
+
+
+@pytest.mark.redis
+@pytest.mark.django_db
+def test_worker_runs_job_with_its_arguments_and_frees_the_key(rq_mode):
+    job = enqueue("builtins.dict", queue="default", unique_key="maker", a=2, b=3)
+    env = process_env(database=database_url("queueing"))
+    with started_worker(env=env, queues=("default",)):
+        wait_until(lambda: job.refresh() or job.is_finished, timeout=30, message="job to finish")
+    assert job.return_value() == {"a": 2, "b": 3}
+    assert not rq_mode.exists(PENDING_PREFIX + "maker")
