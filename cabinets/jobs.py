@@ -1,0 +1,25 @@
+"""RQ entry points of the cabinets app: thin, idempotent, each calls one service."""
+from __future__ import annotations
+
+from cabinets.models import WeighingCabinet
+from cabinets.services.pull import cabinet_pull
+from posinv.services.runs import job_run
+
+
+def pull_lease_seconds(cabinet: WeighingCabinet) -> float:
+    """Long enough for a full pull of slow pages, so a second worker never overlaps a live one."""
+    return max(60.0, cabinet.pull_timeout_seconds * 12)
+
+
+def cabinet_pull_job(*, cabinet_id: int) -> dict | None:
+    """Pull one cabinet's readings from its vendor, under a per-cabinet lease;
+    the run (counts or error) is recorded as a JobRun."""
+    cabinet = WeighingCabinet.objects.filter(pk=cabinet_id, active=True).first()
+    if cabinet is None:
+        return None
+    with job_run("cabinet_pull", cabinet.code, lease_seconds=pull_lease_seconds(cabinet)) as counts:
+        if counts is None:
+            return None
+        result = cabinet_pull(cabinet=cabinet)
+        counts.update(result.counts, pages=result.pages)
+        return dict(counts)

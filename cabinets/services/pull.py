@@ -1,0 +1,137 @@
+"""Pulling readings from a cabinet vendor's endpoint.
+
+The vendor answers `GET <pull_url>?since=<ISO time>&limit=N[&cursor=C]`
+(header `Authorization: Bearer <key>`) with
+`{"readings": [...same shape as a push...], "next_cursor": "..." | null}`.
+Each page is validated like a pushed batch and applied in its own
+transaction; the cabinet's cursor (newest read time seen) is saved after
+the page commits. The next pull asks again from that time, so a crash
+between pages repeats at most a page, which the readings' idempotency turns
+into duplicates."""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import requests
+from django.utils import timezone
+
+from cabinets.models import WeighingCabinet, WeightReading
+from cabinets.services.parsing import readings_parse
+from cabinets.services.readings import readings_apply
+from posinv.exceptions import InvalidInput
+
+logger = logging.getLogger(__name__)
+
+PAGE_SIZE = 500
+MAX_PAGES = 50
+
+
+class PullError(Exception):
+    """The vendor did not give a usable answer; what was applied before stays applied."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+@dataclass
+class PullResult:
+    pages: int = 0
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def add(self, counts: dict[str, int]) -> None:
+        for name, value in counts.items():
+            self.counts[name] = self.counts.get(name, 0) + value
+
+
+def cabinet_pull(
+    *, cabinet: WeighingCabinet, max_pages: int = MAX_PAGES, page_size: int = PAGE_SIZE, progress=None
+) -> PullResult:
+    """Fetch the cabinet's new readings from its vendor and apply them page by
+    page. Raises PullError (after recording it on the cabinet) when the vendor
+    refuses, fails, is too slow or answers nonsense."""
+    if not cabinet.pull_url:
+        raise PullError(f"cabinet {cabinet.code} has no vendor endpoint (it pushes its readings)")
+    result = PullResult()
+    started = timezone.now()
+    cursor: str | None = None
+    since = cabinet.pull_cursor
+    try:
+        for _ in range(max_pages):
+            page = _fetch(cabinet, since=since, cursor=cursor, limit=page_size)
+            readings = readings_parse(body=page, max_readings=max(page_size, 1) * 2)
+            applied = readings_apply(cabinet=cabinet, readings=readings, via=WeightReading.Via.PULL)
+            result.pages += 1
+            result.add(applied.counts())
+            if readings:
+                newest = max(r.read_at for r in readings)
+                if cabinet.pull_cursor is None or newest > cabinet.pull_cursor:
+                    cabinet.pull_cursor = newest
+                    WeighingCabinet.objects.filter(pk=cabinet.pk).update(pull_cursor=newest)
+            if progress:
+                progress(result)
+            cursor = page.get("next_cursor")
+            if not cursor:
+                break
+    except InvalidInput as exc:
+        _record(cabinet, started, f"malformed answer from the vendor: {exc}")
+        raise PullError(f"malformed answer from the vendor: {exc}") from exc
+    except PullError as exc:
+        _record(cabinet, started, str(exc))
+        raise
+    _record(cabinet, started, "")
+    return result
+
+
+def _record(cabinet: WeighingCabinet, started: datetime, error: str) -> None:
+    cabinet.last_pull_at = started
+    cabinet.last_pull_error = error[:2000]
+    WeighingCabinet.objects.filter(pk=cabinet.pk).update(last_pull_at=started, last_pull_error=error[:2000])
+
+
+def _fetch(cabinet: WeighingCabinet, *, since: datetime | None, cursor: str | None, limit: int) -> dict:
+    params: dict[str, str | int] = {"limit": limit}
+    if since is not None:
+        params["since"] = since.isoformat()
+    if cursor:
+        params["cursor"] = cursor
+    headers = {"Accept": "application/json"}
+    if cabinet.pull_api_key:
+        headers["Authorization"] = f"Bearer {cabinet.pull_api_key}"
+    try:
+        response = requests.get(cabinet.pull_url, params=params, headers=headers, timeout=cabinet.pull_timeout_seconds)
+    except requests.Timeout as exc:
+        raise PullError(f"the vendor did not answer within {cabinet.pull_timeout_seconds:g} s") from exc
+    except requests.RequestException as exc:
+        raise PullError(f"could not reach the vendor: {exc.__class__.__name__}: {exc}") from exc
+    if response.status_code in (401, 403):
+        raise PullError(f"the vendor refused the API key ({response.status_code})")
+    if response.status_code == 429:
+        retry_after = _seconds(response.headers.get("Retry-After"))
+        raise PullError(
+            f"the vendor is rate limiting us (429); retry after {retry_after:g} s"
+            if retry_after is not None
+            else "the vendor is rate limiting us (429)",
+            retry_after=retry_after,
+        )
+    if response.status_code != 200:
+        raise PullError(f"the vendor answered {response.status_code}: {response.text[:200]}")
+    try:
+        data = response.json()
+    except ValueError as exc:
+        raise PullError(f"the vendor's answer is not JSON: {response.text[:200]!r}") from exc
+    if not isinstance(data, dict):
+        raise PullError("the vendor's answer is not a JSON object")
+    next_cursor = data.get("next_cursor")
+    if next_cursor is not None and not isinstance(next_cursor, str):
+        raise PullError("the vendor's next_cursor is not a string")
+    return data
+
+
+def _seconds(value: str | None) -> float | None:
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
