@@ -10,3 +10,7 @@ class PosinvConfig(AppConfig):
     change_consumers = ["posinv.services.suggestions.suggestions_refresh_for_changes"]
     schedule_providers = ["posinv.schedules.core_due"]
     demo_loaders: list[str] = []
+
+    def ready(self):
+        # Registers the OpenAPI description of our token header (drf-spectacular extension).
+        from posinv.api import schema  # noqa: F401
