@@ -1,0 +1,3 @@
+"""API routes of the retail app, mounted under /api/v1/."""
+
+urlpatterns: list = []
