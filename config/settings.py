@@ -62,6 +62,7 @@ INSTALLED_APPS = [
     "pos",
     "cabinets",
     "carts",
+    "backoffice",
     "retail",
 ]
 
