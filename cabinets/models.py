@@ -129,6 +129,9 @@ class Tray(models.Model):
     quantity_since = models.DateTimeField(
         null=True, blank=True, help_text="Read time of the reading that set the current quantity."
     )
+    counted_at = models.DateTimeField(
+        null=True, blank=True, help_text="When (our clock) the reading that set the current quantity arrived."
+    )
     held_quantity = models.DecimalField(
         null=True, blank=True, help_text="Count of an ambiguous reading waiting for a repeat.", **QUANTITY
     )

@@ -29,7 +29,8 @@ logger = logging.getLogger(__name__)
 # and accepting it would make every later real reading look stale.
 FUTURE_SKEW = timedelta(minutes=5)
 TRAY_FIELDS = [
-    "position", "weight_g", "quantity", "state", "last_read_at", "quantity_since", "held_quantity", "suggesting",
+    "position", "weight_g", "quantity", "state", "last_read_at", "quantity_since", "counted_at", "held_quantity",
+    "suggesting",
 ]
 Outcome = WeightReading.Outcome
 
@@ -93,6 +94,11 @@ class _Decision:
     move_index: int | None = None
     previous_quantity: Decimal | None = None
     previous_since: datetime | None = None
+
+
+def _n(value: Decimal) -> str:
+    """A quantity as people write it: 20, not 20.000."""
+    return format(value.normalize(), "f")
 
 
 def reading_key(*, cabinet_code: str, tray_id: str, read_at: datetime) -> str:
@@ -251,7 +257,7 @@ def _decide(
         _reject(row, "negative_weight", f"weight {weight} g is negative")
         return decision
     if weight > cabinet.max_weight_g:
-        _reject(row, "absurd_weight", f"weight {weight} g is above the cell capacity of {cabinet.max_weight_g} g")
+        _reject(row, "absurd_weight", f"weight {weight} g is above the cell capacity of {_n(cabinet.max_weight_g)} g")
         return decision
     if reading.read_at > now + FUTURE_SKEW:
         _reject(row, "future_read_at", f"read time {reading.read_at.isoformat()} is in the future")
@@ -260,7 +266,7 @@ def _decide(
     units = (weight - tray.tare_g) / article.unit_weight_g
     if units < -cabinet.tolerance:
         _reject(
-            row, "below_tare", f"weight {weight} g is below the tray's tare of {tray.tare_g} g (tray lifted?)"
+            row, "below_tare", f"weight {weight} g is below the tray's tare of {_n(tray.tare_g)} g (tray lifted?)"
         )
         return decision
     count = max(units.to_integral_value(rounding=ROUND_HALF_UP), Decimal(0))
@@ -286,7 +292,7 @@ def _decide(
             tray.held_quantity = count
             row.outcome = Outcome.HELD
             row.reason = (
-                f"{units.quantize(Decimal('0.01'))} units is not within {cabinet.tolerance} of a whole number; "
+                f"{units.quantize(Decimal('0.01'))} units is not within {_n(cabinet.tolerance)} of a whole number; "
                 "held until a reading repeats it"
             )
             return decision
@@ -304,16 +310,17 @@ def _decide(
         margin = quantity_margin(cabinet=cabinet, quantity=previous)
         if difference <= margin:
             row.outcome = Outcome.UNCHANGED
-            row.reason = f"{count} is within the hysteresis margin of {margin} around {previous}"
+            row.reason = f"{_n(count)} is within the hysteresis margin of {_n(margin)} around {_n(previous)}"
             return decision
 
     row.outcome = Outcome.POSTED
     if confirmed:
         row.reason = "ambiguous reading confirmed by a repeat"
     decision.previous_quantity = previous
-    decision.previous_since = tray.quantity_since
+    decision.previous_since = tray.counted_at
     tray.quantity = count
     tray.quantity_since = reading.read_at
+    tray.counted_at = now
     tray.state = Tray.State.FILLED if count > 0 else Tray.State.EMPTY
     return decision
 
@@ -356,7 +363,7 @@ def _count_moves(
                 article_id=article_id,
                 location_id=cabinet.location_id,
                 reference=f"{cabinet.code}/{d.reading.tray_id}"[:120],
-                reason=f"tray {d.reading.tray_id}: {d.row.weight_g} g = {d.row.quantity} units",
+                reason=f"tray {d.reading.tray_id}: {d.row.weight_g} g = {_n(d.row.quantity)} units",
             )
         )
     return moves
@@ -365,7 +372,9 @@ def _count_moves(
 def _shrink_alerts(cabinet: WeighingCabinet, posted: list[_Decision]) -> None:
     """A drop larger than the sales and web orders recorded at the cabinet's
     location for that article since the reading that set the previous
-    quantity is a shrink alert (one query for all drops of the batch)."""
+    quantity is a shrink alert (one query for all drops of the batch). Both
+    ends of the window are our clock (when that reading arrived, and now),
+    never the cabinet's, so a cabinet clock that is off cannot hide sales."""
     drops = [
         d for d in posted
         if d.previous_quantity is not None and d.row.quantity < d.previous_quantity and d.previous_since is not None
@@ -383,7 +392,7 @@ def _shrink_alerts(cabinet: WeighingCabinet, posted: list[_Decision]) -> None:
     alerts = []
     for d in drops:
         sold = -sum(
-            (q for a, at, q in sales if a == d.tray.article_id and d.previous_since < at <= d.reading.read_at),
+            (q for a, at, q in sales if a == d.tray.article_id and d.previous_since < at),
             Decimal(0),
         )
         dropped = d.previous_quantity - d.row.quantity
@@ -395,7 +404,8 @@ def _shrink_alerts(cabinet: WeighingCabinet, posted: list[_Decision]) -> None:
                 )
             )
             logger.warning(
-                "shrink on cabinet %s tray %s: %s units gone, %s sold", cabinet.code, d.tray.tray_id, dropped, sold
+                "shrink on cabinet %s tray %s: %s units gone, %s sold",
+                cabinet.code, d.tray.tray_id, _n(dropped), _n(sold),
             )
     ShrinkAlert.objects.bulk_create(alerts)
 
