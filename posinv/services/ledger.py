@@ -169,12 +169,14 @@ def _post(moves: Sequence[MoveSpec], origin: StockOrigin, partial_ok: bool) -> P
         balances[pair] = after
         to_write.append((item, delta, after))
 
+    _resolve_batch_duplicates(results)  # copies of refused or replayed items
     refused = [r for r in results.values() if r.status == "refused"]
     if refused and not partial_ok:
         raise LedgerRefused([r.problem for r in sorted(refused, key=lambda r: r.index)])
 
     if to_write:
         _write(to_write, levels, origin, results)
+    _resolve_batch_duplicates(results)  # copies of items posted just now
     return PostResult(results=[results[i] for i in sorted(results)])
 
 
@@ -434,13 +436,35 @@ def _write(
         from posinv.services.changes import changes_wake
 
         transaction.on_commit(partial(changes_wake), robust=True)
-    _resolve_batch_duplicates(results)
 
 
 def _resolve_batch_duplicates(results: dict[int, MoveResult]) -> None:
+    """A key repeated within one batch gets the outcome of its first
+    occurrence: refused with the same reason, or a duplicate of what the
+    first one posted (or of the earlier post it replayed). Called before the
+    write (the first may be refused or a replay) and after it (posted)."""
     for index, result in list(results.items()):
-        if result.status == "duplicate_of":
-            first = results[result.move_id]
+        if result.status != "duplicate_of":
+            continue
+        first = results.get(result.move_id)
+        if first is None:
+            continue  # posted by this batch: resolved after the write
+        if first.status == "refused":
+            problem = first.problem
+            results[index] = MoveResult(
+                index=index,
+                idempotency_key=result.idempotency_key,
+                status="refused",
+                article_id=first.article_id,
+                location_id=first.location_id,
+                problem=Problem(
+                    index=index,
+                    field=problem.field,
+                    code=problem.code,
+                    reason=f"{problem.reason} (same key as item {first.index})",
+                ),
+            )
+        else:
             results[index] = MoveResult(
                 index=index,
                 idempotency_key=result.idempotency_key,

@@ -227,3 +227,19 @@ def test_levels_are_locked_for_update_in_pk_order(article, store):
     lock = [q["sql"] for q in queries if "FOR UPDATE" in q["sql"]]
     assert len(lock) == 1
     assert 'ORDER BY "posinv_stocklevel"."id" ASC' in lock[0]
+
+
+def test_replay_of_a_batch_with_a_repeated_key_reports_both_as_duplicates(article, store):
+    first = stock_moves_post(moves=[sale("k1", "-2"), sale("k1", "-2")], origin=ORIGIN)
+    again = stock_moves_post(moves=[sale("k1", "-2"), sale("k1", "-2")], origin=ORIGIN)
+    assert [r.status for r in again.results] == ["duplicate", "duplicate"]
+    assert [r.move_id for r in again.results] == [first.results[0].move_id] * 2
+    assert on_hand(article, store) == Decimal("-2")
+
+
+def test_repeated_key_of_a_refused_move_is_refused_too(article):
+    make_location(code="S1", refuse_negative=True)
+    result = stock_moves_post(moves=[sale("k1", "-1"), sale("k1", "-1")], origin=ORIGIN, partial_ok=True)
+    assert [r.status for r in result.results] == ["refused", "refused"]
+    assert result.results[1].problem.reason.endswith("(same key as item 0)")
+    assert not StockMove.objects.exists()
