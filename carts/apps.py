@@ -7,3 +7,7 @@ class CartsConfig(AppConfig):
 
     name = "carts"
     verbose_name = "Carts and stores"
+    default_auto_field = "django.db.models.BigAutoField"
+    change_consumers = ["carts.services.stack.stack_changes_consume"]
+    schedule_providers = ["carts.schedules.carts_due"]
+    demo_loaders: list[str] = []

@@ -1,0 +1,252 @@
+"""The connector interface: one registered backend class per platform, each
+declaring its parameters (and which are secret), its batch size and its rate
+budget, behind four operations (push quantities, fetch quantities, fetch
+orders since a cursor, list products) plus webhook verification for
+platforms that push orders. Connectors speak HTTP and translate answers into
+the small result types below; they never touch our database."""
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import ClassVar
+
+import requests
+
+from carts.ratelimit import Budget, budget_for
+
+
+@dataclass(frozen=True)
+class Param:
+    """A parameter a connector needs; `secret` ones are stored apart and never shown back."""
+
+    name: str
+    label: str
+    secret: bool = False
+    required: bool = True
+    default: str = ""
+
+
+@dataclass(frozen=True)
+class RateSpec:
+    """Token bucket of one platform credential: `capacity` tokens, refilled at `per_second`."""
+
+    capacity: float
+    per_second: float
+
+
+@dataclass(frozen=True)
+class RemoteProduct:
+    ref: str
+    sku: str = ""
+    barcode: str = ""
+    title: str = ""
+    product_id: str = ""
+    quantity: int | None = None
+
+
+@dataclass(frozen=True)
+class QuantityUpdate:
+    """Set `ref` to `quantity`; `expected` is what we believe the store holds
+    now (compare-and-set where the platform offers it; None opts out)."""
+
+    ref: str
+    quantity: int
+    expected: int | None = None
+
+
+@dataclass(frozen=True)
+class PushOutcome:
+    """Per item: `ok`, `stale` (compare-and-set refused: the store moved;
+    `remote_quantity` is its figure when known) or `error` (`message`)."""
+
+    ref: str
+    status: str
+    message: str = ""
+    remote_quantity: int | None = None
+
+
+@dataclass(frozen=True)
+class RemoteLine:
+    line_id: str
+    sku: str
+    quantity: Decimal
+    barcode: str = ""
+    title: str = ""
+    refunded_quantity: Decimal = Decimal("0")
+
+
+@dataclass(frozen=True)
+class RemoteOrder:
+    """An order as the store reports it; `status` is normalized to
+    pending / open / cancelled / refunded."""
+
+    external_id: str
+    number: str
+    status: str
+    remote_status: str
+    placed_at: datetime | None
+    updated_at: datetime | None
+    lines: tuple[RemoteLine, ...]
+    raw: dict = field(default_factory=dict)
+
+
+class ConnectorError(Exception):
+    """A call failed; `response` is what the store answered (kept as the entry's last response)."""
+
+    def __init__(self, message: str, *, response: str = ""):
+        super().__init__(message)
+        self.response = response or message
+
+
+class Throttled(ConnectorError):
+    """The store asks us to slow down: wait `retry_after` seconds. Never counts as an attempt."""
+
+    def __init__(self, message: str, *, retry_after: float, response: str = ""):
+        super().__init__(message, response=response)
+        self.retry_after = retry_after
+
+
+class TransientError(ConnectorError):
+    """A 5xx or a refused connection: nothing was applied; retry with backoff."""
+
+
+class UnknownOutcome(ConnectorError):
+    """The request may or may not have been applied (a timeout): read back before sending again."""
+
+
+class PermanentError(ConnectorError):
+    """Bad credentials, a bad request: retrying the same call cannot help."""
+
+
+class Unsupported(ConnectorError):
+    """This platform does not offer the operation."""
+
+
+class Connector:
+    """Base of all connectors. Subclasses set the class attributes and
+    implement the operations they support."""
+
+    platform: ClassVar[str] = ""
+    label: ClassVar[str] = ""
+    params: ClassVar[tuple[Param, ...]] = ()
+    supports_inventory_sync: ClassVar[bool] = True
+    supports_get_qoh: ClassVar[bool] = True
+    compare_and_set: ClassVar[bool] = False
+    pushes_orders: ClassVar[bool] = False
+    batch_size: ClassVar[int] = 50
+    rate: ClassVar[RateSpec] = RateSpec(capacity=10, per_second=5)
+    timeout: ClassVar[float] = 10.0
+
+    def __init__(self, *, url: str, params: dict, secrets: dict, budget: Budget | None = None, timeout=None):
+        self.url = url.rstrip("/")
+        self.values = {p.name: p.default for p in self.params}
+        self.values.update({k: v for k, v in (params or {}).items()})
+        self.values.update({k: v for k, v in (secrets or {}).items()})
+        self.budget = budget or budget_for(self.platform, self.credential(), self.rate)
+        self.timeout = timeout or self.timeout
+        self.session = requests.Session()
+        self.calls = 0
+
+    def credential(self) -> str:
+        """What identifies the rate budget: by default the URL plus the first secret."""
+        secret = next((str(self.values.get(p.name, "")) for p in self.params if p.secret), "")
+        return f"{self.url}|{secret}"
+
+    @classmethod
+    def check_config(cls, *, params: dict, secrets: dict) -> list[str]:
+        """Names of required parameters that are missing."""
+        values = {**(params or {}), **(secrets or {})}
+        return [p.name for p in cls.params if p.required and not str(values.get(p.name, "")).strip()]
+
+    # -- HTTP with the shared budget --------------------------------------
+    def request(self, method: str, url: str, *, cost: float = 1, sends: bool = False, **kwargs) -> requests.Response:
+        """One HTTP call within the credential's budget. `sends` marks a call
+        that changes the store: its timeout is an unknown outcome."""
+        wait = self.budget.take(cost)
+        if wait > 0:
+            raise Throttled(f"rate budget spent; {wait:.2f}s until the next call", retry_after=wait)
+        self.calls += 1
+        try:
+            response = self.session.request(method, url, timeout=self.timeout, **kwargs)
+        except requests.Timeout as exc:
+            if sends:
+                raise UnknownOutcome(f"timed out after {self.timeout}s: {exc}") from exc
+            raise TransientError(f"timed out after {self.timeout}s: {exc}") from exc
+        except requests.ConnectionError as exc:
+            raise TransientError(f"connection failed: {exc}") from exc
+        if response.status_code == 429:
+            retry = _retry_after(response)
+            self.budget.block(retry)
+            raise Throttled(f"429 Too Many Requests; retry after {retry}s", retry_after=retry,
+                            response=_describe(response))
+        if response.status_code >= 500:
+            raise TransientError(f"HTTP {response.status_code}", response=_describe(response))
+        if response.status_code in (401, 403):
+            raise PermanentError(f"HTTP {response.status_code}: credentials refused", response=_describe(response))
+        return response
+
+    # -- operations ---------------------------------------------------------
+    def list_products(self) -> Iterator[RemoteProduct]:
+        raise Unsupported(f"{self.platform} cannot list products")
+
+    def fetch_quantities(self, refs: Iterable[str]) -> dict[str, int]:
+        raise Unsupported(f"{self.platform} cannot report quantities")
+
+    def push_quantities(self, updates: list[QuantityUpdate]) -> list[PushOutcome]:
+        raise Unsupported(f"{self.platform} does not take quantities")
+
+    def fetch_orders(self, cursor: dict) -> tuple[list[RemoteOrder], dict]:
+        """Orders changed since `cursor`, oldest first, and the cursor to save after commit."""
+        raise Unsupported(f"{self.platform} cannot list orders")
+
+    def verify_webhook(self, *, body: bytes, headers) -> bool:
+        return False
+
+    def parse_webhook(self, *, body: bytes, headers) -> list[RemoteOrder]:
+        raise Unsupported(f"{self.platform} does not push orders")
+
+
+def _retry_after(response: requests.Response) -> float:
+    try:
+        return max(float(response.headers.get("Retry-After", "1")), 0.05)
+    except ValueError:
+        return 1.0
+
+
+def _describe(response: requests.Response) -> str:
+    return f"HTTP {response.status_code}: {response.text[:1500]}"
+
+
+def describe(response: requests.Response) -> str:
+    return _describe(response)
+
+
+_REGISTRY: dict[str, type[Connector]] = {}
+
+
+def register(cls: type[Connector]) -> type[Connector]:
+    """Class decorator: make a connector available under its `platform` name."""
+    _REGISTRY[cls.platform] = cls
+    return cls
+
+
+def connector_class(platform: str) -> type[Connector]:
+    from carts import connectors  # noqa: F401 - imports every platform module
+
+    try:
+        return _REGISTRY[platform]
+    except KeyError:
+        raise KeyError(f"unknown platform {platform!r}; known: {', '.join(sorted(_REGISTRY))}") from None
+
+
+def platforms() -> dict[str, type[Connector]]:
+    from carts import connectors  # noqa: F401
+
+    return dict(_REGISTRY)
+
+
+def sleep_briefly(seconds: float) -> None:
+    time.sleep(min(seconds, 2.0))

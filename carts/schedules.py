@@ -1,0 +1,21 @@
+"""What the carts app needs run periodically (the scheduler tick asks)."""
+from __future__ import annotations
+
+from django.utils import timezone
+
+from carts.models import ExternalStore
+from carts.services.stack import stack_due_stores
+from posinv.scheduling import Due, is_due
+
+
+def carts_due(*, now=None):
+    """A sweep for every store with due entries (a lost wake-up, a backoff
+    or a Retry-After that has passed), and order imports by interval."""
+    now = now or timezone.now()
+    for store_id in stack_due_stores(now=now):
+        yield Due(key=f"stack-sweep:{store_id}", func="carts.jobs.stack_sweep_job", kwargs={"store_id": store_id},
+                  queue="high", ttl=60)
+    for store in ExternalStore.objects.filter(active=True, import_orders=True):
+        if is_due(store.last_order_import_at, store.order_interval_seconds, now):
+            yield Due(key=f"cart-orders:{store.code}", func="carts.jobs.orders_import_job",
+                      kwargs={"store_id": store.pk}, ttl=600)

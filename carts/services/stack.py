@@ -1,0 +1,441 @@
+"""The web stack and its stack controller (docs/carts.md).
+
+`stack_changes_consume` is the ledger outbox's consumer: each changed
+(article, location) becomes a StackEntry for every other synchronized cart
+selling that location and linked to the article, and a sweep of that store is
+woken after commit (at most one waiting per store).
+
+`stack_sweep` is the controller, run by any number of workers side by side.
+It claims *products* (ProductLink rows with waiting entries) with SELECT ...
+FOR UPDATE SKIP LOCKED and a short claim lease, so one product is sent by one
+worker at a time and an older figure can never overtake a newer one. It then
+computes the product's available-to-sell afresh (so entries coalesce to the
+newest figure), sends one batch per platform limits, and settles exactly the
+entries it claimed; an entry queued meanwhile stays waiting and is sent next.
+Throttling waits and never costs an attempt; errors back off with jitter and
+fail an entry after `max_attempts`, keeping the last response; a timeout is an
+unknown outcome: the product is read back before anything is sent again."""
+from __future__ import annotations
+
+import logging
+import random
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import timedelta
+from functools import partial
+
+from django.db import transaction
+from django.db.models import Exists, F, OuterRef, Q
+from django.utils import timezone
+
+from carts.connectors.base import (
+    ConnectorError,
+    PushOutcome,
+    QuantityUpdate,
+    Throttled,
+    UnknownOutcome,
+    Unsupported,
+)
+from carts.models import CartSettings, ExternalStore, ProductLink, StackEntry
+from carts.services.stores import cart_settings_get, store_available, store_connector
+from posinv.models import StockChange
+from posinv.queueing import enqueue
+
+logger = logging.getLogger(__name__)
+
+SWEEP_JOB = "carts.jobs.stack_sweep_job"
+OPEN_STATES = (StackEntry.State.WAITING, StackEntry.State.SENDING)
+STALE_ROUNDS = 2
+
+
+def stack_wake(store_id: int) -> None:
+    """Ask for a sweep of this store soon (deduplicated: one waiting per store)."""
+    enqueue(SWEEP_JOB, queue="high", unique_key=f"stack-sweep:{store_id}", clear="start", ttl=60,
+            store_id=store_id)
+
+
+def _synchronized_stores():
+    return ExternalStore.objects.filter(active=True, sync_inventory=True).prefetch_related("locations")
+
+
+def stack_changes_consume(*, changes: list[StockChange]) -> int:
+    """Change-outbox consumer: queue each change for every other synchronized
+    cart selling its location. Returns the number of entries written."""
+    if not changes or not cart_settings_get().synch_qoh:
+        return 0
+    stores = list(_synchronized_stores())
+    written = 0
+    for store in stores:
+        location_ids = {loc.pk for loc in store.locations.all()}
+        relevant = [
+            c for c in changes
+            if c.location_id in location_ids and not (c.origin == "store" and c.origin_code == store.code)
+        ]
+        if not relevant:
+            continue
+        newest = {}
+        for change in relevant:
+            if change.article_id not in newest or change.pk > newest[change.article_id].pk:
+                newest[change.article_id] = change
+        written += stack_entries_add(store=store, article_ids=newest.keys(),
+                                     origins={a: (c.origin, c.origin_code) for a, c in newest.items()})
+    return written
+
+
+def stack_entries_add(*, store: ExternalStore, article_ids, origins: dict | None = None,
+                      origin: tuple[str, str] = ("system", "")) -> int:
+    """Queue the current available-to-sell of these articles for `store`
+    (linked articles only) and wake its sweep after commit."""
+    linked = set(
+        ProductLink.objects.filter(store=store, article_id__in=list(article_ids)).values_list("article_id", flat=True)
+    )
+    if not linked:
+        return 0
+    quantities = store_available(store=store, article_ids=linked)
+    now = timezone.now()
+    origins = origins or {}
+    StackEntry.objects.bulk_create([
+        StackEntry(store=store, article_id=article_id, quantity=quantities[article_id],
+                   origin=origins.get(article_id, origin)[0], origin_code=origins.get(article_id, origin)[1][:120],
+                   next_attempt_at=now)
+        for article_id in sorted(linked)
+    ])
+    transaction.on_commit(partial(stack_wake, store.pk), robust=True)
+    return len(linked)
+
+
+def stack_stores_add(*, article_ids, location_id: int, exclude_store_id: int | None, origin: tuple[str, str]) -> int:
+    """Queue these articles for every synchronized store selling `location_id`
+    (used when reservations change, which the ledger does not see)."""
+    if not cart_settings_get().synch_qoh:
+        return 0
+    written = 0
+    for store in _synchronized_stores():
+        if store.pk == exclude_store_id or location_id not in {loc.pk for loc in store.locations.all()}:
+            continue
+        written += stack_entries_add(store=store, article_ids=article_ids, origin=origin)
+    return written
+
+
+@dataclass
+class SweepResult:
+    claimed: int = 0
+    sent: int = 0
+    settled_entries: int = 0
+    throttled: int = 0
+    errors: int = 0
+    failed: int = 0
+    stale: int = 0
+    readbacks: int = 0
+    http_calls: int = 0
+    batches: int = 0
+    notes: list[str] = field(default_factory=list)
+
+    def as_counts(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if k != "notes" and v}
+
+
+@dataclass
+class _Claim:
+    token: str
+    links: list[ProductLink]
+    entry_ids: dict[int, list[int]]  # article_id -> entry ids
+
+
+def stack_claim(*, store: ExternalStore, limit: int, claim_seconds: float) -> _Claim | None:
+    """Claim up to `limit` products of `store` that have due entries: their
+    link rows are locked with SKIP LOCKED (two workers never take the same
+    ones) and leased, and their open entries are marked sending."""
+    now = timezone.now()
+    token = uuid.uuid4().hex
+    due = StackEntry.objects.filter(
+        store_id=store.pk, article_id=OuterRef("article_id"), state__in=OPEN_STATES, next_attempt_at__lte=now
+    )
+    with transaction.atomic():
+        links = list(
+            ProductLink.objects.select_for_update(skip_locked=True)
+            .filter(store=store)
+            .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
+            .filter(Exists(due))
+            .order_by("pk")[:limit]
+        )
+        if not links:
+            return None
+        ProductLink.objects.filter(pk__in=[link.pk for link in links]).update(
+            claimed_until=now + timedelta(seconds=claim_seconds), claim_token=token
+        )
+        entry_ids: dict[int, list[int]] = {}
+        rows = StackEntry.objects.filter(
+            store_id=store.pk, article_id__in=[link.article_id for link in links], state__in=OPEN_STATES
+        ).values_list("pk", "article_id")
+        for pk, article_id in rows:
+            entry_ids.setdefault(article_id, []).append(pk)
+        StackEntry.objects.filter(pk__in=[pk for ids in entry_ids.values() for pk in ids]).update(
+            state=StackEntry.State.SENDING, updated_at=now
+        )
+    return _Claim(token=token, links=links, entry_ids=entry_ids)
+
+
+def _release(claim: _Claim, links: list[ProductLink]) -> None:
+    ProductLink.objects.filter(pk__in=[link.pk for link in links], claim_token=claim.token).update(
+        claimed_until=None, claim_token=""
+    )
+
+
+def _backoff(attempts: int, params: CartSettings) -> float:
+    delay = min(params.backoff_cap_seconds, params.backoff_base_seconds * (2 ** max(attempts - 1, 0)))
+    return delay * random.uniform(0.5, 1.5)
+
+
+def _settle_sent(claim: _Claim, link: ProductLink, quantity: int, response: str) -> int:
+    now = timezone.now()
+    with transaction.atomic():
+        settled = StackEntry.objects.filter(
+            pk__in=claim.entry_ids.get(link.article_id, []), state=StackEntry.State.SENDING
+        ).update(state=StackEntry.State.SENT, sent_quantity=quantity, sent_at=now, updated_at=now,
+                 last_response=response[:2000])
+        ProductLink.objects.filter(pk=link.pk).update(
+            remote_quantity=quantity, last_sent_quantity=quantity, last_sent_at=now, outcome_unknown=False,
+            claimed_until=None, claim_token="",
+        )
+    return settled
+
+
+def _settle_retry(claim: _Claim, link: ProductLink, *, response: str, delay: float, count_attempt: bool,
+                  params: CartSettings, unknown: bool = False) -> int:
+    """Put the product's entries back as waiting (after `delay`), counting an
+    attempt unless it was throttling; entries past max attempts fail."""
+    now = timezone.now()
+    ids = claim.entry_ids.get(link.article_id, [])
+    failed = 0
+    with transaction.atomic():
+        entries = StackEntry.objects.filter(pk__in=ids, state=StackEntry.State.SENDING)
+        if count_attempt:
+            rows = list(entries.values_list("pk", "attempts"))
+            give_up = [pk for pk, attempts in rows if attempts + 1 >= params.max_attempts]
+            failed = StackEntry.objects.filter(pk__in=give_up).update(
+                state=StackEntry.State.FAILED, attempts=params.max_attempts, last_response=response[:2000],
+                updated_at=now)
+            rest = [pk for pk, _ in rows if pk not in set(give_up)]
+            attempts = max((a for _, a in rows), default=0) + 1
+            StackEntry.objects.filter(pk__in=rest).update(
+                state=StackEntry.State.WAITING, attempts=F("attempts") + 1, last_response=response[:2000],
+                next_attempt_at=now + timedelta(seconds=_backoff(attempts, params)), updated_at=now)
+        else:
+            entries.update(state=StackEntry.State.WAITING, last_response=response[:2000],
+                           next_attempt_at=now + timedelta(seconds=delay), updated_at=now)
+        updates = {"claimed_until": None, "claim_token": ""}
+        if unknown:
+            updates["outcome_unknown"] = True
+        ProductLink.objects.filter(pk=link.pk, claim_token=claim.token).update(**updates)
+    return failed
+
+
+def stack_sweep(*, store_id: int, time_budget: float = 20.0) -> SweepResult:
+    """Send what is due for one store, batch after batch, until nothing is
+    due or `time_budget` seconds have passed."""
+    result = SweepResult()
+    store = ExternalStore.objects.filter(pk=store_id, active=True).prefetch_related("locations").first()
+    if store is None or not store.sync_inventory:
+        return result
+    params = cart_settings_get()
+    connector = store_connector(store=store)
+    deadline = time.monotonic() + time_budget
+    while time.monotonic() < deadline:
+        claim = stack_claim(store=store, limit=connector.batch_size, claim_seconds=params.claim_seconds)
+        if claim is None:
+            if not _wait_for_soon_due(store, deadline):
+                break
+            continue
+        result.claimed += len(claim.links)
+        result.batches += 1
+        try:
+            _send_claim(store, connector, claim, params, result)
+        except BaseException:
+            # Anything unexpected: hand the products back (not counted as an
+            # attempt) so another sweep can take them at once.
+            for link in claim.links:
+                _settle_retry(claim, link, response="controller error", delay=1, count_attempt=False, params=params)
+            raise
+    result.http_calls = connector.calls
+    return result
+
+
+def _wait_for_soon_due(store: ExternalStore, deadline: float) -> bool:
+    """Entries due within a second (a short backoff or Retry-After): wait for
+    them here rather than for the next periodic sweep."""
+    soonest = (
+        StackEntry.objects.filter(store=store, state__in=OPEN_STATES)
+        .order_by("next_attempt_at").values_list("next_attempt_at", flat=True).first()
+    )
+    if soonest is None:
+        return False
+    wait = (soonest - timezone.now()).total_seconds()
+    if wait <= 0:
+        # Due but not claimable: another worker holds those products.
+        return False
+    if wait > 1.0 or time.monotonic() + wait >= deadline:
+        return False
+    time.sleep(wait + 0.01)
+    return True
+
+
+def _send_claim(store, connector, claim: _Claim, params: CartSettings, result: SweepResult) -> None:
+    pending = {link.article_id: link for link in claim.links}
+    for round_no in range(STALE_ROUNDS + 1):
+        if not pending:
+            return
+        links = list(pending.values())
+        try:
+            _read_back(store, connector, claim, links, result)
+        except Throttled as exc:
+            result.throttled += len(links)
+            for link in links:
+                _settle_retry(claim, link, response=exc.response, delay=exc.retry_after * random.uniform(1, 1.3),
+                              count_attempt=False, params=params)
+            return
+        except (ConnectorError, Unsupported) as exc:
+            result.errors += len(links)
+            for link in links:
+                result.failed += _settle_retry(claim, link, response=f"read-back failed: {exc.response}", delay=0,
+                                               count_attempt=True, params=params, unknown=link.outcome_unknown)
+            return
+        links = [link for link in links if link.article_id in pending]
+        quantities = store_available(store=store, article_ids=[link.article_id for link in links])
+        for link in list(links):
+            # A timed-out send that did land: the store already holds the figure.
+            if link.outcome_unknown and link.remote_quantity == quantities[link.article_id]:
+                result.settled_entries += _settle_sent(claim, link, quantities[link.article_id],
+                                                       "read back after an unknown outcome: already applied")
+                pending.pop(link.article_id)
+        links = [link for link in links if link.article_id in pending]
+        if not links:
+            return
+        updates = [
+            QuantityUpdate(ref=link.remote_ref, quantity=quantities[link.article_id],
+                           expected=link.remote_quantity if connector.compare_and_set else None)
+            for link in links
+        ]
+        by_ref = {link.remote_ref: link for link in links}
+        try:
+            outcomes = connector.push_quantities(updates)
+        except Throttled as exc:
+            result.throttled += len(links)
+            for link in links:
+                _settle_retry(claim, link, response=exc.response, delay=exc.retry_after * random.uniform(1, 1.3),
+                              count_attempt=False, params=params)
+            return
+        except UnknownOutcome as exc:
+            result.errors += len(links)
+            for link in links:
+                result.failed += _settle_retry(claim, link, response=f"unknown outcome: {exc.response}", delay=0,
+                                               count_attempt=True, params=params, unknown=True)
+            return
+        except (ConnectorError, Unsupported) as exc:
+            result.errors += len(links)
+            for link in links:
+                result.failed += _settle_retry(claim, link, response=exc.response, delay=0, count_attempt=True,
+                                               params=params)
+            return
+        stale: list[ProductLink] = []
+        for outcome, update in zip(outcomes, updates, strict=True):
+            link = by_ref[outcome.ref]
+            if outcome.status == "ok":
+                result.sent += 1
+                result.settled_entries += _settle_sent(claim, link, update.quantity, _ok_text(outcome, update))
+                pending.pop(link.article_id)
+            elif outcome.status == "stale":
+                result.stale += 1
+                stale.append(link)
+            elif outcome.status == "unapplied":
+                continue
+            else:
+                result.errors += 1
+                result.failed += _settle_retry(claim, link, response=outcome.message, delay=0, count_attempt=True,
+                                               params=params)
+                pending.pop(link.article_id)
+        if stale:
+            # The store moved (usually a web order we have not imported):
+            # import its orders, then read back and recompute before resending.
+            if not _import_orders_quietly(store, result):
+                # Without the store's orders a recomputed figure would
+                # overwrite its sales: wait and try again later.
+                for link in stale:
+                    result.failed += _settle_retry(claim, link, response="stale, and the order import failed",
+                                                   delay=0, count_attempt=True, params=params)
+                    pending.pop(link.article_id)
+            for link in stale:
+                link.outcome_unknown = True
+        if round_no == STALE_ROUNDS:
+            for link in pending.values():
+                result.failed += _settle_retry(claim, link, response="still stale after re-reading the store",
+                                               delay=0, count_attempt=True, params=params)
+            return
+
+
+def _ok_text(outcome: PushOutcome, update: QuantityUpdate) -> str:
+    base = f"ok: set {update.quantity}"
+    if update.expected is not None:
+        base += f" (from {update.expected})"
+    return base
+
+
+def _read_back(store, connector, claim: _Claim, links: list[ProductLink], result: SweepResult) -> None:
+    """Refresh `remote_quantity` where we do not know it for sure: after an
+    unknown outcome or a stale answer, and before the first compare-and-set."""
+    need = [
+        link for link in links
+        if link.outcome_unknown or (connector.compare_and_set and link.remote_quantity is None)
+    ]
+    if not need:
+        return
+    if not connector.supports_get_qoh:
+        # Cannot read back: an absolute resend is harmless, so just send again.
+        return
+    found = connector.fetch_quantities([link.remote_ref for link in need])
+    result.readbacks += len(need)
+    for link in need:
+        link.remote_quantity = found.get(link.remote_ref)
+        ProductLink.objects.filter(pk=link.pk).update(remote_quantity=link.remote_quantity)
+
+
+def _import_orders_quietly(store, result: SweepResult) -> bool:
+    from carts.services.orders import orders_import
+
+    try:
+        imported = orders_import(store=store)
+    except Exception as exc:
+        logger.warning("order import after a stale answer failed for %s: %s", store.code, exc)
+        return False
+    result.notes.append(f"imported {imported.orders} orders after a stale answer")
+    return not imported.failures
+
+
+def stack_retry(*, entry_ids) -> int:
+    """Admin: put failed (or waiting) entries back as due now, attempts reset."""
+    entries = StackEntry.objects.filter(pk__in=list(entry_ids), state__in=[StackEntry.State.FAILED,
+                                                                           StackEntry.State.WAITING])
+    store_ids = set(entries.values_list("store_id", flat=True))
+    count = entries.update(state=StackEntry.State.WAITING, attempts=0, next_attempt_at=timezone.now())
+    for store_id in store_ids:
+        transaction.on_commit(partial(stack_wake, store_id), robust=True)
+    return count
+
+
+def stack_discard(*, entry_ids) -> int:
+    """Admin: drop waiting or failed entries (a later change still queues anew)."""
+    return StackEntry.objects.filter(
+        pk__in=list(entry_ids), state__in=[StackEntry.State.FAILED, StackEntry.State.WAITING]
+    ).update(state=StackEntry.State.DISCARDED, updated_at=timezone.now())
+
+
+def stack_due_stores(*, now=None) -> list[int]:
+    """Stores with entries due now (for the periodic sweep)."""
+    now = now or timezone.now()
+    claim_seconds = cart_settings_get().claim_seconds
+    claim_expired = Q(state=StackEntry.State.SENDING, updated_at__lt=now - timedelta(seconds=claim_seconds))
+    return sorted(set(
+        StackEntry.objects.filter(Q(state=StackEntry.State.WAITING, next_attempt_at__lte=now) | claim_expired)
+        .values_list("store_id", flat=True)
+    ))

@@ -1,0 +1,119 @@
+"""Stores and what they may show: connectors, settings and available-to-sell."""
+from __future__ import annotations
+
+import math
+from decimal import Decimal
+
+from django.db import transaction
+from django.db.models import Sum
+
+from carts.connectors.base import Connector, connector_class
+from carts.models import CartSettings, ExternalStore, ImportedOrderLine
+from posinv.exceptions import InvalidInput, Problem
+from posinv.models import Location, StockLevel
+
+
+def cart_settings_get() -> CartSettings:
+    """The system parameters (created with defaults on first use)."""
+    settings_row, _ = CartSettings.objects.get_or_create(pk=1)
+    return settings_row
+
+
+def store_connector(*, store: ExternalStore, **kwargs) -> Connector:
+    """The connector for `store`, with its parameters and secrets."""
+    cls = connector_class(store.platform)
+    return cls(url=store.url, params=store.params, secrets=store.secrets, **kwargs)
+
+
+def store_order_location(*, store: ExternalStore) -> Location:
+    """Where the store's orders take stock: its order location or its first location."""
+    if store.order_location_id:
+        return store.order_location
+    location = store.locations.order_by("code").first()
+    if location is None:
+        raise InvalidInput([Problem(field="locations", reason=f"store {store.code} sells no location's stock")])
+    return location
+
+
+def store_validate(*, store: ExternalStore, secrets: dict | None = None) -> None:
+    """Refuse a configuration that cannot work: unknown platform, missing
+    parameters, inventory sync where the platform has none."""
+    problems = []
+    try:
+        cls = connector_class(store.platform)
+    except KeyError as exc:
+        raise InvalidInput([Problem(field="platform", reason=str(exc.args[0]))]) from exc
+    missing = cls.check_config(params=store.params, secrets=secrets if secrets is not None else store.secrets)
+    for name in missing:
+        problems.append(Problem(field=name, reason=f"required by {cls.label}"))
+    secret_names = {p.name for p in cls.params if p.secret}
+    for name in store.params or {}:
+        if name in secret_names:
+            problems.append(Problem(field=name, reason="is secret: give it as a secret, not a parameter"))
+    if store.sync_inventory and not cls.supports_inventory_sync:
+        problems.append(Problem(field="sync_inventory", reason=f"{cls.label} does not support inventory sync"))
+    if problems:
+        raise InvalidInput(problems)
+
+
+@transaction.atomic
+def store_secrets_set(*, store: ExternalStore, values: dict) -> None:
+    """Replace the given secret parameters (others are kept); empty values are ignored."""
+    cls = connector_class(store.platform)
+    allowed = {p.name for p in cls.params if p.secret}
+    unknown = sorted(set(values) - allowed)
+    if unknown:
+        raise InvalidInput([Problem(field=name, reason=f"not a secret of {cls.label}") for name in unknown])
+    merged = {**store.secrets, **{k: v for k, v in values.items() if str(v).strip()}}
+    ExternalStore.objects.filter(pk=store.pk).update(secrets=merged)
+    store.secrets = merged
+
+
+def store_location_ids(*, store: ExternalStore) -> list[int]:
+    return list(store.locations.values_list("pk", flat=True))
+
+
+def reservations_for(*, location_ids: list[int], article_ids) -> dict[int, Decimal]:
+    """Open reservations (lines of pending orders) per article taking stock
+    from any of `location_ids`."""
+    stores = [
+        s for s in ExternalStore.objects.prefetch_related("locations")
+        if _order_location_id(s) in location_ids
+    ]
+    if not stores:
+        return {}
+    rows = (
+        ImportedOrderLine.objects.filter(
+            state=ImportedOrderLine.State.RESERVED, article_id__in=list(article_ids), order__store__in=stores
+        )
+        .values("article_id")
+        .annotate(total=Sum("quantity"))
+    )
+    return {row["article_id"]: row["total"] for row in rows}
+
+
+def _order_location_id(store: ExternalStore) -> int | None:
+    if store.order_location_id:
+        return store.order_location_id
+    locations = sorted(store.locations.all(), key=lambda loc: loc.code)
+    return locations[0].pk if locations else None
+
+
+def store_available(*, store: ExternalStore, article_ids) -> dict[int, int]:
+    """Available to sell per article: on hand at the store's locations minus
+    the safety buffer and open reservations, rounded down, never below zero.
+    An absolute figure, so sending it twice does no harm (docs/carts.md)."""
+    article_ids = list(article_ids)
+    location_ids = store_location_ids(store=store)
+    on_hand = {
+        row["article_id"]: row["total"]
+        for row in StockLevel.objects.filter(article_id__in=article_ids, location_id__in=location_ids)
+        .values("article_id")
+        .annotate(total=Sum("on_hand"))
+    }
+    reserved = reservations_for(location_ids=location_ids, article_ids=article_ids)
+    result = {}
+    for article_id in article_ids:
+        figure = on_hand.get(article_id, Decimal(0)) - store.safety_buffer - reserved.get(article_id, Decimal(0))
+        result[article_id] = max(0, math.floor(figure))
+    return result
