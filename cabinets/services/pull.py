@@ -76,8 +76,9 @@ def cabinet_pull(
             if not cursor:
                 break
     except InvalidInput as exc:
-        _record(cabinet, started, f"malformed answer from the vendor: {exc}")
-        raise PullError(f"malformed answer from the vendor: {exc}") from exc
+        message = "malformed answer from the vendor: " + "; ".join(f"{p.field}: {p.reason}" for p in exc.problems)
+        _record(cabinet, started, message)
+        raise PullError(message) from exc
     except PullError as exc:
         _record(cabinet, started, str(exc))
         raise
