@@ -15,9 +15,10 @@ import tablib
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
+from django.utils.module_loading import import_string
 
 from posinv.models import Location, PriceGroup, StockLevel
-from posinv.plugins import extensions
+from posinv.plugins import extension_paths
 from posinv.resources import ArticleResource
 from posinv.services.barcodes import gtin_check_digit
 from posinv.services.ledger import MoveSpec, StockOrigin, stock_moves_post
@@ -70,9 +71,13 @@ class Command(BaseCommand):
             self._articles()
         posted = self._stock()
         created_admin = self._admin(admin_username)
-        loaders = extensions("demo_loaders")
-        for loader in loaders:
-            loader()
+        loaders = extension_paths("demo_loaders")
+        for loader_path in loaders:
+            self.stdout.write(f"demo loader {loader_path} ...")
+            try:
+                import_string(loader_path)()
+            except Exception as exc:
+                raise CommandError(f"demo loader {loader_path} failed: {exc!r}") from exc
         self.stdout.write(
             f"demo data: {len(LOCATIONS)} locations, {len(ARTICLES)} articles, {posted} stock moves posted, "
             f"{len(loaders)} app loaders run"
