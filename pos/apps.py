@@ -7,3 +7,6 @@ class PosConfig(AppConfig):
 
     name = "pos"
     verbose_name = "Point of sale"
+    default_auto_field = "django.db.models.BigAutoField"
+    schedule_providers = ["pos.schedules.pos_due"]
+    demo_loaders = ["pos.demo.pos_demo_load"]

@@ -13,6 +13,24 @@ from pos.models import CashRegister, PosProcess, Receipt, SyncEntry
 from pos.services import records
 
 
+def _is_node() -> bool:
+    from django.conf import settings
+
+    return settings.POSINV_NODE == "register"
+
+
+def _exported(entries: list[SyncEntry]) -> list[SyncEntry]:
+    """On a register node exported entries wait in the outbox for the next
+    push or pull. On the main system there is no one to send them to, so
+    they are applied here at once, like received entries: the rows are
+    written again and no stock moves twice (the moves are keyed)."""
+    if entries and not _is_node():
+        from pos.services.apply import entries_apply_local
+
+        entries_apply_local(entries=entries)
+    return entries
+
+
 def entries_write(*, register_id: int, rows: Sequence[tuple[str, str, dict]]) -> list[SyncEntry]:
     """Append one outbox entry per row of an enabled table; returns them.
 
@@ -64,15 +82,17 @@ def receipt_rows(receipt: Receipt, *, register_code: str) -> list[tuple[str, str
 
 def receipt_export(*, receipt_id: int) -> list[SyncEntry]:
     """Write a receipt's records (customer, receipt, lines, payments) to the
-    entries again (Receipt card → Export)."""
+    entries again (Receipt card → Export); see `_exported`."""
     with transaction.atomic():
         receipt = (
             Receipt.objects.select_related("register", "customer", "process")
             .prefetch_related("lines", "payments")
             .get(pk=receipt_id)
         )
-        return entries_write(
-            register_id=receipt.register_id, rows=receipt_rows(receipt, register_code=receipt.register.code)
+        return _exported(
+            entries_write(
+                register_id=receipt.register_id, rows=receipt_rows(receipt, register_code=receipt.register.code)
+            )
         )
 
 
@@ -91,7 +111,7 @@ def pos_process_export(*, process_id: int, include_receipts: bool = False) -> li
             )
             for receipt in receipts:
                 rows += receipt_rows(receipt, register_code=code)
-        return entries_write(register_id=process.register_id, rows=rows)
+        return _exported(entries_write(register_id=process.register_id, rows=rows))
 
 
 def outbox_pending_count(*, register_id: int) -> int:

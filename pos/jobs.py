@@ -1,0 +1,67 @@
+"""RQ entry points of the pos app: thin, idempotent, each records its run
+(posinv.services.runs) and calls one service. The lease keeps two workers
+off the same register."""
+from __future__ import annotations
+
+import logging
+
+from django.conf import settings
+
+from pos.models import CashRegister
+from pos.services.apply import entries_advance, entries_retry
+from pos.services.node import MainUnreachable, is_node, register_push
+from pos.services.transfer import NodeUnreachable, register_pull
+from posinv.services.runs import job_run
+
+logger = logging.getLogger("posinv.jobs")
+LEASE_SECONDS = 600
+
+
+def register_push_job() -> dict | None:
+    """Register node: send pending entries to the main system."""
+    if not is_node():
+        logger.warning("register_push_job runs on a register node only; ignored")
+        return None
+    with job_run("register_push", settings.POSINV_REGISTER_CODE, lease_seconds=LEASE_SECONDS) as counts:
+        if counts is None:
+            return None
+        try:
+            counts.update(register_push())
+        except MainUnreachable as exc:
+            # Expected while the main system is down: the run is recorded with
+            # the reason, the register backs off, and the entries wait.
+            counts["unreachable"] = str(exc)[:300]
+        return counts
+
+
+def register_pull_job(*, register_code: str) -> dict | None:
+    """Main system: fetch, apply and acknowledge one pull register's outbox."""
+    register = CashRegister.objects.get(code=register_code)
+    with job_run("register_pull", register_code, lease_seconds=LEASE_SECONDS) as counts:
+        if counts is None:
+            return None
+        try:
+            counts.update(register_pull(register_id=register.pk))
+        except NodeUnreachable as exc:
+            counts["unreachable"] = str(exc)[:300]
+        return counts
+
+
+def entries_advance_job(*, register_code: str) -> int:
+    """Main system: apply waiting entries whose gap has been filled."""
+    register = CashRegister.objects.get(code=register_code)
+    with job_run("entries_advance", register_code, lease_seconds=LEASE_SECONDS) as counts:
+        if counts is None:
+            return 0
+        counts["applied"] = entries_advance(register_id=register.pk)
+        return counts["applied"]
+
+
+def entries_retry_job(*, register_code: str) -> dict | None:
+    """Main system: retry a register's failed entries (the cause may be fixed by now)."""
+    register = CashRegister.objects.get(code=register_code)
+    with job_run("entries_retry", register_code, lease_seconds=LEASE_SECONDS) as counts:
+        if counts is None:
+            return None
+        counts.update(entries_retry(register_id=register.pk))
+        return counts

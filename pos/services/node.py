@@ -1,0 +1,209 @@
+"""The register node's side: its own CashRegister row (settings fetched from
+the main system, which stays the one place to configure), the push of
+pending outbox entries, and the credential checks of its outbox API."""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+from datetime import timedelta
+
+import requests
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from pos.models import CashRegister, SyncEntry
+from pos.services import entries as outbox
+from posinv.exceptions import InvalidInput, Problem
+from posinv.models import Location
+
+logger = logging.getLogger(__name__)
+
+CONNECT_TIMEOUT = 5
+READ_TIMEOUT = 120
+MAX_BACKOFF_SECONDS = 300
+SETTINGS_FIELDS = ("name", "sync_type", "tables", "records_per_run", "interval_seconds", "currency")
+
+
+class MainUnreachable(Exception):
+    """The main system did not answer (down, network) or answered 5xx."""
+
+
+def is_node() -> bool:
+    return settings.POSINV_NODE == "register"
+
+
+def pull_credential(raw_token: str) -> str:
+    """What the main system presents when it pulls from a node: the SHA-256 of
+    the register's token, which it stores (it never keeps the token itself)
+    and the node can compute from its own POSINV_REGISTER_TOKEN."""
+    return hashlib.sha256(raw_token.encode("utf-8")).hexdigest()
+
+
+def node_credential_matches(presented: str) -> bool:
+    """Does `presented` prove the register token (itself, or its hash as sent by the main system)?"""
+    token = settings.POSINV_REGISTER_TOKEN
+    if not token or not presented:
+        return False
+    return hmac.compare_digest(presented, token) or hmac.compare_digest(presented, pull_credential(token))
+
+
+def _session() -> requests.Session:
+    session = requests.Session()
+    session.headers["Authorization"] = f"Token {settings.POSINV_REGISTER_TOKEN}"
+    return session
+
+
+def node_register() -> CashRegister:
+    """This node's register row. Created on first use from the main system's
+    settings; if the main system is unreachable then, with defaults and a
+    local placeholder location, so sales are never refused for that."""
+    code = settings.POSINV_REGISTER_CODE
+    register = CashRegister.objects.filter(code=code).first()
+    if register is not None:
+        return register
+    try:
+        return node_settings_fetch()
+    except MainUnreachable:
+        logger.warning("main system unreachable; register %s starts with default settings", code)
+        location, _ = Location.objects.get_or_create(code=f"NODE-{code}"[:32], defaults={"name": f"Register {code}"})
+        register, _ = CashRegister.objects.get_or_create(code=code, defaults={"location": location})
+        return register
+
+
+def node_settings_fetch() -> CashRegister:
+    """Fetch this register's settings from the main system and store them
+    locally (type, tables, records per run, interval, location)."""
+    url = f"{settings.MAIN_URL}/api/v1/registers/{settings.POSINV_REGISTER_CODE}/settings/"
+    try:
+        response = _session().get(url, timeout=(CONNECT_TIMEOUT, 30))
+    except requests.RequestException as exc:
+        raise MainUnreachable(f"GET settings: {exc}") from exc
+    if response.status_code >= 500:
+        raise MainUnreachable(f"GET settings: HTTP {response.status_code}")
+    if response.status_code != 200:
+        raise InvalidInput([Problem(field="settings", reason=f"main answered {response.status_code}: "
+                                    f"{response.text[:300]}", code="main_refused")])
+    data = response.json()
+    with transaction.atomic():
+        location, _ = Location.objects.update_or_create(
+            code=data["location"], defaults={"name": data.get("location_name") or data["location"]}
+        )
+        values = {key: data[key] for key in SETTINGS_FIELDS if key in data}
+        register, created = CashRegister.objects.get_or_create(
+            code=data["code"], defaults={"location": location, **values}
+        )
+        if not created:
+            CashRegister.objects.filter(pk=register.pk).update(location=location, **values)
+        CashRegister.objects.filter(pk=register.pk).update(settings_fetched_at=timezone.now())
+        register.refresh_from_db()
+    return register
+
+
+def _backoff(register: CashRegister, error: str) -> None:
+    failures = register.failures_in_row + 1
+    delay = min(2 ** min(failures, 12), MAX_BACKOFF_SECONDS)
+    now = timezone.now()
+    CashRegister.objects.filter(pk=register.pk).update(
+        failures_in_row=failures,
+        retry_after=now + timedelta(seconds=delay),
+        last_error=error[:2000],
+        last_error_at=now,
+    )
+
+
+def register_push(*, max_calls: int = 100) -> dict:
+    """Send pending outbox entries to the main system in entry-no. order, up
+    to records-per-run per call, until none is left (or `max_calls`).
+
+    What the main system has applied (its watermark) is marked delivered;
+    anything it does not have is sent again (applying is idempotent). While
+    the main system is unreachable the register backs off (retry_after)."""
+    register = node_register()
+    try:
+        register = node_settings_fetch()
+    except MainUnreachable as exc:
+        _backoff(register, str(exc))
+        raise
+    counts = {"calls": 0, "sent": 0, "applied": 0, "duplicate": 0, "failed": 0, "conflict": 0, "waiting": 0}
+    url = f"{settings.MAIN_URL}/api/v1/registers/{register.code}/entries/"
+    session = _session()
+    CashRegister.objects.filter(pk=register.pk).update(last_attempt_at=timezone.now())
+    limit = register.records_per_run
+    for _ in range(max_calls):
+        batch = list(
+            SyncEntry.objects.filter(
+                register=register, direction=SyncEntry.Direction.OUT, state=SyncEntry.State.PENDING
+            ).order_by("entry_no")[:limit]
+        )
+        if not batch:
+            break
+        body = {
+            "entries": [
+                {"entry_no": e.entry_no, "table": e.table, "record_id": e.record_id, "record": e.record}
+                for e in batch
+            ]
+        }
+        try:
+            response = session.post(url, json=body, timeout=(CONNECT_TIMEOUT, READ_TIMEOUT))
+        except requests.RequestException as exc:
+            _backoff(register, f"POST entries: {exc}")
+            raise MainUnreachable(str(exc)) from exc
+        counts["calls"] += 1
+        if response.status_code == 413:
+            # Records per run was lowered on the main system since we fetched it.
+            limit = max(1, int(response.json().get("limit", limit // 2 or 1)))
+            continue
+        if response.status_code >= 500:
+            _backoff(register, f"POST entries: HTTP {response.status_code}")
+            raise MainUnreachable(f"HTTP {response.status_code}")
+        if response.status_code not in (200, 409):
+            message = f"POST entries: HTTP {response.status_code}: {response.text[:1500]}"
+            _backoff(register, message)
+            raise InvalidInput([Problem(field="entries", reason=message, code="main_refused")])
+        answer = response.json()
+        through = int(answer["last_applied_entry_no"])
+        outbox.outbox_mark_delivered(register_id=register.pk, through=through)
+        # The main system lacks entries we took as delivered (restored from a
+        # backup): send them again.
+        outbox.outbox_requeue_after(register_id=register.pk, after=through)
+        counts["sent"] += len(batch)
+        for key in ("applied", "duplicate", "failed", "conflict", "waiting"):
+            counts[key] += int(answer.get(key, 0))
+        error = ""
+        if answer.get("conflicts"):
+            error = "; ".join(conflict["reason"] for conflict in answer["conflicts"])[:2000]
+        CashRegister.objects.filter(pk=register.pk).update(
+            last_success_at=timezone.now(), failures_in_row=0, retry_after=None, last_error=error,
+            last_applied_entry_no=through,
+        )
+        if through < batch[-1].entry_no and not answer.get("missing"):
+            break  # nothing more will be taken now; try again next run
+    return counts
+
+
+def outbox_page(*, after: int, limit: int) -> dict:
+    """Outbox entries after entry no. `after` (pending or not: the main
+    system decides what it has), for the main system's pull."""
+    register = node_register()
+    limit = max(1, min(limit, register.records_per_run, 10000))
+    rows = list(
+        SyncEntry.objects.filter(register=register, direction=SyncEntry.Direction.OUT, entry_no__gt=after)
+        .order_by("entry_no")[:limit]
+        .values("entry_no", "table", "record_id", "record")
+    )
+    last = register.next_entry_no - 1
+    return {"register": register.code, "entries": rows, "last_entry_no": last,
+            "more": bool(rows) and rows[-1]["entry_no"] < last}
+
+
+def outbox_ack(*, through: int) -> int:
+    """The main system has applied everything up to `through`."""
+    register = node_register()
+    marked = outbox.outbox_mark_delivered(register_id=register.pk, through=through)
+    outbox.outbox_requeue_after(register_id=register.pk, after=through)
+    CashRegister.objects.filter(pk=register.pk).update(
+        last_success_at=timezone.now(), last_applied_entry_no=through, last_error=""
+    )
+    return marked

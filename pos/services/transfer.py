@@ -1,0 +1,188 @@
+"""The main system's side of the transfer: pulling from pull registers'
+outboxes, "Synchronize" from the admin, and provisioning registers."""
+from __future__ import annotations
+
+import logging
+
+import requests
+from django.db import transaction
+from django.utils import timezone
+
+from pos.models import CashRegister, SyncEntry
+from pos.services.apply import BatchResult, entries_receive
+from pos.services.node import CONNECT_TIMEOUT, READ_TIMEOUT, MainUnreachable
+from posinv.exceptions import InvalidInput, Problem
+from posinv.models import ApiToken, Location
+from posinv.services.tokens import token_issue
+
+logger = logging.getLogger(__name__)
+
+
+class NodeUnreachable(Exception):
+    """A register node did not answer (down, network) or answered 5xx."""
+
+
+def _node_session(register: CashRegister) -> requests.Session:
+    token = ApiToken.objects.filter(kind=ApiToken.Kind.REGISTER, subject=register.code).first()
+    if token is None:
+        raise InvalidInput([Problem(field="token", reason=f"register {register.code} has no token; "
+                                    "issue one with create_register or the admin")])
+    session = requests.Session()
+    # The node checks this against the hash of its own token (docs/registers.md).
+    session.headers["Authorization"] = f"Token {token.key_hash}"
+    return session
+
+
+def _record_error(register_id: int, message: str) -> None:
+    CashRegister.objects.filter(pk=register_id).update(last_error=message[:2000], last_error_at=timezone.now())
+
+
+def register_pull(*, register_id: int, max_calls: int = 100) -> dict:
+    """Fetch a pull register's outbox after our watermark, apply each page
+    like a pushed batch, then acknowledge `through` the new watermark."""
+    register = CashRegister.objects.get(pk=register_id)
+    if not register.node_url:
+        raise InvalidInput([Problem(field="node_url", reason=f"register {register.code} has no node URL to pull from")])
+    CashRegister.objects.filter(pk=register_id).update(last_attempt_at=timezone.now())
+    session = _node_session(register)
+    base = register.node_url.rstrip("/")
+    counts = {"calls": 0, "received": 0, "applied": 0, "duplicate": 0, "failed": 0, "conflict": 0, "waiting": 0}
+    for _ in range(max_calls):
+        register.refresh_from_db(fields=["last_applied_entry_no", "records_per_run"])
+        after = register.last_applied_entry_no
+        try:
+            response = session.get(
+                f"{base}/api/v1/sync/outbox/",
+                params={"after": after, "limit": register.records_per_run},
+                timeout=(CONNECT_TIMEOUT, READ_TIMEOUT),
+            )
+        except requests.RequestException as exc:
+            _record_error(register_id, f"GET outbox: {exc}")
+            raise NodeUnreachable(str(exc)) from exc
+        counts["calls"] += 1
+        if response.status_code >= 500:
+            _record_error(register_id, f"GET outbox: HTTP {response.status_code}")
+            raise NodeUnreachable(f"HTTP {response.status_code}")
+        if response.status_code != 200:
+            message = f"GET outbox: HTTP {response.status_code}: {response.text[:500]}"
+            _record_error(register_id, message)
+            raise InvalidInput([Problem(field="outbox", reason=message, code="node_refused")])
+        page = response.json()
+        entries = page.get("entries") or []
+        if not entries:
+            break
+        try:
+            result: BatchResult = entries_receive(register_id=register_id, entries=entries)
+        except InvalidInput as exc:
+            _record_error(register_id, f"pulled batch refused: {exc}")
+            raise
+        counts["received"] += len(entries)
+        for key, value in result.as_dict().items():
+            if key in counts and isinstance(value, int):
+                counts[key] += value
+        try:
+            ack = session.post(
+                f"{base}/api/v1/sync/outbox/ack/",
+                json={"through": result.last_applied_entry_no},
+                timeout=(CONNECT_TIMEOUT, READ_TIMEOUT),
+            )
+        except requests.RequestException as exc:
+            # Applied but not acknowledged: the next pull starts after our
+            # watermark anyway, so nothing is fetched twice for long.
+            _record_error(register_id, f"POST ack: {exc}")
+            raise NodeUnreachable(str(exc)) from exc
+        if ack.status_code != 200:
+            _record_error(register_id, f"POST ack: HTTP {ack.status_code}: {ack.text[:500]}")
+        if result.last_applied_entry_no <= after or not page.get("more"):
+            break
+    return counts
+
+
+def register_synchronize(*, register_id: int) -> str:
+    """The admin's "Synchronize": a pull register is fetched now; a push
+    register's node is asked to send now. Returns what was done."""
+    register = CashRegister.objects.get(pk=register_id)
+    if register.sync_type == CashRegister.SyncType.PULL:
+        counts = register_pull(register_id=register_id)
+        return (
+            f"{register.code}: pulled {counts['received']} entries: {counts['applied']} applied, "
+            f"{counts['duplicate']} duplicate, {counts['failed']} failed, {counts['waiting']} waiting"
+        )
+    if not register.node_url:
+        raise InvalidInput([Problem(field="node_url", reason=f"register {register.code} is push type and has no "
+                                    "node URL to ask; it sends on its own every interval")])
+    try:
+        response = _node_session(register).post(
+            f"{register.node_url.rstrip('/')}/api/v1/sync/push-now/", timeout=(CONNECT_TIMEOUT, 30)
+        )
+    except requests.RequestException as exc:
+        _record_error(register_id, f"POST push-now: {exc}")
+        raise NodeUnreachable(str(exc)) from exc
+    if response.status_code != 202:
+        raise InvalidInput([Problem(field="node", reason=f"node answered {response.status_code}: "
+                                    f"{response.text[:300]}", code="node_refused")])
+    return f"{register.code}: the register node was asked to send now"
+
+
+def register_create(
+    *,
+    code: str,
+    location_code: str,
+    sync_type: str = CashRegister.SyncType.PUSH,
+    records_per_run: int = 500,
+    interval_seconds: int = 60,
+    node_url: str = "",
+    name: str = "",
+    tables: list[str] | None = None,
+) -> tuple[CashRegister, str]:
+    """Create a cash register and its token; returns (register, raw token),
+    the only time the token is available."""
+    problems = []
+    location = Location.objects.filter(code=location_code).first()
+    if location is None:
+        problems.append(Problem(field="location", reason=f"unknown location {location_code!r}"))
+    if CashRegister.objects.filter(code=code).exists():
+        problems.append(Problem(field="code", reason=f"register {code!r} exists already"))
+    if not code or len(code) > 32:
+        problems.append(Problem(field="code", reason="required, at most 32 characters"))
+    if sync_type not in CashRegister.SyncType.values:
+        problems.append(Problem(field="type", reason="must be push or pull"))
+    if not 1 <= records_per_run <= 10000:
+        problems.append(Problem(field="records_per_run", reason="must be between 1 and 10000"))
+    if interval_seconds < 1:
+        problems.append(Problem(field="interval", reason="must be at least 1 second"))
+    if sync_type == CashRegister.SyncType.PULL and not node_url:
+        problems.append(Problem(field="node_url", reason="a pull register needs the node's base URL"))
+    if problems:
+        raise InvalidInput(problems)
+    with transaction.atomic():
+        register = CashRegister(
+            code=code, name=name or f"Register {code}", location=location, sync_type=sync_type,
+            records_per_run=records_per_run, interval_seconds=interval_seconds, node_url=node_url,
+        )
+        if tables is not None:
+            register.tables = tables
+        register.full_clean()
+        register.save()
+        token = token_issue(kind=ApiToken.Kind.REGISTER, subject=code)
+    return register, token
+
+
+def register_token_rotate(*, register_id: int) -> str:
+    """Issue a new token for the register (the old one stops working)."""
+    register = CashRegister.objects.get(pk=register_id)
+    return token_issue(kind=ApiToken.Kind.REGISTER, subject=register.code)
+
+
+def entries_state_counts(*, register_id: int) -> dict[str, int]:
+    from django.db.models import Count
+
+    return dict(
+        SyncEntry.objects.filter(register_id=register_id)
+        .values_list("state")
+        .annotate(n=Count("pk"))
+        .values_list("state", "n")
+    )
+
+
+__all__ = ["MainUnreachable", "NodeUnreachable", "register_pull", "register_synchronize", "register_create"]

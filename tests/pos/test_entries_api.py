@@ -1,0 +1,247 @@
+"""The push endpoint of the register contract on the main system:
+POST /api/v1/registers/{code}/entries/ — apply in order, idempotently,
+with gaps, conflicts, failures and every refusal answered precisely."""
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from rest_framework.test import APIClient
+
+from pos.models import Receipt, ReceiptLine, SyncConflict, SyncEntry
+from pos.services.apply import entries_retry
+from posinv.models import ApiToken, StockLevel, StockMove
+from posinv.services.tokens import token_issue
+from tests.factories import make_article
+from tests.pos.factories import make_register, receipt_entries
+
+pytestmark = pytest.mark.django_db
+URL = "/api/v1/registers/{}/entries/"
+
+
+@pytest.fixture
+def register(store, article):
+    return make_register(code="R1", location=store)
+
+
+@pytest.fixture
+def client(register):
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token_issue(kind=ApiToken.Kind.REGISTER, subject='R1')}")
+    return client
+
+
+def push(client, entries, code="R1"):
+    return client.post(URL.format(code), {"entries": entries}, format="json")
+
+
+def on_hand(sku="A-1", location="S1") -> Decimal:
+    return StockLevel.objects.get(article__sku=sku, location__code=location).on_hand
+
+
+def test_a_pushed_receipt_creates_receipt_lines_payments_and_sale_moves(client, register):
+    make_article(sku="B-1")
+    entries = receipt_entries(1, "R1-000001", [("A-1", "2", "1.20"), ("B-1", "-1", "4.95")])
+
+    response = push(client, entries)
+
+    assert response.status_code == 200
+    body = response.json()
+    assert {k: body[k] for k in ("applied", "duplicate", "failed", "waiting", "conflict", "last_applied_entry_no")} \
+        == {"applied": 4, "duplicate": 0, "failed": 0, "waiting": 0, "conflict": 0, "last_applied_entry_no": 4}
+    receipt = Receipt.objects.get(receipt_no="R1-000001")
+    assert (receipt.total, receipt.source, receipt.register.code) == (Decimal("-2.55"), "sync", "R1")
+    assert list(receipt.lines.values_list("line_no", "sku", "quantity")) == [
+        (1, "A-1", Decimal("2.000")), (2, "B-1", Decimal("-1.000"))]
+    assert list(receipt.payments.values_list("method", "amount")) == [("cash", Decimal("-2.55"))]
+    assert on_hand("A-1") == Decimal("-2")
+    assert on_hand("B-1") == Decimal("1")  # a negative line is a return
+    assert StockMove.objects.get(idempotency_key="pos:R1:R1-000001:1").kind == "sale"
+    assert StockMove.objects.get(idempotency_key="pos:R1:R1-000001:2").kind == "return"
+    register.refresh_from_db()
+    assert register.last_applied_entry_no == 4
+
+
+def test_the_same_batch_again_is_all_duplicates_with_the_first_results(client):
+    entries = receipt_entries(1, "R1-000001", [("A-1", "2", "1.20")])
+    first = push(client, entries).json()
+
+    again = push(client, entries)
+
+    body = again.json()
+    assert again.status_code == 200
+    assert (body["applied"], body["duplicate"], body["last_applied_entry_no"]) == (0, 3, 3)
+    move_id = StockMove.objects.get().pk
+    assert body["duplicates"][1] == {"entry_no": 2, "state": "applied", "result": {"status": "applied",
+                                                                                  "move_id": move_id}}
+    assert first["applied"] == 3
+    assert StockMove.objects.count() == 1
+    assert on_hand() == Decimal("-2")
+
+
+def test_same_entry_no_with_other_content_is_409_and_kept_for_a_person(client):
+    push(client, receipt_entries(1, "R1-000001", [("A-1", "2", "1.20")]))
+    changed = receipt_entries(1, "R1-000001", [("A-1", "5", "1.20")])
+
+    response = push(client, changed[1:2])
+
+    assert response.status_code == 409
+    body = response.json()
+    assert body["conflict"] == 1
+    assert body["conflicts"][0]["entry_no"] == 2
+    assert "received before with different content" in body["conflicts"][0]["reason"]
+    conflict = SyncConflict.objects.get()
+    assert (conflict.entry_no, conflict.record["quantity"]) == (2, "5.000")
+    assert SyncEntry.objects.get(direction="in", entry_no=2).record["quantity"] == "2.000"
+    assert on_hand() == Decimal("-2")
+
+
+def test_a_gap_holds_later_entries_until_it_is_filled_then_they_apply_in_order(client, register):
+    # Entry 3 counts 10 pieces, entry 4 sells 2 after the count: in order the
+    # result is 8; applied out of order it would be 10.
+    later = [
+        {"entry_no": 3, "table": "stock_count", "record_id": "stock_count:A-1:x",
+         "record": {"sku": "A-1", "counted_qty": "10.000", "counted_at": "2026-03-02T10:00:00+00:00"}},
+        *receipt_entries(3, "R1-000002", [("A-1", "2", "1.00")])[1:2],
+    ]
+    held = push(client, later)
+
+    assert held.status_code == 200
+    assert (held.json()["waiting"], held.json()["last_applied_entry_no"]) == (2, 0)
+    assert held.json()["missing"] == {"from": 1, "through": 2}
+    assert StockMove.objects.count() == 0
+    assert Receipt.objects.count() == 0
+
+    filled = push(client, receipt_entries(1, "R1-000001", [("A-1", "5", "1.00")])[:2])
+
+    body = filled.json()
+    assert (body["applied"], body["released"], body["last_applied_entry_no"], body["missing"]) == (2, 2, 4, None)
+    assert on_hand() == Decimal("8")
+    assert list(StockMove.objects.order_by("pk").values_list("kind", "quantity")) == [
+        ("sale", Decimal("-5")), ("count", Decimal("15")), ("sale", Decimal("-2"))]
+    assert set(SyncEntry.objects.values_list("state", flat=True)) == {"applied"}
+
+
+def test_malformed_batch_is_400_naming_entry_and_field_and_nothing_is_applied(client, register):
+    entries = receipt_entries(1, "R1-000001", [("A-1", "2", "1.20"), ("A-1", "1", "1.20")])
+    entries[2]["record"]["quantity"] = "abc"
+    entries[1]["record"]["unit_price"] = "1.234"
+
+    response = push(client, entries)
+
+    assert response.status_code == 400
+    assert response.json()["errors"] == [
+        {"code": "invalid", "reason": "at most 2 decimal places", "field": "entries[1].record.unit_price",
+         "index": 1},
+        {"code": "invalid", "reason": "'abc' is not a number", "field": "entries[2].record.quantity", "index": 2},
+    ]
+    assert (SyncEntry.objects.count(), Receipt.objects.count(), StockMove.objects.count()) == (0, 0, 0)
+    register.refresh_from_db()
+    assert register.last_applied_entry_no == 0
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "reason"),
+    [
+        ({}, "entries", "must be a list"),
+        ({"entries": [{"entry_no": 1, "table": "till", "record_id": "x", "record": {}}]}, "entries[0].table",
+         "must be one of pos_process, receipt, receipt_line, payment_line, customer, stock_count"),
+        ({"entries": [{"entry_no": 0, "table": "customer", "record_id": "c", "record": {"customer_no": "C"}}]},
+         "entries[0].entry_no", "must be a positive whole number"),
+        ({"entries": [{"entry_no": 1, "table": "customer", "record_id": "c", "record": {"name": "x"}}]},
+         "entries[0].record.customer_no", "required"),
+        ({"entries": [{"entry_no": 1, "table": "receipt", "record_id": "r", "record": {
+            "receipt_no": "R", "created_at": "2026-03-02T09:00:00", "total": "1.00"}}]},
+         "entries[0].record.created_at", "needs a time zone (e.g. +00:00)"),
+    ],
+)
+def test_each_kind_of_bad_input_is_named(client, body, field, reason):
+    response = client.post(URL.format("R1"), body, format="json")
+
+    assert response.status_code == 400
+    assert [(e["field"], e["reason"]) for e in response.json()["errors"]] == [(field, reason)]
+    assert SyncEntry.objects.count() == 0
+
+
+def test_missing_or_wrong_token_is_401_and_another_registers_token_is_403(register, store):
+    make_register(code="R2", location=store)
+    other = token_issue(kind=ApiToken.Kind.REGISTER, subject="R2")
+    entries = receipt_entries(1, "R1-000001", [("A-1", "1", "1.00")])
+    anonymous, wrong, foreign = APIClient(), APIClient(), APIClient()
+    wrong.credentials(HTTP_AUTHORIZATION="Token not-a-token")
+    foreign.credentials(HTTP_AUTHORIZATION=f"Token {other}")
+
+    statuses = [push(c, entries).status_code for c in (anonymous, wrong, foreign)]
+
+    assert statuses == [401, 401, 403]
+    assert push(foreign, entries).json()["errors"][0]["reason"] == "This token belongs to another device."
+    assert SyncEntry.objects.count() == 0
+
+
+def test_a_batch_above_records_per_run_is_413_with_the_limit(client, register):
+    register.records_per_run = 3
+    register.save()
+
+    response = push(client, receipt_entries(1, "R1-000001", [("A-1", "1", "1.00"), ("A-1", "1", "1.00")]))
+
+    assert response.status_code == 413
+    assert response.json()["limit"] == 3
+    assert response.json()["errors"][0]["reason"] == "4 entries; at most 3 per request for register R1"
+    assert SyncEntry.objects.count() == 0
+
+
+def test_unknown_sku_fails_its_entry_keeps_the_sale_and_retry_applies_it_once_imported(client, register):
+    entries = receipt_entries(1, "R1-000001", [("A-1", "1", "1.00"), ("NEW-1", "3", "2.00")])
+    entries += receipt_entries(5, "R1-000002", [("A-1", "1", "1.00")])
+
+    body = push(client, entries).json()
+
+    assert (body["applied"], body["failed"], body["last_applied_entry_no"]) == (6, 1, 7)
+    assert body["failures"] == [{"entry_no": 3, "record_id": "receipt_line:R1-000001:2",
+                                 "field": "sku", "code": "unknown_article", "reason": "unknown sku 'NEW-1'"}]
+    line = ReceiptLine.objects.get(sku="NEW-1")
+    assert (line.article_id, line.stock_move_id, line.quantity) == (None, None, Decimal("3.000"))
+    failed = SyncEntry.objects.get(entry_no=3)
+    assert (failed.state, failed.attempts, failed.last_error) == ("failed", 1, "sku: unknown sku 'NEW-1'")
+    assert entries_retry(register_id=register.pk) == {"applied": 0, "failed": 1}
+
+    new = make_article(sku="NEW-1")
+    assert entries_retry(register_id=register.pk) == {"applied": 1, "failed": 0}
+    assert entries_retry(register_id=register.pk) == {"applied": 0, "failed": 0}
+
+    line.refresh_from_db()
+    assert (line.article_id, line.stock_move.quantity) == (new.pk, Decimal("-3"))
+    assert on_hand("NEW-1") == Decimal("-3")
+    assert on_hand("A-1") == Decimal("-2")
+    failed.refresh_from_db()
+    assert (failed.state, failed.attempts, failed.last_error) == ("applied", 3, "")
+
+
+def test_settings_endpoint_gives_the_node_its_configuration(client, register):
+    register.tables = ["receipt", "receipt_line"]
+    register.records_per_run = 250
+    register.save()
+
+    response = client.get("/api/v1/registers/R1/settings/")
+
+    assert response.status_code == 200
+    assert response.json() == {
+        "code": "R1", "name": "Till R1", "location": "S1", "location_name": "Store 1", "sync_type": "push",
+        "tables": ["receipt", "receipt_line"], "records_per_run": 250, "interval_seconds": 60, "currency": "EUR",
+        "last_applied_entry_no": 0,
+    }
+
+
+def test_staff_reads_receipts_and_register_state(client, staff_client):
+    push(client, receipt_entries(1, "R1-000001", [("A-1", "2", "1.20")]))
+    push(client, receipt_entries(10, "R1-000009", [("A-1", "1", "1.20")]))
+
+    receipts = staff_client.get("/api/v1/registers/R1/receipts/").json()
+    status = staff_client.get("/api/v1/registers/R1/").json()
+
+    assert receipts["count"] == 1
+    assert receipts["results"][0]["lines"] == [{"line_no": 1, "sku": "A-1", "barcode": "", "quantity": "2.000",
+                                                "unit_price": "1.20", "discount": "0.00",
+                                                "stock_move_id": StockMove.objects.get().pk}]
+    assert (status["last_applied_entry_no"], status["missing"], status["entries"]) == (
+        3, {"from": 4, "through": 9}, {"applied": 3, "waiting": 3})
