@@ -18,6 +18,7 @@ unknown outcome: the product is read back before anything is sent again."""
 from __future__ import annotations
 
 import logging
+import os
 import random
 import time
 import uuid
@@ -148,7 +149,8 @@ def stack_claim(*, store: ExternalStore, limit: int, claim_seconds: float) -> _C
     link rows are locked with SKIP LOCKED (two workers never take the same
     ones) and leased, and their open entries are marked sending."""
     now = timezone.now()
-    token = uuid.uuid4().hex
+    # The pid tells the admin (and the crash test) which worker holds a claim.
+    token = f"{os.getpid()}:{uuid.uuid4().hex}"[:40]
     due = StackEntry.objects.filter(
         store_id=store.pk, article_id=OuterRef("article_id"), state__in=OPEN_STATES, next_attempt_at__lte=now
     )

@@ -1,0 +1,133 @@
+"""Two real `rqworker` processes, a real scheduler process and two carts
+(fake Shopify and fake WooCommerce on real HTTP) on PostgreSQL and Redis:
+1,000 register and cabinet moves end with each cart showing exactly the
+ledger's available-to-sell, although one worker is killed mid-batch and one
+cart answers 429 for a while."""
+from __future__ import annotations
+
+import random
+import time
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+
+from carts.models import CartSettings, ExternalStore, ProductLink, StackEntry
+from carts.services.links import links_match
+from carts.services.stores import store_available
+from posinv.models import StockChange
+from posinv.services.ledger import MoveSpec, StockOrigin, stock_moves_post
+from tests.factories import make_article, make_location
+from tests.fakes.shopify import LOCATION, FakeShopify
+from tests.fakes.woocommerce import FakeWooCommerce
+from tests.support.processes import process_env, started_command, started_worker, wait_until
+
+pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.e2e, pytest.mark.slow]
+
+SKUS = [f"E-{n:02}" for n in range(20)]
+
+
+def _test_database_url() -> str:
+    s = connection.settings_dict
+    host = f"{s.get('HOST') or '127.0.0.1'}:{s.get('PORT') or 5432}"
+    return f"postgres://{s.get('USER') or 'postgres'}@{host}/{s['NAME']}"
+
+
+def _stores(shopify: FakeShopify, woo: FakeWooCommerce, web, cab):
+    shop = ExternalStore.objects.create(code="shop", name="Shopify", platform="shopify", url=shopify.url,
+                                        sync_inventory=True, params={"location_id": LOCATION},
+                                        secrets={"access_token": shopify.token})
+    shop.locations.add(web, cab)
+    wc = ExternalStore.objects.create(code="woo", name="Woo", platform="woocommerce", url=woo.url,
+                                      sync_inventory=True, secrets={"consumer_key": woo.key,
+                                                                    "consumer_secret": woo.secret})
+    wc.locations.add(web)
+    return shop, wc
+
+
+def _holding_pid() -> int | None:
+    token = (ProductLink.objects.filter(claim_token__contains=":").values_list("claim_token", flat=True).first())
+    return int(token.split(":")[0]) if token else None
+
+
+def _carts_match(shop, wc, shopify, woo) -> bool:
+    if StockChange.objects.exists() or StackEntry.objects.filter(state__in=["waiting", "sending"]).exists():
+        return False
+    return _mismatches(shop, wc, shopify, woo) == []
+
+
+def _mismatches(shop, wc, shopify, woo) -> list:
+    from posinv.models import Article
+
+    ids = dict(Article.objects.filter(sku__in=SKUS).values_list("sku", "pk"))
+    ours_shop = store_available(store=shop, article_ids=ids.values())
+    ours_woo = store_available(store=wc, article_ids=ids.values())
+    wrong = []
+    for sku, pk in ids.items():
+        if shopify.available(sku) != ours_shop[pk]:
+            wrong.append(("shopify", sku, shopify.available(sku), ours_shop[pk]))
+        if woo.stock(sku) != ours_woo[pk]:
+            wrong.append(("woo", sku, woo.stock(sku), ours_woo[pk]))
+    return wrong
+
+
+def test_1000_register_and_cabinet_moves_reach_both_carts_exactly_despite_a_killed_worker_and_429s(
+        transactional_db, rq_mode, settings):
+    # given two carts linked by SKU, SynchQOH on, a short claim lease
+    CartSettings.objects.create(pk=1, synch_qoh=True, max_attempts=50, backoff_base_seconds=0.2,
+                                backoff_cap_seconds=2, claim_seconds=3)
+    web = make_location(code="WEB", kind="warehouse")
+    cab = make_location(code="CAB1", kind="cabinet")
+    for sku in SKUS:
+        make_article(sku=sku)
+    with FakeShopify(cost_capacity=400, restore_rate=200) as shopify, FakeWooCommerce() as woo:
+        for sku in SKUS:
+            shopify.add_variant(sku=sku)
+            woo.add_product(sku=sku)
+        shop, wc = _stores(shopify, woo, web, cab)
+        assert links_match(store=shop)["counts"]["matched"] == 20
+        assert links_match(store=wc)["counts"]["matched"] == 20
+        shopify.faults.latency = woo.faults.latency = 0.02
+        env = process_env(database=_test_database_url(), POSINV_CHANGES_SWEEP_SECONDS="2",
+                          POSINV_SCHEDULER_TICK_SECONDS="0.5")
+        with started_worker(env=env, name="carts-w1") as w1, started_worker(env=env, name="carts-w2") as w2, \
+                started_command("run_scheduler", env=env, name="carts-scheduler"):
+            stock_moves_post(moves=[
+                MoveSpec(kind="receipt", idempotency_key=f"init:{sku}", sku=sku, location_id=web.pk,
+                         quantity=Decimal(500)) for sku in SKUS
+            ], origin=StockOrigin("user", "clerk"))
+            rng = random.Random(6)
+            killed = None
+            for batch in range(100):
+                moves = []
+                for line in range(10):
+                    n = batch * 10 + line
+                    sku = rng.choice(SKUS)
+                    if n % 10 < 7:  # register sales at the web warehouse
+                        moves.append(MoveSpec(kind="sale", idempotency_key=f"R{n % 3}:{n}", sku=sku,
+                                              location_id=web.pk, quantity=Decimal(-rng.randint(1, 3))))
+                    else:  # cabinet readings: absolute counts
+                        moves.append(MoveSpec(kind="count", idempotency_key=f"CAB1:{n}", sku=sku,
+                                              location_id=cab.pk, counted=Decimal(rng.randint(0, 40))))
+                origin = StockOrigin("register", "R1") if batch % 2 else StockOrigin("cabinet", "CAB1")
+                stock_moves_post(moves=moves, origin=origin)
+                if batch == 40:
+                    # when a worker is killed while it holds claimed products
+                    pid = wait_until(_holding_pid, timeout=20, interval=0.005, message="a claim in flight")
+                    killed = next(w for w in (w1, w2) if w.pid == pid)
+                    killed.kill_hard()
+                if batch == 60:
+                    # and the WooCommerce host answers 429 for three seconds
+                    woo.throttle_for(3, retry_after=1)
+                time.sleep(0.05)
+            # then everything arrives, exactly
+            wait_until(lambda: _carts_match(shop, wc, shopify, woo), timeout=120, interval=0.5,
+                       message=f"carts to match the ledger: {_mismatches(shop, wc, shopify, woo)}")
+            survivor = w2 if killed is w1 else w1
+            assert survivor.alive() and not killed.alive()
+    assert _mismatches(shop, wc, shopify, woo) == []
+    assert StackEntry.objects.filter(state="failed").count() == 0
+    assert woo.count(status=429) > 0
+    sent = StackEntry.objects.filter(state="sent").count()
+    # coalescing: far fewer quantity writes than entries
+    assert shopify.set_calls + woo.batch_calls < sent
