@@ -1,6 +1,7 @@
 """Back-office data: suppliers and what they sell us, purchase orders and
 their deliveries, how each reorder level was set, and the report pages'
 permission holder. Stock itself stays in the core ledger."""
+
 from __future__ import annotations
 
 from decimal import Decimal
@@ -53,9 +54,7 @@ class SupplierArticle(models.Model):
     supplier = models.ForeignKey(Supplier, on_delete=models.CASCADE, related_name="articles")
     article = models.ForeignKey(Article, on_delete=models.CASCADE, related_name="supplier_articles")
     supplier_sku = models.CharField("supplier SKU", max_length=64)
-    pack_size = models.DecimalField(
-        default=Decimal("1"), validators=[MinValueValidator(Decimal("0.001"))], **QUANTITY
-    )
+    pack_size = models.DecimalField(default=Decimal("1"), validators=[MinValueValidator(Decimal("0.001"))], **QUANTITY)
     min_order_qty = models.DecimalField(
         "minimum order quantity", default=Decimal("0"), validators=[MinValueValidator(Decimal("0"))], **QUANTITY
     )
@@ -177,9 +176,7 @@ class GoodsReceipt(models.Model):
 
     class Meta:
         ordering = ["-received_at"]
-        constraints = [
-            models.UniqueConstraint(fields=["order", "delivery_note"], name="goodsreceipt_note_once")
-        ]
+        constraints = [models.UniqueConstraint(fields=["order", "delivery_note"], name="goodsreceipt_note_once")]
 
     def __str__(self) -> str:
         return f"{self.order_id} {self.delivery_note}"

@@ -10,6 +10,7 @@ urlpatterns = [
     path("api/v1/", include("cabinets.api.urls")),
     path("api/v1/", include("carts.api.urls")),
     path("api/v1/", include("retail.api.urls")),
+    path("api/v1/", include("backoffice.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
 ]

@@ -8,199 +8,353 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('pos', '0001_initial'),
-        ('posinv', '0001_initial'),
+        ("pos", "0001_initial"),
+        ("posinv", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Report',
+            name="Report",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
             ],
             options={
-                'verbose_name': 'sales report',
-                'verbose_name_plural': 'sales reports',
-                'permissions': [('view_reports', 'Can view sales reports and export them')],
-                'managed': False,
-                'default_permissions': (),
+                "verbose_name": "sales report",
+                "verbose_name_plural": "sales reports",
+                "permissions": [("view_reports", "Can view sales reports and export them")],
+                "managed": False,
+                "default_permissions": (),
             },
         ),
         migrations.CreateModel(
-            name='Supplier',
+            name="Supplier",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('code', models.CharField(max_length=32, unique=True)),
-                ('name', models.CharField(max_length=120)),
-                ('email', models.EmailField(blank=True, max_length=254)),
-                ('lead_time_days', models.PositiveIntegerField(default=7, validators=[django.core.validators.MinValueValidator(0)])),
-                ('active', models.BooleanField(default=True)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("code", models.CharField(max_length=32, unique=True)),
+                ("name", models.CharField(max_length=120)),
+                ("email", models.EmailField(blank=True, max_length=254)),
+                (
+                    "lead_time_days",
+                    models.PositiveIntegerField(default=7, validators=[django.core.validators.MinValueValidator(0)]),
+                ),
+                ("active", models.BooleanField(default=True)),
             ],
             options={
-                'ordering': ['code'],
+                "ordering": ["code"],
             },
         ),
         migrations.CreateModel(
-            name='CustomerHistory',
-            fields=[
-            ],
+            name="CustomerHistory",
+            fields=[],
             options={
-                'verbose_name': 'customer history',
-                'verbose_name_plural': 'customer histories',
-                'proxy': True,
-                'indexes': [],
-                'constraints': [],
+                "verbose_name": "customer history",
+                "verbose_name_plural": "customer histories",
+                "proxy": True,
+                "indexes": [],
+                "constraints": [],
             },
-            bases=('pos.customer',),
+            bases=("pos.customer",),
         ),
         migrations.CreateModel(
-            name='OrderSuggestion',
-            fields=[
-            ],
+            name="OrderSuggestion",
+            fields=[],
             options={
-                'verbose_name': 'order suggestion',
-                'proxy': True,
-                'indexes': [],
-                'constraints': [],
+                "verbose_name": "order suggestion",
+                "proxy": True,
+                "indexes": [],
+                "constraints": [],
             },
-            bases=('posinv.reordersuggestion',),
+            bases=("posinv.reordersuggestion",),
         ),
         migrations.CreateModel(
-            name='ReorderLevel',
-            fields=[
-            ],
+            name="ReorderLevel",
+            fields=[],
             options={
-                'verbose_name': 'reorder level',
-                'proxy': True,
-                'indexes': [],
-                'constraints': [],
+                "verbose_name": "reorder level",
+                "proxy": True,
+                "indexes": [],
+                "constraints": [],
             },
-            bases=('posinv.stocklevel',),
+            bases=("posinv.stocklevel",),
         ),
         migrations.CreateModel(
-            name='PurchaseOrder',
+            name="PurchaseOrder",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('number', models.CharField(max_length=32, unique=True)),
-                ('state', models.CharField(choices=[('draft', 'Draft'), ('sent', 'Sent'), ('partly_received', 'Partly received'), ('received', 'Received'), ('cancelled', 'Cancelled')], db_index=True, default='draft', max_length=16)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('sent_at', models.DateTimeField(blank=True, null=True)),
-                ('received_at', models.DateTimeField(blank=True, null=True)),
-                ('note', models.TextField(blank=True)),
-                ('location', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='posinv.location')),
-                ('supplier', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='purchase_orders', to='backoffice.supplier')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("number", models.CharField(max_length=32, unique=True)),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[
+                            ("draft", "Draft"),
+                            ("sent", "Sent"),
+                            ("partly_received", "Partly received"),
+                            ("received", "Received"),
+                            ("cancelled", "Cancelled"),
+                        ],
+                        db_index=True,
+                        default="draft",
+                        max_length=16,
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("sent_at", models.DateTimeField(blank=True, null=True)),
+                ("received_at", models.DateTimeField(blank=True, null=True)),
+                ("note", models.TextField(blank=True)),
+                (
+                    "location",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to="posinv.location"
+                    ),
+                ),
+                (
+                    "supplier",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="purchase_orders",
+                        to="backoffice.supplier",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
-                'permissions': [('send_purchaseorder', 'Can send purchase orders'), ('receive_purchaseorder', 'Can receive goods against purchase orders')],
-            },
-        ),
-        migrations.CreateModel(
-            name='GoodsReceipt',
-            fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('delivery_note', models.CharField(max_length=64)),
-                ('received_at', models.DateTimeField(auto_now_add=True)),
-                ('received_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('order', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='deliveries', to='backoffice.purchaseorder')),
-            ],
-            options={
-                'ordering': ['-received_at'],
-            },
-        ),
-        migrations.CreateModel(
-            name='PurchaseOrderLine',
-            fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('line_no', models.PositiveIntegerField()),
-                ('quantity_ordered', models.DecimalField(decimal_places=3, max_digits=14, validators=[django.core.validators.MinValueValidator(Decimal('0.001'))])),
-                ('quantity_received', models.DecimalField(decimal_places=3, default=Decimal('0'), max_digits=14)),
-                ('unit_cost', models.DecimalField(blank=True, decimal_places=4, max_digits=14, null=True)),
-                ('article', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='posinv.article')),
-                ('order', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='lines', to='backoffice.purchaseorder')),
-                ('suggestion', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='posinv.reordersuggestion')),
-            ],
-            options={
-                'ordering': ['order', 'line_no'],
+                "ordering": ["-created_at", "-id"],
+                "permissions": [
+                    ("send_purchaseorder", "Can send purchase orders"),
+                    ("receive_purchaseorder", "Can receive goods against purchase orders"),
+                ],
             },
         ),
         migrations.CreateModel(
-            name='GoodsReceiptLine',
+            name="GoodsReceipt",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('quantity', models.DecimalField(decimal_places=3, max_digits=14)),
-                ('receipt', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='lines', to='backoffice.goodsreceipt')),
-                ('stock_move', models.ForeignKey(null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='posinv.stockmove')),
-                ('order_line', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='receipts', to='backoffice.purchaseorderline')),
-            ],
-        ),
-        migrations.CreateModel(
-            name='ReorderPlan',
-            fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('source', models.CharField(choices=[('manual', 'Set by hand'), ('computed', 'Computed from sales')], max_length=8)),
-                ('avg_daily_sales', models.DecimalField(blank=True, decimal_places=3, max_digits=14, null=True)),
-                ('lead_time_days', models.PositiveIntegerField(blank=True, null=True)),
-                ('safety_factor', models.DecimalField(blank=True, decimal_places=3, max_digits=6, null=True)),
-                ('set_by', models.CharField(blank=True, max_length=150)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('article', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='posinv.article')),
-                ('location', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='posinv.location')),
-            ],
-        ),
-        migrations.CreateModel(
-            name='SupplierArticle',
-            fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('supplier_sku', models.CharField(max_length=64, verbose_name='supplier SKU')),
-                ('pack_size', models.DecimalField(decimal_places=3, default=Decimal('1'), max_digits=14, validators=[django.core.validators.MinValueValidator(Decimal('0.001'))])),
-                ('min_order_qty', models.DecimalField(decimal_places=3, default=Decimal('0'), max_digits=14, validators=[django.core.validators.MinValueValidator(Decimal('0'))], verbose_name='minimum order quantity')),
-                ('lead_time_days', models.PositiveIntegerField(blank=True, help_text="Empty: the supplier's.", null=True)),
-                ('cost', models.DecimalField(blank=True, decimal_places=4, max_digits=14, null=True, validators=[django.core.validators.MinValueValidator(Decimal('0'))], verbose_name='unit cost')),
-                ('preferred', models.BooleanField(default=True)),
-                ('article', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='supplier_articles', to='posinv.article')),
-                ('supplier', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='articles', to='backoffice.supplier')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("delivery_note", models.CharField(max_length=64)),
+                ("received_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "received_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "order",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="deliveries",
+                        to="backoffice.purchaseorder",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['supplier', 'supplier_sku'],
+                "ordering": ["-received_at"],
+            },
+        ),
+        migrations.CreateModel(
+            name="PurchaseOrderLine",
+            fields=[
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("line_no", models.PositiveIntegerField()),
+                (
+                    "quantity_ordered",
+                    models.DecimalField(
+                        decimal_places=3,
+                        max_digits=14,
+                        validators=[django.core.validators.MinValueValidator(Decimal("0.001"))],
+                    ),
+                ),
+                ("quantity_received", models.DecimalField(decimal_places=3, default=Decimal("0"), max_digits=14)),
+                ("unit_cost", models.DecimalField(blank=True, decimal_places=4, max_digits=14, null=True)),
+                (
+                    "article",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to="posinv.article"
+                    ),
+                ),
+                (
+                    "order",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="lines", to="backoffice.purchaseorder"
+                    ),
+                ),
+                (
+                    "suggestion",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="posinv.reordersuggestion",
+                    ),
+                ),
+            ],
+            options={
+                "ordering": ["order", "line_no"],
+            },
+        ),
+        migrations.CreateModel(
+            name="GoodsReceiptLine",
+            fields=[
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("quantity", models.DecimalField(decimal_places=3, max_digits=14)),
+                (
+                    "receipt",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="lines", to="backoffice.goodsreceipt"
+                    ),
+                ),
+                (
+                    "stock_move",
+                    models.ForeignKey(
+                        null=True, on_delete=django.db.models.deletion.PROTECT, related_name="+", to="posinv.stockmove"
+                    ),
+                ),
+                (
+                    "order_line",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="receipts",
+                        to="backoffice.purchaseorderline",
+                    ),
+                ),
+            ],
+        ),
+        migrations.CreateModel(
+            name="ReorderPlan",
+            fields=[
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "source",
+                    models.CharField(
+                        choices=[("manual", "Set by hand"), ("computed", "Computed from sales")], max_length=8
+                    ),
+                ),
+                ("avg_daily_sales", models.DecimalField(blank=True, decimal_places=3, max_digits=14, null=True)),
+                ("lead_time_days", models.PositiveIntegerField(blank=True, null=True)),
+                ("safety_factor", models.DecimalField(blank=True, decimal_places=3, max_digits=6, null=True)),
+                ("set_by", models.CharField(blank=True, max_length=150)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "article",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="+", to="posinv.article"
+                    ),
+                ),
+                (
+                    "location",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="+", to="posinv.location"
+                    ),
+                ),
+            ],
+        ),
+        migrations.CreateModel(
+            name="SupplierArticle",
+            fields=[
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("supplier_sku", models.CharField(max_length=64, verbose_name="supplier SKU")),
+                (
+                    "pack_size",
+                    models.DecimalField(
+                        decimal_places=3,
+                        default=Decimal("1"),
+                        max_digits=14,
+                        validators=[django.core.validators.MinValueValidator(Decimal("0.001"))],
+                    ),
+                ),
+                (
+                    "min_order_qty",
+                    models.DecimalField(
+                        decimal_places=3,
+                        default=Decimal("0"),
+                        max_digits=14,
+                        validators=[django.core.validators.MinValueValidator(Decimal("0"))],
+                        verbose_name="minimum order quantity",
+                    ),
+                ),
+                (
+                    "lead_time_days",
+                    models.PositiveIntegerField(blank=True, help_text="Empty: the supplier's.", null=True),
+                ),
+                (
+                    "cost",
+                    models.DecimalField(
+                        blank=True,
+                        decimal_places=4,
+                        max_digits=14,
+                        null=True,
+                        validators=[django.core.validators.MinValueValidator(Decimal("0"))],
+                        verbose_name="unit cost",
+                    ),
+                ),
+                ("preferred", models.BooleanField(default=True)),
+                (
+                    "article",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="supplier_articles",
+                        to="posinv.article",
+                    ),
+                ),
+                (
+                    "supplier",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="articles", to="backoffice.supplier"
+                    ),
+                ),
+            ],
+            options={
+                "ordering": ["supplier", "supplier_sku"],
             },
         ),
         migrations.AddField(
-            model_name='purchaseorderline',
-            name='supplier_article',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='backoffice.supplierarticle'),
+            model_name="purchaseorderline",
+            name="supplier_article",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="+",
+                to="backoffice.supplierarticle",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='goodsreceipt',
-            constraint=models.UniqueConstraint(fields=('order', 'delivery_note'), name='goodsreceipt_note_once'),
+            model_name="goodsreceipt",
+            constraint=models.UniqueConstraint(fields=("order", "delivery_note"), name="goodsreceipt_note_once"),
         ),
         migrations.AddConstraint(
-            model_name='reorderplan',
-            constraint=models.UniqueConstraint(fields=('article', 'location'), name='reorderplan_once'),
+            model_name="reorderplan",
+            constraint=models.UniqueConstraint(fields=("article", "location"), name="reorderplan_once"),
         ),
         migrations.AddConstraint(
-            model_name='supplierarticle',
-            constraint=models.UniqueConstraint(fields=('supplier', 'article'), name='supplierarticle_once'),
+            model_name="supplierarticle",
+            constraint=models.UniqueConstraint(fields=("supplier", "article"), name="supplierarticle_once"),
         ),
         migrations.AddConstraint(
-            model_name='supplierarticle',
-            constraint=models.UniqueConstraint(condition=models.Q(('preferred', True)), fields=('article',), name='supplierarticle_one_preferred'),
+            model_name="supplierarticle",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("preferred", True)), fields=("article",), name="supplierarticle_one_preferred"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='supplierarticle',
-            constraint=models.CheckConstraint(condition=models.Q(('pack_size__gt', 0)), name='supplierarticle_pack_positive'),
+            model_name="supplierarticle",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("pack_size__gt", 0)), name="supplierarticle_pack_positive"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='purchaseorderline',
-            constraint=models.UniqueConstraint(fields=('order', 'line_no'), name='poline_no_once'),
+            model_name="purchaseorderline",
+            constraint=models.UniqueConstraint(fields=("order", "line_no"), name="poline_no_once"),
         ),
         migrations.AddConstraint(
-            model_name='purchaseorderline',
-            constraint=models.UniqueConstraint(fields=('order', 'article'), name='poline_article_once'),
+            model_name="purchaseorderline",
+            constraint=models.UniqueConstraint(fields=("order", "article"), name="poline_article_once"),
         ),
     ]

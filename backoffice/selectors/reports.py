@@ -1,0 +1,378 @@
+"""The report queries. Every figure is aggregated in the database (GROUP BY
+over receipt lines, joined with the ledger's levels); Python only shapes
+the few result rows for a page or a CSV file.
+
+Sales are receipt lines (net of returns: a return line is negative) dated
+by their receipt and placed at their register's location. Revenue is
+quantity x unit price - discount. Cost is the preferred supplier article's
+unit cost, so margin is shown only where that cost is known."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+
+from django.db import connection
+from django.db.models import Count, DecimalField, ExpressionWrapper, F, QuerySet, Sum
+from django.db.models.functions import TruncDate, TruncMonth, TruncWeek
+from django.utils import timezone
+
+from backoffice.models import SupplierArticle
+from pos.models import CashRegister, Receipt, ReceiptLine
+from posinv.exceptions import InvalidInput, Problem
+from posinv.models import Article, Location, StockLevel
+
+MONEY_FIELD = DecimalField(max_digits=18, decimal_places=4)
+REVENUE = ExpressionWrapper(F("quantity") * F("unit_price") - F("discount"), output_field=MONEY_FIELD)
+GRANULARITIES = {"day": TruncDate, "week": TruncWeek, "month": TruncMonth}
+CENT = Decimal("0.01")
+QTY = Decimal("0.001")
+
+
+@dataclass(frozen=True)
+class Window:
+    """A report's days, both ends included, and optionally one location."""
+
+    date_from: date
+    date_to: date
+    location_id: int | None = None
+
+    @property
+    def days(self) -> int:
+        return (self.date_to - self.date_from).days + 1
+
+    @property
+    def start(self) -> datetime:
+        return timezone.make_aware(datetime.combine(self.date_from, time.min), timezone.get_current_timezone())
+
+    @property
+    def end(self) -> datetime:
+        return timezone.make_aware(
+            datetime.combine(self.date_to + timedelta(days=1), time.min), timezone.get_current_timezone()
+        )
+
+    def previous(self) -> Window:
+        """The same number of days right before this window."""
+        return Window(
+            date_from=self.date_from - timedelta(days=self.days),
+            date_to=self.date_from - timedelta(days=1),
+            location_id=self.location_id,
+        )
+
+
+def window_make(*, date_from: date, date_to: date, location_id: int | None = None) -> Window:
+    """A validated window (at most about 3 years, from before to)."""
+    if date_to < date_from:
+        raise InvalidInput([Problem(field="date_to", reason="must not be before date_from")])
+    if (date_to - date_from).days > 3 * 366:
+        raise InvalidInput([Problem(field="date_from", reason="a report spans at most 3 years")])
+    return Window(date_from=date_from, date_to=date_to, location_id=location_id)
+
+
+def _sales_lines(window: Window) -> QuerySet:
+    lines = ReceiptLine.objects.filter(receipt__created_at__gte=window.start, receipt__created_at__lt=window.end)
+    if window.location_id is not None:
+        lines = lines.filter(receipt__register__location_id=window.location_id)
+    return lines
+
+
+def _money(value) -> Decimal:
+    return Decimal(value or 0).quantize(CENT)
+
+
+def _qty(value) -> Decimal:
+    return Decimal(value or 0).quantize(QTY)
+
+
+def sales_by_period(*, window: Window, granularity: str = "day") -> list[dict]:
+    """Quantity, revenue and receipts per period and location."""
+    if granularity not in GRANULARITIES:
+        raise InvalidInput([Problem(field="granularity", reason=f"expected one of {', '.join(GRANULARITIES)}")])
+    trunc = GRANULARITIES[granularity]("receipt__created_at")
+    rows = (
+        _sales_lines(window)
+        .annotate(period=trunc)
+        .values("period", "receipt__register__location__code")
+        .annotate(quantity=Sum("quantity"), revenue=Sum(REVENUE), receipts=Count("receipt_id", distinct=True))
+        .order_by("period", "receipt__register__location__code")
+    )
+    return [
+        {
+            "period": row["period"].date() if isinstance(row["period"], datetime) else row["period"],
+            "location": row["receipt__register__location__code"],
+            "quantity": _qty(row["quantity"]),
+            "revenue": _money(row["revenue"]),
+            "receipts": row["receipts"],
+        }
+        for row in rows
+    ]
+
+
+def _totals_by_location(window: Window) -> dict[str, dict]:
+    rows = (
+        _sales_lines(window)
+        .values("receipt__register__location__code")
+        .annotate(quantity=Sum("quantity"), revenue=Sum(REVENUE), receipts=Count("receipt_id", distinct=True))
+        .order_by()
+    )
+    return {
+        row["receipt__register__location__code"]: {
+            "quantity": _qty(row["quantity"]),
+            "revenue": _money(row["revenue"]),
+            "receipts": row["receipts"],
+        }
+        for row in rows
+    }
+
+
+def _change(now: Decimal, before: Decimal) -> Decimal | None:
+    if not before:
+        return None
+    return ((now - before) / before * 100).quantize(Decimal("0.1"))
+
+
+def sales_comparison(*, window: Window) -> list[dict]:
+    """Per location and in total: revenue, quantity and receipts in the
+    window and in the previous window of the same length, with the change
+    in percent (None when the previous period sold nothing)."""
+    now = _totals_by_location(window)
+    before = _totals_by_location(window.previous())
+    zero = {"quantity": Decimal("0.000"), "revenue": Decimal("0.00"), "receipts": 0}
+    rows = []
+    for code in sorted(now.keys() | before.keys()):
+        current, previous = now.get(code, zero), before.get(code, zero)
+        rows.append(_comparison_row(code, current, previous))
+    total_now = {key: sum((r[key] for r in now.values()), zero[key]) for key in zero}
+    total_before = {key: sum((r[key] for r in before.values()), zero[key]) for key in zero}
+    rows.append(_comparison_row("all locations", total_now, total_before))
+    return rows
+
+
+def _comparison_row(label: str, current: dict, previous: dict) -> dict:
+    return {
+        "location": label,
+        "revenue": current["revenue"],
+        "previous_revenue": previous["revenue"],
+        "revenue_change_pct": _change(current["revenue"], previous["revenue"]),
+        "quantity": current["quantity"],
+        "previous_quantity": previous["quantity"],
+        "receipts": current["receipts"],
+        "previous_receipts": previous["receipts"],
+    }
+
+
+def articles_ranked(*, window: Window, bottom: bool = False, limit: int = 20) -> list[dict]:
+    """Best sellers by revenue, or (`bottom`) the slowest movers: articles
+    that are in stock somewhere, ranked by what they sold in the window
+    (nothing counts as zero)."""
+    if not bottom:
+        rows = (
+            _sales_lines(window)
+            .filter(article__isnull=False)
+            .values("article_id", "article__sku", "article__name", "article__category")
+            .annotate(quantity=Sum("quantity"), revenue=Sum(REVENUE))
+            .order_by("-revenue", "article__sku")[:limit]
+        )
+        return [
+            {
+                "sku": row["article__sku"],
+                "name": row["article__name"],
+                "category": row["article__category"],
+                "quantity": _qty(row["quantity"]),
+                "revenue": _money(row["revenue"]),
+            }
+            for row in rows
+        ]
+    return _slow_movers(window, limit)
+
+
+def _tables() -> dict[str, str]:
+    return {
+        "line": ReceiptLine._meta.db_table,
+        "receipt": Receipt._meta.db_table,
+        "register": CashRegister._meta.db_table,
+        "level": StockLevel._meta.db_table,
+        "article": Article._meta.db_table,
+        "location": Location._meta.db_table,
+        "sa": SupplierArticle._meta.db_table,
+    }
+
+
+def _sold_cte(window: Window, by_location: bool) -> tuple[str, list]:
+    """SQL of a CTE `sold(article_id[, location_id], quantity, revenue)`."""
+    t = _tables()
+    location_col = ", c.location_id" if by_location else ""
+    where_location = " AND c.location_id = %s" if window.location_id is not None else ""
+    sql = (
+        f"sold AS (SELECT l.article_id{location_col}, SUM(l.quantity) AS quantity, "
+        f"SUM(l.quantity * l.unit_price - l.discount) AS revenue "
+        f'FROM "{t["line"]}" l JOIN "{t["receipt"]}" r ON r.id = l.receipt_id '
+        f'JOIN "{t["register"]}" c ON c.id = r.register_id '
+        f"WHERE r.created_at >= %s AND r.created_at < %s AND l.article_id IS NOT NULL{where_location} "
+        f"GROUP BY l.article_id{location_col})"
+    )
+    params: list = [window.start, window.end]
+    if window.location_id is not None:
+        params.append(window.location_id)
+    return sql, params
+
+
+def _fetch(sql: str, params: list) -> list[dict]:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        names = [col[0] for col in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def _stock_cte(window: Window) -> tuple[str, list]:
+    t = _tables()
+    where = " WHERE location_id = %s" if window.location_id is not None else ""
+    sql = f'stock AS (SELECT article_id, SUM(on_hand) AS on_hand FROM "{t["level"]}"{where} GROUP BY article_id)'
+    return sql, [window.location_id] if window.location_id is not None else []
+
+
+def _slow_movers(window: Window, limit: int) -> list[dict]:
+    t = _tables()
+    sold, sold_params = _sold_cte(window, by_location=False)
+    stock, stock_params = _stock_cte(window)
+    sql = (
+        f"WITH {sold}, {stock} "
+        f"SELECT a.sku, a.name, a.category, st.on_hand, COALESCE(s.quantity, 0) AS quantity, "
+        f"COALESCE(s.revenue, 0) AS revenue "
+        f'FROM stock st JOIN "{t["article"]}" a ON a.id = st.article_id '
+        f"LEFT JOIN sold s ON s.article_id = st.article_id "
+        f"WHERE st.on_hand > 0 "
+        f"ORDER BY COALESCE(s.quantity, 0) ASC, a.sku ASC LIMIT %s"
+    )
+    rows = _fetch(sql, [*sold_params, *stock_params, limit])
+    return [
+        {
+            "sku": row["sku"],
+            "name": row["name"],
+            "category": row["category"],
+            "on_hand": _qty(row["on_hand"]),
+            "quantity": _qty(row["quantity"]),
+            "revenue": _money(row["revenue"]),
+        }
+        for row in rows
+    ]
+
+
+def sales_by_category(*, window: Window) -> list[dict]:
+    """Quantity and revenue per article category ("" = uncategorised)."""
+    rows = (
+        _sales_lines(window)
+        .filter(article__isnull=False)
+        .values("article__category")
+        .annotate(quantity=Sum("quantity"), revenue=Sum(REVENUE))
+        .order_by("-revenue", "article__category")
+    )
+    return [
+        {
+            "category": row["article__category"] or "(none)",
+            "quantity": _qty(row["quantity"]),
+            "revenue": _money(row["revenue"]),
+        }
+        for row in rows
+    ]
+
+
+def sell_through(*, window: Window, limit: int = 50) -> list[dict]:
+    """Per article: units sold in the window / (units sold + on hand now),
+    in percent, highest first; articles that neither sold nor hold stock
+    are left out."""
+    t = _tables()
+    sold, sold_params = _sold_cte(window, by_location=False)
+    stock, stock_params = _stock_cte(window)
+    sql = (
+        f"WITH {sold}, {stock}, "
+        f"joined AS (SELECT COALESCE(s.article_id, st.article_id) AS article_id, "
+        f"COALESCE(s.quantity, 0) AS sold, COALESCE(st.on_hand, 0) AS on_hand "
+        f"FROM sold s LEFT JOIN stock st ON st.article_id = s.article_id "
+        f"UNION ALL SELECT st.article_id, 0, st.on_hand FROM stock st "
+        f"WHERE st.on_hand > 0 AND NOT EXISTS (SELECT 1 FROM sold s WHERE s.article_id = st.article_id)) "
+        f"SELECT a.sku, a.name, j.sold, j.on_hand, "
+        f"CASE WHEN j.sold + j.on_hand > 0 THEN 100.0 * j.sold / (j.sold + j.on_hand) END AS pct "
+        f'FROM joined j JOIN "{t["article"]}" a ON a.id = j.article_id '
+        f"WHERE j.sold + j.on_hand > 0 "
+        f"ORDER BY pct DESC, a.sku ASC LIMIT %s"
+    )
+    rows = _fetch(sql, [*sold_params, *stock_params, limit])
+    return [
+        {
+            "sku": row["sku"],
+            "name": row["name"],
+            "sold": _qty(row["sold"]),
+            "on_hand": _qty(row["on_hand"]),
+            "sell_through_pct": Decimal(str(row["pct"])).quantize(Decimal("0.1")),
+        }
+        for row in rows
+    ]
+
+
+def margins(*, window: Window, limit: int = 50) -> list[dict]:
+    """Revenue, cost and margin per article whose preferred supplier
+    article has a cost, largest margin first."""
+    cost = ExpressionWrapper(F("quantity") * F("article__supplier_articles__cost"), output_field=MONEY_FIELD)
+    rows = (
+        _sales_lines(window)
+        .filter(article__supplier_articles__preferred=True, article__supplier_articles__cost__isnull=False)
+        .values("article__sku", "article__name")
+        .annotate(quantity=Sum("quantity"), revenue=Sum(REVENUE), cost=Sum(cost))
+        .annotate(margin=F("revenue") - F("cost"))
+        .order_by("-margin", "article__sku")[:limit]
+    )
+    out = []
+    for row in rows:
+        revenue, cost_total = _money(row["revenue"]), _money(row["cost"])
+        out.append(
+            {
+                "sku": row["article__sku"],
+                "name": row["article__name"],
+                "quantity": _qty(row["quantity"]),
+                "revenue": revenue,
+                "cost": cost_total,
+                "margin": revenue - cost_total,
+                "margin_pct": ((revenue - cost_total) / revenue * 100).quantize(Decimal("0.1")) if revenue else None,
+            }
+        )
+    return out
+
+
+def stock_cover(*, window: Window, limit: int = 50, today: date | None = None) -> list[dict]:
+    """Days of cover per (article, location): on hand / average daily sales
+    over the window, lowest first, with the projected stock-out date
+    (today + days of cover). Pairs that did not sell in the window have no
+    finite cover and are left out; nothing on hand means cover 0, out now."""
+    t = _tables()
+    today = today or timezone.localdate()
+    sold, sold_params = _sold_cte(window, by_location=True)
+    sql = (
+        f"WITH {sold} "
+        f"SELECT a.sku, a.name, loc.code AS location, lv.on_hand, s.quantity AS sold, "
+        f"CASE WHEN lv.on_hand <= 0 THEN 0 ELSE lv.on_hand * %s / s.quantity END AS cover "
+        f'FROM sold s JOIN "{t["level"]}" lv ON lv.article_id = s.article_id AND lv.location_id = s.location_id '
+        f'JOIN "{t["article"]}" a ON a.id = s.article_id JOIN "{t["location"]}" loc ON loc.id = s.location_id '
+        f"WHERE s.quantity > 0 ORDER BY cover ASC, a.sku ASC, loc.code ASC LIMIT %s"
+    )
+    rows = _fetch(sql, [*sold_params, window.days, limit])
+    out = []
+    for row in rows:
+        cover = Decimal(str(row["cover"])).quantize(Decimal("0.1"))
+        out.append(
+            {
+                "sku": row["sku"],
+                "name": row["name"],
+                "location": row["location"],
+                "on_hand": _qty(row["on_hand"]),
+                "avg_daily_sales": (Decimal(str(row["sold"])) / window.days).quantize(QTY),
+                "days_of_cover": cover,
+                "stockout_date": today + timedelta(days=int(cover)),
+            }
+        )
+    return out
+
+
+def location_choices() -> list[tuple[int, str]]:
+    return list(Location.objects.filter(active=True).values_list("pk", "code"))
