@@ -11,15 +11,16 @@ def pull_lease_seconds(cabinet: WeighingCabinet) -> float:
     return max(60.0, cabinet.pull_timeout_seconds * 12)
 
 
-def cabinet_pull_job(*, cabinet_id: int) -> dict | None:
+def cabinet_pull_job(*, cabinet_id: int, progress=None) -> dict | None:
     """Pull one cabinet's readings from its vendor, under a per-cabinet lease;
-    the run (counts or error) is recorded as a JobRun."""
+    the run (counts or error) is recorded as a JobRun. Returns the counts, or
+    None when the cabinet is gone or another worker holds the lease."""
     cabinet = WeighingCabinet.objects.filter(pk=cabinet_id, active=True).first()
     if cabinet is None:
         return None
     with job_run("cabinet_pull", cabinet.code, lease_seconds=pull_lease_seconds(cabinet)) as counts:
         if counts is None:
             return None
-        result = cabinet_pull(cabinet=cabinet)
+        result = cabinet_pull(cabinet=cabinet, progress=progress)
         counts.update(result.counts, pages=result.pages)
         return dict(counts)

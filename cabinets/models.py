@@ -142,7 +142,7 @@ class Tray(models.Model):
         constraints = [models.UniqueConstraint(fields=["cabinet", "tray_id"], name="tray_id_unique_per_cabinet")]
 
     def __str__(self) -> str:
-        return f"{self.cabinet_id}/{self.tray_id}"
+        return f"{self.cabinet.code}/{self.tray_id}"
 
     @property
     def below_threshold(self) -> bool:

@@ -136,3 +136,17 @@ def _seconds(value: str | None) -> float | None:
         return float(value) if value is not None else None
     except ValueError:
         return None
+
+
+def cabinet_pull_request(*, cabinet: WeighingCabinet) -> None:
+    """Ask for a pull of `cabinet` now (queued like a scheduled one, under the
+    same key, so a pull already waiting is not queued twice). Without Redis it
+    runs at once and a vendor failure raises PullError."""
+    from posinv.queueing import enqueue
+
+    if not cabinet.pull_url:
+        raise PullError(f"cabinet {cabinet.code} has no vendor endpoint (it pushes its readings)")
+    enqueue(
+        "cabinets.jobs.cabinet_pull_job", unique_key=f"cabinet-pull:{cabinet.code}", clear="end", ttl=900,
+        cabinet_id=cabinet.pk,
+    )
