@@ -21,7 +21,7 @@ from carts.connectors.base import RemoteOrder
 from carts.models import ExternalStore, ImportedOrder, ImportedOrderLine
 from carts.services.stack import stack_stores_add
 from carts.services.stores import store_connector, store_order_location
-from posinv.exceptions import DomainError, Problem
+from posinv.exceptions import DomainError, InvalidInput, Problem
 from posinv.models import Article, Barcode, StockMove
 from posinv.services.leases import leased
 from posinv.services.ledger import MoveSpec, StockOrigin, stock_moves_post
@@ -203,7 +203,11 @@ def orders_receive_webhook(*, store: ExternalStore, body: bytes, headers) -> lis
         raise DomainError([Problem(field="store", reason=f"{store.platform} does not push orders")])
     if not connector.verify_webhook(body=body, headers=headers):
         raise WebhookRejected([Problem(field="signature", reason="missing or invalid signature", code="forbidden")])
-    return [order_apply(store=store, remote=remote) for remote in connector.parse_webhook(body=body, headers=headers)]
+    try:
+        remotes = connector.parse_webhook(body=body, headers=headers)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise InvalidInput([Problem(field="body", reason=f"not an order of {store.platform}: {exc!r}")]) from exc
+    return [order_apply(store=store, remote=remote) for remote in remotes]
 
 
 class WebhookRejected(DomainError):
