@@ -1,0 +1,198 @@
+"""Input and output shapes of the retail API. Inputs validate; outputs
+describe the answers for the OpenAPI schema. No business logic here."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from rest_framework import serializers
+
+from retail.models import TransferOrder
+
+
+class ArticleBriefOut(serializers.Serializer):
+    sku = serializers.CharField()
+    name = serializers.CharField()
+    unit = serializers.CharField()
+    category = serializers.CharField()
+
+
+class ScanOut(serializers.Serializer):
+    code = serializers.CharField(help_text="The code as scanned.")
+    kind = serializers.CharField(
+        help_text="EAN-8, UPC-A, EAN-13, GTIN-14 (with ' pack' for pack barcodes), scale-weight or scale-price."
+    )
+    gtin = serializers.CharField(help_text="The code normalized to GTIN-14.")
+    article = ArticleBriefOut()
+    quantity = serializers.DecimalField(
+        max_digits=14, decimal_places=3, help_text="Article units one scan stands for (pack size, kg on a label)."
+    )
+    weight_g = serializers.IntegerField(allow_null=True, help_text="Weight printed on a scale label.")
+    unit_price = serializers.DecimalField(
+        max_digits=14, decimal_places=2, allow_null=True, help_text="Price valid today in the register's price group."
+    )
+    amount = serializers.DecimalField(
+        max_digits=14,
+        decimal_places=2,
+        allow_null=True,
+        help_text="What one scan costs (label price for price labels).",
+    )
+    currency = serializers.CharField()
+    location = serializers.CharField()
+    on_hand = serializers.DecimalField(max_digits=14, decimal_places=3)
+    available = serializers.DecimalField(
+        max_digits=14, decimal_places=3, help_text="On hand less quantities promised to draft transfer orders."
+    )
+
+
+class SaleLineIn(serializers.Serializer):
+    code = serializers.CharField(required=False, allow_blank=True, max_length=32, help_text="A scanned barcode.")
+    sku = serializers.CharField(required=False, allow_blank=True, max_length=64, help_text="Or the article's SKU.")
+    quantity = serializers.DecimalField(
+        max_digits=14, decimal_places=3, help_text="Scans (negative = return: stock goes back)."
+    )
+    price = serializers.DecimalField(max_digits=14, decimal_places=2, help_text="Price charged per scan.")
+    discount = serializers.DecimalField(max_digits=14, decimal_places=2, required=False, default=0)
+
+
+class PaymentIn(serializers.Serializer):
+    method = serializers.CharField(max_length=32)
+    amount = serializers.DecimalField(max_digits=14, decimal_places=2)
+
+
+class CustomerIn(serializers.Serializer):
+    customer_no = serializers.CharField(max_length=32)
+    name = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    email = serializers.EmailField(required=False, allow_blank=True, default="")
+    card_no = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
+
+
+class SaleIn(serializers.Serializer):
+    lines = SaleLineIn(many=True, allow_empty=False)
+    payments = PaymentIn(many=True, required=False, default=list)
+    customer = CustomerIn(required=False, allow_null=True, default=None)
+    receipt_no = serializers.CharField(
+        max_length=40, required=False, allow_blank=False, help_text="Default: derived from the Idempotency-Key."
+    )
+
+
+class SaleLineOut(serializers.Serializer):
+    line_no = serializers.IntegerField()
+    sku = serializers.CharField()
+    code = serializers.CharField(allow_null=True)
+    quantity = serializers.DecimalField(max_digits=14, decimal_places=3, help_text="Article units moved.")
+    price = serializers.DecimalField(max_digits=14, decimal_places=2)
+    on_hand = serializers.DecimalField(
+        max_digits=14, decimal_places=3, help_text="On hand at the register's location right after this line."
+    )
+
+
+class PriceFlagOut(serializers.Serializer):
+    line_no = serializers.IntegerField()
+    field = serializers.CharField()
+    code = serializers.ChoiceField(choices=["price_mismatch", "no_master_price"])
+    sent = serializers.CharField()
+    expected = serializers.CharField(allow_null=True)
+    reason = serializers.CharField()
+
+
+class SaleOut(serializers.Serializer):
+    receipt_no = serializers.CharField()
+    register = serializers.CharField()
+    location = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    total = serializers.DecimalField(max_digits=14, decimal_places=2)
+    currency = serializers.CharField()
+    lines = SaleLineOut(many=True)
+    flags = PriceFlagOut(many=True, help_text="Prices that disagree with master data (accepted, flagged).")
+
+
+class ErrorItemOut(serializers.Serializer):
+    field = serializers.CharField(required=False)
+    reason = serializers.CharField()
+    code = serializers.CharField()
+
+
+class ErrorsOut(serializers.Serializer):
+    errors = ErrorItemOut(many=True)
+
+
+class RfidReadIn(serializers.Serializer):
+    epcs = serializers.ListField(child=serializers.CharField(max_length=128, allow_blank=True), allow_empty=False)
+    read_id = serializers.CharField(max_length=80, required=False, allow_blank=True, default="")
+    reader = serializers.CharField(max_length=80, required=False, allow_blank=True, default="")
+    read_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
+    location = serializers.CharField(
+        max_length=32,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="Staff only; a register token reads at its own location.",
+    )
+
+
+class RfidReadOut(serializers.Serializer):
+    read_id = serializers.CharField()
+    location = serializers.CharField(source="location.code")
+    read_at = serializers.DateTimeField()
+    epc_count = serializers.IntegerField()
+    decoded_count = serializers.IntegerField()
+    unknown_count = serializers.IntegerField()
+    articles_counted = serializers.IntegerField()
+    result = serializers.JSONField()
+
+
+class TransferLineIn(serializers.Serializer):
+    sku = serializers.CharField(max_length=64)
+    quantity = serializers.DecimalField(max_digits=14, decimal_places=3, min_value=Decimal("0.001"))
+
+
+class TransferIn(serializers.Serializer):
+    source = serializers.CharField(max_length=32)
+    destination = serializers.CharField(max_length=32)
+    lines = TransferLineIn(many=True, allow_empty=False)
+    note = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+
+
+class ReceiveLineIn(serializers.Serializer):
+    line_no = serializers.IntegerField(min_value=1)
+    quantity = serializers.DecimalField(max_digits=14, decimal_places=3, min_value=Decimal("0.001"))
+
+
+class ReceiveIn(serializers.Serializer):
+    key = serializers.CharField(max_length=120, required=False, allow_blank=True, default="")
+    lines = ReceiveLineIn(
+        many=True,
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="Omit to receive everything outstanding.",
+    )
+
+
+class TransferLineOut(serializers.Serializer):
+    line_no = serializers.IntegerField()
+    sku = serializers.CharField(source="article.sku")
+    quantity = serializers.DecimalField(max_digits=14, decimal_places=3)
+    received_qty = serializers.DecimalField(max_digits=14, decimal_places=3)
+
+
+class TransferOut(serializers.ModelSerializer):
+    source = serializers.CharField(source="source.code")
+    destination = serializers.CharField(source="destination.code")
+    lines = TransferLineOut(many=True)
+
+    class Meta:
+        model = TransferOrder
+        fields = [
+            "number",
+            "source",
+            "destination",
+            "status",
+            "note",
+            "created_by",
+            "created_at",
+            "shipped_at",
+            "received_at",
+            "lines",
+        ]

@@ -1,0 +1,351 @@
+"""Real-time sales from an online till: `live_sale_post` records the
+receipt through `pos.services.receipts.receipt_record` (receipt, lines,
+payments and the sale/return moves in one ledger batch) and, in the same
+transaction, keeps the answer under the till's Idempotency-Key.
+
+A retry with the same key and body gets the first answer and moves nothing;
+the same key with another body is a conflict (409). A price that differs
+from master data is accepted (the till is the truth for money) and flagged.
+A sale that would break a refusing location's negative-stock policy is
+refused whole, naming the line."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from pos.models import CashRegister, Receipt
+from pos.services.receipts import CustomerSpec, LineSpec, PaymentSpec, receipt_record
+from posinv.exceptions import Conflict, InvalidInput, NotFound, Problem
+from posinv.models import Article, StockMove
+from retail.models import LiveSale
+from retail.services.codes import ResolvedCode, codes_resolve
+from retail.services.scan import CENT, QTY, code_quantity, prices_current
+
+MAX_KEY_LENGTH = 120
+MAX_LINES = 500
+
+
+@dataclass(frozen=True)
+class SaleLine:
+    """One line as the till sends it: a scanned `code` or a `sku`, the
+    quantity scanned (negative = return), the price charged per scan and
+    the line discount."""
+
+    quantity: Decimal
+    price: Decimal
+    discount: Decimal = Decimal("0")
+    code: str = ""
+    sku: str = ""
+
+
+@dataclass(frozen=True)
+class SalePayment:
+    method: str
+    amount: Decimal
+
+
+@dataclass
+class SaleOutcome:
+    """The answer to send: the body, and whether it is a replay of the first."""
+
+    body: dict
+    replayed: bool = False
+
+
+def sale_request_hash(
+    *,
+    lines: Sequence[SaleLine],
+    payments: Sequence[SalePayment],
+    customer: CustomerSpec | None,
+    receipt_no: str | None,
+) -> str:
+    """SHA-256 of the sale's canonical content (numbers normalized), so the
+    same sale sent twice with other spacing or "1" vs "1.000" is the same."""
+
+    def norm(value: Decimal, places: Decimal) -> str:
+        return str(Decimal(value).quantize(places))
+
+    canonical = {
+        "lines": [
+            {
+                "code": line.code.strip(),
+                "sku": line.sku.strip(),
+                "quantity": norm(line.quantity, QTY),
+                "price": norm(line.price, CENT),
+                "discount": norm(line.discount, CENT),
+            }
+            for line in lines
+        ],
+        "payments": [{"method": p.method, "amount": norm(p.amount, CENT)} for p in payments],
+        "customer": asdict(customer) if customer else None,
+        "receipt_no": receipt_no or None,
+    }
+    text = json.dumps(canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def live_sale_post(
+    *,
+    register: CashRegister,
+    idempotency_key: str,
+    lines: Sequence[SaleLine],
+    payments: Sequence[SalePayment] = (),
+    customer: CustomerSpec | None = None,
+    receipt_no: str | None = None,
+    created_at: datetime | None = None,
+) -> SaleOutcome:
+    """Record a sale for `register` under `idempotency_key`; see the module doc.
+
+    Raises InvalidInput (400, naming `lines[i].field`; nothing is written),
+    Conflict (409: the key was used for another body, or the receipt no.
+    was recorded before)."""
+    key = (idempotency_key or "").strip()
+    if not key or len(key) > MAX_KEY_LENGTH or not key.isprintable():
+        raise InvalidInput(
+            [
+                Problem(
+                    field="Idempotency-Key",
+                    code="required",
+                    reason=f"header required, 1 to {MAX_KEY_LENGTH} printable characters",
+                )
+            ]
+        )
+    _check_shape(lines, payments, receipt_no)
+    digest = sale_request_hash(lines=lines, payments=payments, customer=customer, receipt_no=receipt_no)
+    for attempt in range(2):
+        try:
+            with transaction.atomic(durable=True):
+                return _post(register, key, digest, lines, payments, customer, receipt_no, created_at)
+        except IntegrityError:
+            # A concurrent request with the same key committed first (the
+            # receipt no. derived from the key is unique per register); the
+            # second pass finds its answer.
+            if attempt:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _check_shape(lines: Sequence[SaleLine], payments: Sequence[SalePayment], receipt_no: str | None) -> None:
+    problems: list[Problem] = []
+    if not lines:
+        problems.append(Problem(field="lines", code="required", reason="a sale needs at least one line"))
+    if len(lines) > MAX_LINES:
+        problems.append(Problem(field="lines", reason=f"at most {MAX_LINES} lines per sale"))
+    for index, line in enumerate(lines):
+        where = f"lines[{index}]"
+        if bool(line.code.strip()) == bool(line.sku.strip()):
+            problems.append(Problem(field=f"{where}.code", reason="give either a scanned code or a sku, not both"))
+        for name, places in (("quantity", QTY), ("price", CENT), ("discount", CENT)):
+            value = getattr(line, name)
+            try:
+                ok = Decimal(value).is_finite() and Decimal(value) == Decimal(value).quantize(places)
+            except (InvalidOperation, TypeError, ValueError):
+                ok = False
+            if not ok:
+                problems.append(
+                    Problem(
+                        field=f"{where}.{name}",
+                        reason=f"{value!r} is not a number with at most "
+                        f"{abs(places.as_tuple().exponent)} decimal places",
+                    )
+                )
+        if line.quantity == 0:
+            problems.append(Problem(field=f"{where}.quantity", reason="must not be zero"))
+        if line.price < 0:
+            problems.append(Problem(field=f"{where}.price", reason="must not be negative"))
+    for index, payment in enumerate(payments):
+        if not payment.method:
+            problems.append(Problem(field=f"payments[{index}].method", code="required", reason="required"))
+    if receipt_no is not None and not (0 < len(receipt_no) <= 40):
+        problems.append(Problem(field="receipt_no", reason="1 to 40 characters"))
+    if problems:
+        raise InvalidInput(problems)
+
+
+def _post(register, key, digest, lines, payments, customer, receipt_no, created_at) -> SaleOutcome:
+    first = (
+        LiveSale.objects.filter(register=register, idempotency_key=key).values("pk", "request_hash", "response").first()
+    )
+    if first is not None:
+        if first["request_hash"] != digest:
+            raise Conflict(
+                [
+                    Problem(
+                        field="Idempotency-Key",
+                        code="conflict",
+                        reason=f"key {key!r} was used before for a different sale",
+                    )
+                ]
+            )
+        LiveSale.objects.filter(pk=first["pk"]).update(replays=F("replays") + 1)
+        return SaleOutcome(body=first["response"], replayed=True)
+
+    planned = _plan(register, lines)
+    receipt_no = receipt_no or "L-" + hashlib.sha256(key.encode("utf-8")).hexdigest()[:30]
+    total = sum(
+        (Decimal(line.quantity) * Decimal(line.price) - Decimal(line.discount) for line in lines), Decimal("0")
+    ).quantize(CENT, rounding=ROUND_HALF_UP)
+    recorded = receipt_record(
+        register=register,
+        receipt_no=receipt_no,
+        created_at=created_at or timezone.now(),
+        lines=[p.spec for p in planned],
+        payments=[PaymentSpec(line_no=i, method=p.method, amount=p.amount) for i, p in enumerate(payments, 1)],
+        customer=customer,
+        total=total,
+        source=Receipt.Source.LIVE,
+        post_moves=True,
+        write_entries=False,
+    )
+    if recorded.duplicate:
+        raise Conflict(
+            [
+                Problem(
+                    field="receipt_no",
+                    code="conflict",
+                    reason=f"receipt {receipt_no} was recorded before (by synchronization or another key)",
+                )
+            ]
+        )
+    balances = dict(
+        StockMove.objects.filter(pk__in=[m for m in recorded.move_ids.values() if m]).values_list("pk", "balance_after")
+    )
+    flags = [flag for p in planned for flag in p.flags]
+    body = {
+        "receipt_no": receipt_no,
+        "register": register.code,
+        "location": register.location.code,
+        "created_at": recorded.receipt.created_at.isoformat(),
+        "total": str(total),
+        "currency": recorded.receipt.currency,
+        "lines": [
+            {
+                "line_no": p.spec.line_no,
+                "sku": p.spec.sku,
+                "code": p.spec.barcode or None,
+                "quantity": str(p.spec.quantity.quantize(QTY)),
+                "price": str(Decimal(p.line.price).quantize(CENT)),
+                "on_hand": str(balances[recorded.move_ids[p.spec.line_no]]),
+            }
+            for p in planned
+        ],
+        "flags": flags,
+    }
+    LiveSale.objects.create(
+        register=register,
+        idempotency_key=key,
+        request_hash=digest,
+        receipt=recorded.receipt,
+        response=body,
+        flags=flags,
+        flagged=bool(flags),
+        line_count=len(planned),
+        total=total,
+    )
+    return SaleOutcome(body=body)
+
+
+@dataclass
+class _Planned:
+    line: SaleLine
+    spec: LineSpec
+    flags: list[dict]
+
+
+def _plan(register: CashRegister, lines: Sequence[SaleLine]) -> list[_Planned]:
+    """Resolve every line to an article and stock quantity (one query for
+    codes, one for articles, one for prices) and flag price disagreements."""
+    code_indexes = [i for i, line in enumerate(lines) if line.code.strip()]
+    resolved: dict[int, ResolvedCode] = {}
+    if code_indexes:
+        try:
+            found = codes_resolve(
+                codes=[lines[i].code for i in code_indexes], fields=[f"lines[{i}].code" for i in code_indexes]
+            )
+        except NotFound as exc:
+            # In a sale an unknown code is bad input of that line, not a missing resource.
+            raise InvalidInput(exc.problems) from exc
+        resolved = dict(zip(code_indexes, found, strict=True))
+    skus = {line.sku.strip() for line in lines if line.sku.strip()}
+    articles = {
+        row["pk"]: row
+        for row in Article.objects.filter(Q(sku__in=skus) | Q(pk__in={r.article_id for r in resolved.values()})).values(
+            "pk", "sku"
+        )
+    }
+    by_sku = {row["sku"]: row["pk"] for row in articles.values()}
+    problems = [
+        Problem(field=f"lines[{i}].sku", code="not_found", reason=f"no article with sku {line.sku.strip()!r}")
+        for i, line in enumerate(lines)
+        if line.sku.strip() and line.sku.strip() not in by_sku
+    ]
+    if problems:
+        raise InvalidInput(problems)
+    article_of = {
+        i: resolved[i].article_id if i in resolved else by_sku[line.sku.strip()] for i, line in enumerate(lines)
+    }
+    prices = prices_current(article_ids=set(article_of.values()), group_id=register.price_group_id)
+
+    planned = []
+    for index, line in enumerate(lines):
+        article_id = article_of[index]
+        unit_price = prices.get(article_id)
+        code = resolved.get(index)
+        factor = code_quantity(resolved=code, unit_price=unit_price) if code else Decimal(1)
+        quantity = (Decimal(line.quantity) * factor).quantize(QTY, rounding=ROUND_HALF_UP)
+        if quantity == 0:
+            raise InvalidInput([Problem(field=f"lines[{index}].quantity", reason="stands for less than 0.001 units")])
+        if code is not None and code.label_amount is not None:
+            expected = code.label_amount.quantize(CENT)
+        elif unit_price is not None:
+            expected = (unit_price * factor).quantize(CENT, rounding=ROUND_HALF_UP)
+        else:
+            expected = None
+        price = Decimal(line.price).quantize(CENT)
+        flags = []
+        if expected is None:
+            flags.append(
+                {
+                    "line_no": index + 1,
+                    "field": f"lines[{index}].price",
+                    "code": "no_master_price",
+                    "sent": str(price),
+                    "expected": None,
+                    "reason": "no price valid today in the register's price group",
+                }
+            )
+        elif price != expected:
+            flags.append(
+                {
+                    "line_no": index + 1,
+                    "field": f"lines[{index}].price",
+                    "code": "price_mismatch",
+                    "sent": str(price),
+                    "expected": str(expected),
+                    "reason": f"the till charged {price}, master data says {expected}",
+                }
+            )
+        planned.append(
+            _Planned(
+                line=line,
+                spec=LineSpec(
+                    line_no=index + 1,
+                    sku=articles[article_id]["sku"],
+                    quantity=quantity,
+                    unit_price=(price / factor).quantize(CENT, rounding=ROUND_HALF_UP),
+                    discount=Decimal(line.discount).quantize(CENT),
+                    barcode=code.code[:14] if code else "",
+                ),
+                flags=flags,
+            )
+        )
+    return planned
