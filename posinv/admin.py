@@ -417,8 +417,15 @@ class ApiTokenForm(forms.ModelForm):
         model = ApiToken
         fields = ("kind", "subject", "user")
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["subject"].required = False
+        self.fields["subject"].help_text = "the device code (register, cabinet, store); for a user, the username"
+
     def clean(self):
         data = super().clean()
+        if data.get("kind") != ApiToken.Kind.USER and not data.get("subject"):
+            self.add_error("subject", "a device token needs the device code")
         if data.get("kind") == ApiToken.Kind.USER:
             user = data.get("user")
             if user is None:

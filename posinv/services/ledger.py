@@ -161,7 +161,7 @@ def _post(moves: Sequence[MoveSpec], origin: StockOrigin, partial_ok: bool) -> P
                     index=item.index,
                     field="quantity",
                     code="negative_stock",
-                    reason=f"would leave {after} on hand (now {before}); "
+                    reason=f"would leave {_shown(after)} on hand (now {_shown(before)}); "
                     "this location refuses negative stock",
                 ),
             )
@@ -196,6 +196,11 @@ def _validate(moves: Sequence[MoveSpec], results: dict[int, MoveResult]) -> list
             item.quantity = _decimal(spec.quantity)
         pending.append(item)
     return pending
+
+
+def _shown(value: Decimal) -> str:
+    """A quantity as a person writes it: 2, -1.5 (not 2.000, -1.500)."""
+    return f"{value.normalize():f}" if value else "0"
 
 
 def _decimal(value) -> Decimal:
