@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
+from django.db import models
 from django.db.models import Count, F, Q
 from django.urls import reverse
 from django.utils import timezone
@@ -47,8 +48,14 @@ def tray_state_badge(tray: Tray):
     return badge(text, "#c62828" if tray.below_threshold else STATE_COLOURS[tray.state])
 
 
+def _formfield(field, **kwargs):
+    # Vendor endpoints are https unless written otherwise (Django 6's default, chosen now).
+    if isinstance(field, models.URLField):
+        kwargs.setdefault("assume_scheme", "https")
+    return field.formfield(**kwargs)
+
+
 class CabinetForm(forms.ModelForm):
-    pull_url = forms.URLField(required=False, assume_scheme="https", label="Vendor endpoint")
     pull_api_key = forms.CharField(
         required=False, label="Vendor API key", widget=forms.PasswordInput(render_value=True),
         help_text="Sent as 'Authorization: Bearer <key>'.",
@@ -57,6 +64,7 @@ class CabinetForm(forms.ModelForm):
     class Meta:
         model = WeighingCabinet
         fields = "__all__"
+        formfield_callback = _formfield
 
 
 class TrayInline(admin.TabularInline):
@@ -102,6 +110,7 @@ class PullingFilter(admin.SimpleListFilter):
 @admin.register(WeighingCabinet)
 class WeighingCabinetAdmin(admin.ModelAdmin):
     form = CabinetForm
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     list_display = (
         "code", "name", "location", "mode", "interval_seconds", "tray_count", "filled_count", "low_count",
         "last_reading", "health", "last_pull_error_short",

@@ -11,8 +11,8 @@ from rest_framework.test import APIClient
 
 from cabinets.models import Tray, WeighingCabinet
 from posinv.models import ApiToken, JobRun, Location
-from tests.fakes.cabinet_vendor import FakeCabinetVendor
 from tests.factories import make_article, make_location
+from tests.fakes.cabinet_vendor import FakeCabinetVendor
 
 pytestmark = pytest.mark.django_db
 
