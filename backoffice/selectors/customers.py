@@ -58,15 +58,15 @@ def customer_articles(*, customer: Customer, limit: int = 20) -> list[dict]:
     rows = (
         ReceiptLine.objects.filter(receipt__customer=customer, article__isnull=False)
         .values("article__sku", "article__name")
-        .annotate(receipts=Count("receipt_id", distinct=True), quantity=Sum("quantity"), revenue=Sum(REVENUE))
-        .order_by("-receipts", "-quantity", "article__sku")[:limit]
+        .annotate(revenue=Sum(REVENUE), receipts=Count("receipt_id", distinct=True), units=Sum("quantity"))
+        .order_by("-receipts", "-units", "article__sku")[:limit]
     )
     return [
         {
             "sku": row["article__sku"],
             "name": row["article__name"],
             "receipts": row["receipts"],
-            "quantity": Decimal(row["quantity"]).quantize(Decimal("0.001")),
+            "quantity": Decimal(row["units"]).quantize(Decimal("0.001")),
             "revenue": Decimal(row["revenue"]).quantize(Decimal("0.01")),
         }
         for row in rows

@@ -94,14 +94,14 @@ def sales_by_period(*, window: Window, granularity: str = "day") -> list[dict]:
         _sales_lines(window)
         .annotate(period=trunc)
         .values("period", "receipt__register__location__code")
-        .annotate(quantity=Sum("quantity"), revenue=Sum(REVENUE), receipts=Count("receipt_id", distinct=True))
+        .annotate(revenue=Sum(REVENUE), units=Sum("quantity"), receipts=Count("receipt_id", distinct=True))
         .order_by("period", "receipt__register__location__code")
     )
     return [
         {
             "period": row["period"].date() if isinstance(row["period"], datetime) else row["period"],
             "location": row["receipt__register__location__code"],
-            "quantity": _qty(row["quantity"]),
+            "quantity": _qty(row["units"]),
             "revenue": _money(row["revenue"]),
             "receipts": row["receipts"],
         }
@@ -113,12 +113,12 @@ def _totals_by_location(window: Window) -> dict[str, dict]:
     rows = (
         _sales_lines(window)
         .values("receipt__register__location__code")
-        .annotate(quantity=Sum("quantity"), revenue=Sum(REVENUE), receipts=Count("receipt_id", distinct=True))
+        .annotate(revenue=Sum(REVENUE), units=Sum("quantity"), receipts=Count("receipt_id", distinct=True))
         .order_by()
     )
     return {
         row["receipt__register__location__code"]: {
-            "quantity": _qty(row["quantity"]),
+            "quantity": _qty(row["units"]),
             "revenue": _money(row["revenue"]),
             "receipts": row["receipts"],
         }
@@ -171,7 +171,7 @@ def articles_ranked(*, window: Window, bottom: bool = False, limit: int = 20) ->
             _sales_lines(window)
             .filter(article__isnull=False)
             .values("article_id", "article__sku", "article__name", "article__category")
-            .annotate(quantity=Sum("quantity"), revenue=Sum(REVENUE))
+            .annotate(revenue=Sum(REVENUE), units=Sum("quantity"))
             .order_by("-revenue", "article__sku")[:limit]
         )
         return [
@@ -179,7 +179,7 @@ def articles_ranked(*, window: Window, bottom: bool = False, limit: int = 20) ->
                 "sku": row["article__sku"],
                 "name": row["article__name"],
                 "category": row["article__category"],
-                "quantity": _qty(row["quantity"]),
+                "quantity": _qty(row["units"]),
                 "revenue": _money(row["revenue"]),
             }
             for row in rows
@@ -212,7 +212,8 @@ def _sold_cte(window: Window, by_location: bool) -> tuple[str, list]:
         f"WHERE r.created_at >= %s AND r.created_at < %s AND l.article_id IS NOT NULL{where_location} "
         f"GROUP BY l.article_id{location_col})"
     )
-    params: list = [window.start, window.end]
+    adapt = connection.ops.adapt_datetimefield_value
+    params: list = [adapt(window.start), adapt(window.end)]
     if window.location_id is not None:
         params.append(window.location_id)
     return sql, params
@@ -265,13 +266,13 @@ def sales_by_category(*, window: Window) -> list[dict]:
         _sales_lines(window)
         .filter(article__isnull=False)
         .values("article__category")
-        .annotate(quantity=Sum("quantity"), revenue=Sum(REVENUE))
+        .annotate(revenue=Sum(REVENUE), units=Sum("quantity"))
         .order_by("-revenue", "article__category")
     )
     return [
         {
             "category": row["article__category"] or "(none)",
-            "quantity": _qty(row["quantity"]),
+            "quantity": _qty(row["units"]),
             "revenue": _money(row["revenue"]),
         }
         for row in rows
@@ -319,7 +320,7 @@ def margins(*, window: Window, limit: int = 50) -> list[dict]:
         _sales_lines(window)
         .filter(article__supplier_articles__preferred=True, article__supplier_articles__cost__isnull=False)
         .values("article__sku", "article__name")
-        .annotate(quantity=Sum("quantity"), revenue=Sum(REVENUE), cost=Sum(cost))
+        .annotate(revenue=Sum(REVENUE), units=Sum("quantity"), cost=Sum(cost))
         .annotate(margin=F("revenue") - F("cost"))
         .order_by("-margin", "article__sku")[:limit]
     )
@@ -330,7 +331,7 @@ def margins(*, window: Window, limit: int = 50) -> list[dict]:
             {
                 "sku": row["article__sku"],
                 "name": row["article__name"],
-                "quantity": _qty(row["quantity"]),
+                "quantity": _qty(row["units"]),
                 "revenue": revenue,
                 "cost": cost_total,
                 "margin": revenue - cost_total,
@@ -351,7 +352,7 @@ def stock_cover(*, window: Window, limit: int = 50, today: date | None = None) -
     sql = (
         f"WITH {sold} "
         f"SELECT a.sku, a.name, loc.code AS location, lv.on_hand, s.quantity AS sold, "
-        f"CASE WHEN lv.on_hand <= 0 THEN 0 ELSE lv.on_hand * %s / s.quantity END AS cover "
+        f"CASE WHEN lv.on_hand <= 0 THEN 0 ELSE lv.on_hand * 1.0 * %s / s.quantity END AS cover "
         f'FROM sold s JOIN "{t["level"]}" lv ON lv.article_id = s.article_id AND lv.location_id = s.location_id '
         f'JOIN "{t["article"]}" a ON a.id = s.article_id JOIN "{t["location"]}" loc ON loc.id = s.location_id '
         f"WHERE s.quantity > 0 ORDER BY cover ASC, a.sku ASC, loc.code ASC LIMIT %s"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal, InvalidOperation
 
 from django.core.management.base import BaseCommand, CommandError
@@ -22,6 +23,7 @@ class Command(BaseCommand):
         parser.add_argument("--safety-factor", default="0.5")
         parser.add_argument("--review-days", type=int, default=7)
         parser.add_argument("--location", action="append", default=[], help="location code (repeatable)")
+        parser.add_argument("--today", help="YYYY-MM-DD: the last day of the window (default: today)")
         parser.add_argument("--include-manual", action="store_true", help="also overwrite levels set by hand")
 
     def handle(self, *args, **options):
@@ -29,6 +31,12 @@ class Command(BaseCommand):
             safety = Decimal(options["safety_factor"])
         except InvalidOperation as exc:
             raise CommandError(f"--safety-factor: {options['safety_factor']!r} is not a number") from exc
+        today = None
+        if options["today"]:
+            try:
+                today = date.fromisoformat(options["today"])
+            except ValueError as exc:
+                raise CommandError(f"--today: {options['today']!r} is not a date (YYYY-MM-DD)") from exc
         location_ids = None
         if options["location"]:
             found = dict(Location.objects.filter(code__in=options["location"]).values_list("code", "pk"))
@@ -48,6 +56,7 @@ class Command(BaseCommand):
                 location_ids=location_ids,
                 include_manual=options["include_manual"],
                 progress=progress,
+                today=today,
             )
         except InvalidInput as exc:
             raise CommandError(str(exc)) from exc
