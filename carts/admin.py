@@ -1,1 +1,297 @@
-from django.contrib import admin  # noqa: F401
+"""Admin of the carts app: stores with their link and stack state at a
+glance (secrets never shown back), the web stack with retry and discard,
+imported orders, product links and the system parameters."""
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import Count, Min, Q
+from django.template.response import TemplateResponse
+from django.utils.html import format_html_join
+
+from carts.connectors.base import ConnectorError, platforms
+from carts.models import CartSettings, ExternalStore, ImportedOrder, ImportedOrderLine, ProductLink, StackEntry
+from carts.services.links import links_match
+from carts.services.orders import order_lines_retry, orders_import
+from carts.services.qoh import qoh_get, qoh_reconcile
+from carts.services.stack import stack_discard, stack_retry
+from carts.services.stores import store_secrets_set, store_validate
+from posinv.exceptions import DomainError
+from posinv.queueing import enqueue
+
+WAITING = StackEntry.State.WAITING
+
+
+def _secret_fields() -> dict[str, tuple[str, str]]:
+    """form field name -> (platform, secret parameter name)."""
+    fields = {}
+    for name, cls in sorted(platforms().items()):
+        for param in cls.params:
+            if param.secret:
+                fields[f"secret__{name}__{param.name}"] = (name, param.name)
+    return fields
+
+
+class ExternalStoreForm(forms.ModelForm):
+    """Secrets are write-only: each is a password box that is never filled
+    back; leaving it blank keeps the stored value."""
+
+    platform = forms.ChoiceField(choices=())
+    url = forms.URLField(label="URL", max_length=300, assume_scheme="https")
+
+    class Meta:
+        model = ExternalStore
+        fields = "__all__"
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["platform"].choices = [(name, cls.label) for name, cls in sorted(platforms().items())]
+        current = self.instance.platform if self.instance.pk else None
+        for field_name, (platform, param) in _secret_fields().items():
+            if current and platform != current:
+                continue
+            cls = platforms()[platform]
+            label = next(p.label for p in cls.params if p.name == param)
+            is_set = bool(self.instance.secrets.get(param)) if self.instance.pk else False
+            self.fields[field_name] = forms.CharField(
+                label=f"{cls.label}: {label}", required=False,
+                widget=forms.PasswordInput(render_value=False),
+                help_text="Stored; leave blank to keep it." if is_set else "Not set.",
+            )
+
+    def new_secrets(self) -> dict:
+        platform = self.cleaned_data.get("platform")
+        return {param: self.cleaned_data[f] for f, (p, param) in _secret_fields().items()
+                if p == platform and self.cleaned_data.get(f)}
+
+    def clean(self):
+        cleaned = super().clean()
+        if self.errors:
+            return cleaned
+        store = self.instance
+        for name in ("platform", "url", "params", "sync_inventory"):
+            setattr(store, name, cleaned.get(name))
+        secrets = {**(store.secrets if store.pk else {}), **self.new_secrets()}
+        try:
+            store_validate(store=store, secrets=secrets)
+        except DomainError as exc:
+            for problem in exc.problems:
+                field = problem.field if problem.field in self.fields else None
+                self.add_error(field, f"{problem.field}: {problem.reason}" if field is None else problem.reason)
+        return cleaned
+
+
+class _Action:
+    """Run a service per selected store and report the outcome to the user."""
+
+    @staticmethod
+    def each(modeladmin, request, queryset, what: str, call):
+        for store in queryset:
+            try:
+                message = call(store)
+            except (DomainError, ConnectorError) as exc:
+                modeladmin.message_user(request, f"{store.code}: {what} failed: {exc}", messages.ERROR)
+            else:
+                modeladmin.message_user(request, f"{store.code}: {message}", messages.SUCCESS)
+
+
+@admin.register(ExternalStore)
+class ExternalStoreAdmin(admin.ModelAdmin):
+    form = ExternalStoreForm
+    list_display = ["code", "name", "kind", "platform", "sync_inventory", "import_orders", "links_count",
+                    "waiting_count", "failed_count", "oldest_waiting", "last_order_import_at", "active"]
+    list_filter = ["kind", "platform", "sync_inventory", "import_orders", "active"]
+    search_fields = ["code", "name", "url"]
+    filter_horizontal = ["locations"]
+    readonly_fields = ["secrets_state", "link_report_summary", "last_order_import_at"]
+    actions = ["send_qoh", "get_qoh", "match_products", "import_orders_now", "reconcile"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(
+            _links=Count("links", distinct=True),
+            _waiting=Count("stack", filter=Q(stack__state=WAITING), distinct=True),
+            _failed=Count("stack", filter=Q(stack__state=StackEntry.State.FAILED), distinct=True),
+            _oldest=Min("stack__created_at", filter=Q(stack__state=WAITING)),
+        )
+
+    def get_fields(self, request, obj=None):
+        fields = super().get_fields(request, obj)
+        if obj is not None and not platforms().get(obj.platform, None).supports_inventory_sync:
+            # Not offered where the platform cannot take quantities.
+            fields = [f for f in fields if f != "sync_inventory"]
+        return fields
+
+    @admin.display(description="links", ordering="_links")
+    def links_count(self, obj):
+        return obj._links
+
+    @admin.display(description="waiting", ordering="_waiting")
+    def waiting_count(self, obj):
+        return obj._waiting
+
+    @admin.display(description="failed", ordering="_failed")
+    def failed_count(self, obj):
+        return obj._failed
+
+    @admin.display(description="oldest waiting since", ordering="_oldest")
+    def oldest_waiting(self, obj):
+        return obj._oldest
+
+    @admin.display(description="secrets")
+    def secrets_state(self, obj):
+        cls = platforms().get(obj.platform)
+        if cls is None:
+            return "-"
+        return ", ".join(f"{p.name}: {'set' if obj.secrets.get(p.name) else 'not set'}"
+                         for p in cls.params if p.secret)
+
+    @admin.display(description="last product match")
+    def link_report_summary(self, obj):
+        report = obj.link_report or {}
+        if not report:
+            return "never matched"
+        rows = [(key, len(report.get(key) or [])) for key in ("matched", "missing_here", "missing_there", "ambiguous")]
+        ambiguous = [(f"ambiguous {item.get('ref')}", item.get("reason")) for item in report.get("ambiguous", [])[:20]]
+        return format_html_join("", "<div>{}: {}</div>", rows + ambiguous)
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        secrets = form.new_secrets()
+        if secrets:
+            store_secrets_set(store=obj, values=secrets)
+
+    @admin.action(description="Send QOH to web store")
+    def send_qoh(self, request, queryset):
+        def call(store):
+            enqueue("carts.jobs.qoh_send_job", queue="default", unique_key=f"send-qoh:{store.pk}", clear="end",
+                    store_id=store.pk)
+            waiting = StackEntry.objects.filter(store=store, state__in=[WAITING, StackEntry.State.SENDING]).count()
+            return f"Send QOH started; {waiting} products still waiting (see the web stack)"
+        _Action.each(self, request, queryset, "Send QOH", call)
+
+    @admin.action(description="Get QOH from web store (as counts)")
+    def get_qoh(self, request, queryset):
+        def call(store):
+            result = qoh_get(store=store)
+            return (f"Get QOH read {result.read}, counted {result.counted}, unchanged {result.unchanged}"
+                    + (f", missing on the store: {', '.join(result.missing[:20])}" if result.missing else ""))
+        _Action.each(self, request, queryset, "Get QOH", call)
+
+    @admin.action(description="Match products by SKU / barcode")
+    def match_products(self, request, queryset):
+        def call(store):
+            counts = links_match(store=store)["counts"]
+            return ("matched {matched}, missing here {missing_here}, missing on the store {missing_there}, "
+                    "ambiguous {ambiguous}".format(**counts))
+        _Action.each(self, request, queryset, "matching", call)
+
+    @admin.action(description="Import orders now")
+    def import_orders_now(self, request, queryset):
+        def call(store):
+            result = orders_import(store=store)
+            if result.skipped:
+                return "an import is already running"
+            return f"imported {result.orders} orders; {result.lines_unknown} lines wait for an article"
+        _Action.each(self, request, queryset, "order import", call)
+
+    @admin.action(description="Reconcile report (store vs ledger)")
+    def reconcile(self, request, queryset):
+        reports = []
+        for store in queryset:
+            try:
+                reports.append((store, qoh_reconcile(store=store), ""))
+            except (DomainError, ConnectorError) as exc:
+                reports.append((store, [], str(exc)))
+        context = {**self.admin_site.each_context(request), "title": "Reconcile report", "reports": reports,
+                   "opts": self.model._meta}
+        return TemplateResponse(request, "admin/carts/reconcile.html", context)
+
+
+@admin.register(StackEntry)
+class StackEntryAdmin(admin.ModelAdmin):
+    list_display = ["id", "store", "article", "quantity", "sent_quantity", "state", "attempts", "short_response",
+                    "next_attempt_at", "created_at", "sent_at", "origin"]
+    list_filter = ["store", "state", "origin"]
+    search_fields = ["article__sku", "last_response"]
+    list_select_related = ["store", "article"]
+    readonly_fields = [f.name for f in StackEntry._meta.fields]
+    actions = ["retry", "discard"]
+    ordering = ["id"]
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.display(description="last response")
+    def short_response(self, obj):
+        return obj.last_response[:120]
+
+    @admin.action(description="Retry (attempts reset)")
+    def retry(self, request, queryset):
+        count = stack_retry(entry_ids=queryset.values_list("pk", flat=True))
+        self.message_user(request, f"{count} entries queued again.")
+
+    @admin.action(description="Discard")
+    def discard(self, request, queryset):
+        count = stack_discard(entry_ids=queryset.values_list("pk", flat=True))
+        self.message_user(request, f"{count} entries discarded.")
+
+
+class ImportedOrderLineInline(admin.TabularInline):
+    model = ImportedOrderLine
+    extra = 0
+    can_delete = False
+    fields = ["line_id", "sku", "barcode", "title", "quantity", "refunded_quantity", "returned_quantity", "article",
+              "state", "reason"]
+    readonly_fields = fields
+
+
+@admin.register(ImportedOrder)
+class ImportedOrderAdmin(admin.ModelAdmin):
+    list_display = ["number", "store", "status", "remote_status", "line_count", "waiting_lines", "placed_at",
+                    "imported_at"]
+    list_filter = ["store", "status"]
+    search_fields = ["number", "external_id", "lines__sku"]
+    list_select_related = ["store"]
+    inlines = [ImportedOrderLineInline]
+    readonly_fields = ["store", "external_id", "number", "status", "remote_status", "placed_at", "remote_updated_at",
+                       "raw", "imported_at", "updated_at"]
+    actions = ["retry_lines"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(
+            _lines=Count("lines"),
+            _waiting=Count("lines", filter=Q(lines__state__in=["unknown_sku", "held"])),
+        )
+
+    @admin.display(description="lines", ordering="_lines")
+    def line_count(self, obj):
+        return obj._lines
+
+    @admin.display(description="waiting lines", ordering="_waiting")
+    def waiting_lines(self, obj):
+        return obj._waiting
+
+    @admin.action(description="Retry lines with unknown SKU")
+    def retry_lines(self, request, queryset):
+        for store in ExternalStore.objects.filter(pk__in=queryset.values("store_id")):
+            left = order_lines_retry(store=store)
+            self.message_user(request, f"{store.code}: {left} lines still wait for an article.")
+
+
+@admin.register(ProductLink)
+class ProductLinkAdmin(admin.ModelAdmin):
+    list_display = ["article", "store", "remote_ref", "remote_sku", "matched_by", "remote_quantity",
+                    "last_sent_quantity", "last_sent_at", "outcome_unknown", "claimed_until"]
+    list_filter = ["store", "matched_by", "outcome_unknown"]
+    search_fields = ["article__sku", "remote_ref", "remote_sku"]
+    list_select_related = ["article", "store"]
+    autocomplete_fields = ["article"]
+
+
+@admin.register(CartSettings)
+class CartSettingsAdmin(admin.ModelAdmin):
+    list_display = ["__str__", "synch_qoh", "max_attempts", "backoff_base_seconds", "backoff_cap_seconds",
+                    "claim_seconds"]
+
+    def has_add_permission(self, request):
+        return not CartSettings.objects.exists()
