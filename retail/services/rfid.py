@@ -21,6 +21,7 @@ from retail.models import RfidRead
 from retail.services.epc import EpcUnknown, sgtin96_decode
 
 MAX_EPCS = 20000
+QTY = Decimal("0.001")
 
 
 def rfid_read_post(
@@ -104,8 +105,10 @@ def rfid_read_post(
                 {
                     "sku": skus[article_id],
                     "gtins": gtins_of[article_id],
-                    "counted": str(quantity),
-                    "difference": str(changes.get(article_id)),
+                    "counted": str(quantity.quantize(QTY)),
+                    "difference": str(changes[article_id].quantize(QTY))
+                    if changes.get(article_id) is not None
+                    else None,
                 }
                 for article_id, quantity in sorted(counted.items(), key=lambda item: skus[item[0]])
             ]

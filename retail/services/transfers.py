@@ -185,7 +185,8 @@ def transfer_receive(
                         Problem(
                             field=field,
                             code="over_receipt",
-                            reason=f"receiving {qty} but only {line.outstanding} of line {line_no} is outstanding",
+                            reason=f"receiving {qty.quantize(QTY)} but only {line.outstanding.quantize(QTY)} "
+                            f"of line {line_no} is outstanding",
                         )
                     )
                 wanted[line.line_no] = qty
