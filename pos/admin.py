@@ -64,10 +64,6 @@ def synchronize(request, registers) -> None:
 
 
 class CashRegisterForm(forms.ModelForm):
-    node_url = forms.URLField(
-        label="register node base URL", required=False, assume_scheme="http",
-        help_text="Where the main system pulls from (pull), or asks for a push (Synchronize).",
-    )
     tables = forms.MultipleChoiceField(
         choices=SyncTable.choices,
         widget=forms.CheckboxSelectMultiple,

@@ -11,10 +11,25 @@ from pos.models import CashRegister
 from pos.services.apply import entries_advance, entries_retry
 from pos.services.node import MainUnreachable, is_node, register_push
 from pos.services.transfer import NodeUnreachable, register_pull
+from posinv.services.leases import lease_acquire, lease_holder_name
 from posinv.services.runs import job_run
 
 logger = logging.getLogger("posinv.jobs")
-LEASE_SECONDS = 600
+
+
+def _lease_seconds() -> float:
+    return settings.POSINV_SYNC_LEASE_SECONDS
+
+
+def _renewer(name: str, subject: str):
+    """Renew the lease job_run took (same key and holder) before each call,
+    so the lease can be short and a killed worker's lapses soon."""
+    key, holder = f"job:{name}:{subject}", lease_holder_name()
+
+    def renew() -> None:
+        lease_acquire(key=key, holder=holder, seconds=_lease_seconds())
+
+    return renew
 
 
 def register_push_job() -> dict | None:
@@ -22,11 +37,12 @@ def register_push_job() -> dict | None:
     if not is_node():
         logger.warning("register_push_job runs on a register node only; ignored")
         return None
-    with job_run("register_push", settings.POSINV_REGISTER_CODE, lease_seconds=LEASE_SECONDS) as counts:
+    code = settings.POSINV_REGISTER_CODE
+    with job_run("register_push", code, lease_seconds=_lease_seconds()) as counts:
         if counts is None:
             return None
         try:
-            counts.update(register_push())
+            counts.update(register_push(heartbeat=_renewer("register_push", code)))
         except MainUnreachable as exc:
             # Expected while the main system is down: the run is recorded with
             # the reason, the register backs off, and the entries wait.
@@ -37,11 +53,11 @@ def register_push_job() -> dict | None:
 def register_pull_job(*, register_code: str) -> dict | None:
     """Main system: fetch, apply and acknowledge one pull register's outbox."""
     register = CashRegister.objects.get(code=register_code)
-    with job_run("register_pull", register_code, lease_seconds=LEASE_SECONDS) as counts:
+    with job_run("register_pull", register_code, lease_seconds=_lease_seconds()) as counts:
         if counts is None:
             return None
         try:
-            counts.update(register_pull(register_id=register.pk))
+            counts.update(register_pull(register_id=register.pk, heartbeat=_renewer("register_pull", register_code)))
         except NodeUnreachable as exc:
             counts["unreachable"] = str(exc)[:300]
         return counts
@@ -50,7 +66,7 @@ def register_pull_job(*, register_code: str) -> dict | None:
 def entries_advance_job(*, register_code: str) -> int:
     """Main system: apply waiting entries whose gap has been filled."""
     register = CashRegister.objects.get(code=register_code)
-    with job_run("entries_advance", register_code, lease_seconds=LEASE_SECONDS) as counts:
+    with job_run("entries_advance", register_code, lease_seconds=_lease_seconds()) as counts:
         if counts is None:
             return 0
         counts["applied"] = entries_advance(register_id=register.pk)
@@ -60,7 +76,7 @@ def entries_advance_job(*, register_code: str) -> int:
 def entries_retry_job(*, register_code: str) -> dict | None:
     """Main system: retry a register's failed entries (the cause may be fixed by now)."""
     register = CashRegister.objects.get(code=register_code)
-    with job_run("entries_retry", register_code, lease_seconds=LEASE_SECONDS) as counts:
+    with job_run("entries_retry", register_code, lease_seconds=_lease_seconds()) as counts:
         if counts is None:
             return None
         counts.update(entries_retry(register_id=register.pk))

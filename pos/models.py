@@ -12,7 +12,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
-from django.core.validators import MaxValueValidator, MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, URLValidator
 from django.db import models
 
 from posinv.models import Article, Location, PriceGroup, StockMove
@@ -75,8 +75,14 @@ class CashRegister(models.Model):
     interval_seconds = models.PositiveIntegerField(
         "interval (seconds)", default=60, validators=[MinValueValidator(1)]
     )
-    node_url = models.URLField(
-        "register node base URL", blank=True, help_text="Where the main system pulls from (pull type)."
+    # A CharField with a URL validator rather than URLField: Django 5.2's
+    # URLField form field warns about its default scheme on every form.
+    node_url = models.CharField(
+        "register node base URL",
+        max_length=200,
+        blank=True,
+        validators=[URLValidator(schemes=["http", "https"])],
+        help_text="Where the main system pulls from (pull), or asks for a push (Synchronize).",
     )
     price_group = models.ForeignKey(
         PriceGroup, null=True, blank=True, on_delete=models.SET_NULL, related_name="cash_registers"

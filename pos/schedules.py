@@ -17,6 +17,12 @@ from posinv.scheduling import Due, is_due
 RETRY_SECONDS = 900
 
 
+def _key_ttl() -> int:
+    # The queue key only stops double queueing; the lease stops double runs.
+    # Tied to the lease, a worker killed mid-run blocks the next run no longer.
+    return max(1, int(settings.POSINV_SYNC_LEASE_SECONDS))
+
+
 def pos_due(*, now):
     if settings.POSINV_NODE == "register":
         yield from _node_due(now)
@@ -31,7 +37,8 @@ def _node_due(now):
             return
         if not is_due(register.last_attempt_at, register.interval_seconds, now):
             return
-    yield Due(key=f"register-push:{settings.POSINV_REGISTER_CODE}", func="pos.jobs.register_push_job", ttl=900)
+    yield Due(key=f"register-push:{settings.POSINV_REGISTER_CODE}", func="pos.jobs.register_push_job",
+              ttl=_key_ttl())
 
 
 def _main_due(now):
@@ -42,7 +49,7 @@ def _main_due(now):
                 key=f"register-pull:{register.code}",
                 func="pos.jobs.register_pull_job",
                 kwargs={"register_code": register.code},
-                ttl=900,
+                ttl=_key_ttl(),
             )
     entries = SyncEntry.objects.filter(register=OuterRef("pk"), direction=SyncEntry.Direction.IN)
     # Entries right behind the watermark that still wait: a gap was filled

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+from collections.abc import Callable
 from datetime import timedelta
 
 import requests
@@ -113,13 +114,14 @@ def _backoff(register: CashRegister, error: str) -> None:
     )
 
 
-def register_push(*, max_calls: int = 100) -> dict:
+def register_push(*, max_calls: int = 100, heartbeat: Callable[[], object] | None = None) -> dict:
     """Send pending outbox entries to the main system in entry-no. order, up
     to records-per-run per call, until none is left (or `max_calls`).
 
     What the main system has applied (its watermark) is marked delivered;
     anything it does not have is sent again (applying is idempotent). While
-    the main system is unreachable the register backs off (retry_after)."""
+    the main system is unreachable the register backs off (retry_after).
+    `heartbeat` is called before every call (a job renews its lease)."""
     register = node_register()
     try:
         register = node_settings_fetch()
@@ -132,6 +134,8 @@ def register_push(*, max_calls: int = 100) -> dict:
     CashRegister.objects.filter(pk=register.pk).update(last_attempt_at=timezone.now())
     limit = register.records_per_run
     for _ in range(max_calls):
+        if heartbeat is not None:
+            heartbeat()
         batch = list(
             SyncEntry.objects.filter(
                 register=register, direction=SyncEntry.Direction.OUT, state=SyncEntry.State.PENDING

@@ -3,6 +3,7 @@ outboxes, "Synchronize" from the admin, and provisioning registers."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 import requests
 from django.db import transaction
@@ -37,9 +38,12 @@ def _record_error(register_id: int, message: str) -> None:
     CashRegister.objects.filter(pk=register_id).update(last_error=message[:2000], last_error_at=timezone.now())
 
 
-def register_pull(*, register_id: int, max_calls: int = 100) -> dict:
+def register_pull(
+    *, register_id: int, max_calls: int = 100, heartbeat: Callable[[], object] | None = None
+) -> dict:
     """Fetch a pull register's outbox after our watermark, apply each page
-    like a pushed batch, then acknowledge `through` the new watermark."""
+    like a pushed batch, then acknowledge `through` the new watermark.
+    `heartbeat` is called before every call (a job renews its lease)."""
     register = CashRegister.objects.get(pk=register_id)
     if not register.node_url:
         raise InvalidInput([Problem(field="node_url", reason=f"register {register.code} has no node URL to pull from")])
@@ -48,6 +52,8 @@ def register_pull(*, register_id: int, max_calls: int = 100) -> dict:
     base = register.node_url.rstrip("/")
     counts = {"calls": 0, "received": 0, "applied": 0, "duplicate": 0, "failed": 0, "conflict": 0, "waiting": 0}
     for _ in range(max_calls):
+        if heartbeat is not None:
+            heartbeat()
         register.refresh_from_db(fields=["last_applied_entry_no", "records_per_run"])
         after = register.last_applied_entry_no
         try:

@@ -1,0 +1,171 @@
+"""Faults of the register transfer with real processes: the main system
+down while sales go on, a worker SIGKILLed in the middle of a batch, and
+pull and push giving the same result."""
+from __future__ import annotations
+
+from contextlib import ExitStack
+
+import pytest
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from pos.models import CashRegister, SyncEntry
+from pos.schedules import pos_due
+from pos.services.node import MainUnreachable, register_push
+from tests.pos.realsystems import (
+    Main,
+    create_register,
+    expected_on_hand,
+    flush_node_redis,
+    main_system,
+    node_database,
+    node_env,
+    provision,
+    record_sales_file,
+    sales,
+)
+from tests.support.processes import (
+    create_database,
+    database_url,
+    drop_database,
+    free_port,
+    manage,
+    process_env,
+    started_command,
+    started_server,
+    started_worker,
+    wait_until,
+)
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+
+def test_main_down_while_sales_go_on_then_entries_arrive_once_in_order(settings):
+    # The main system is a real server on its own database; this test
+    # process is the register node (its database is the test database).
+    env = process_env(database=database_url("regdown"))
+    create_database(env["DATABASE_URL"])
+    try:
+        manage("migrate", "--noinput", env=env)
+        main = Main(url="", env=env, staff_token=provision(env, locations=["S1"]))
+        create_register(main, "R1", location="S1", records_per_run=50)
+        port = free_port()
+        settings.POSINV_NODE = "register"
+        settings.POSINV_REGISTER_CODE = "R1"
+        settings.POSINV_REGISTER_TOKEN = main.tokens["R1"]
+        settings.MAIN_URL = f"http://127.0.0.1:{port}"
+        till = APIClient()
+        till.credentials(HTTP_AUTHORIZATION=f"Token {main.tokens['R1']}")
+        receipts = sales(60, prefix="R1")
+
+        with started_server(env=env, migrate=False, port=port, name="main-up") as url:
+            main.url = url
+            for receipt in receipts[:20]:
+                assert till.post("/api/v1/till/receipts/", receipt, format="json").status_code == 201
+            assert register_push()["applied"] == 1 + 20 * 4
+
+        # Main is down: sales go on and pile up in the outbox.
+        for receipt in receipts[20:]:
+            assert till.post("/api/v1/till/receipts/", receipt, format="json").status_code == 201
+        with pytest.raises(MainUnreachable):
+            register_push()
+        register = CashRegister.objects.get(code="R1")
+        assert register.failures_in_row == 1
+        assert register.retry_after > timezone.now()
+        assert list(pos_due(now=timezone.now())) == []  # backing off: the scheduler leaves it alone
+        assert SyncEntry.objects.filter(state="pending").count() == 40 * 4
+
+        with started_server(env=env, migrate=False, port=port, name="main-back") as url:
+            counts = register_push()
+            status = main.status("R1")
+            got = main.receipts("R1")
+            on_hand = main.on_hand("S1")
+
+        assert (counts["sent"], counts["applied"], counts["duplicate"], counts["calls"]) == (160, 160, 0, 4)
+        assert SyncEntry.objects.filter(state="pending").count() == 0
+        register.refresh_from_db()
+        assert (register.failures_in_row, register.retry_after, register.last_applied_entry_no) == (0, None, 241)
+        assert (status["last_applied_entry_no"], status["entries"], status["receipts"]) == (241, {"applied": 241}, 60)
+        assert sorted(r["receipt_no"] for r in got) == [f"R1-{n:06d}" for n in range(1, 61)]
+        move_ids = [line["stock_move_id"] for r in sorted(got, key=lambda r: r["receipt_no"]) for line in r["lines"]]
+        assert move_ids == sorted(move_ids)  # applied in entry order
+        assert on_hand == expected_on_hand(receipts)
+    finally:
+        drop_database(env["DATABASE_URL"])
+
+
+def test_a_worker_killed_mid_batch_loses_no_entry_and_applies_none_twice(tmp_path):
+    flush_node_redis()
+    with main_system("regkill") as main:
+        create_register(main, "R1", location="S1", records_per_run=40, interval=1)
+        env = node_env(main, "R1", label="regkillnode", POSINV_SYNC_LEASE_SECONDS="2")
+        total_entries = 1 + 500 * 4
+        with node_database(env), ExitStack() as stack:
+            receipts = sales(500, prefix="R1")
+            record_sales_file(env, receipts, tmp_path, "sales")
+
+            def start_pusher(name: str):
+                # With Redis the push runs in an rqworker fed by the scheduler;
+                # without, in the scheduler process itself. Either is the
+                # process that dies.
+                if "REDIS_URL" in env:
+                    return stack.enter_context(started_worker(env=env, name=name))
+                return stack.enter_context(
+                    started_command("run_scheduler", "--interval", "0.2", env=env, name=name)
+                )
+
+            if "REDIS_URL" in env:
+                stack.enter_context(started_command("run_scheduler", "--interval", "0.2", env=env, name="sched"))
+            first = start_pusher("pusher-1")
+            wait_until(lambda: main.status("R1")["last_applied_entry_no"] > 0, timeout=60, interval=0.05,
+                       message="the push to start")
+            first.kill_hard()
+            at_kill = main.status("R1")["last_applied_entry_no"]
+            assert 0 < at_kill < total_entries, "the worker must die in the middle of the transfer"
+
+            start_pusher("pusher-2")
+            wait_until(lambda: main.status("R1")["last_applied_entry_no"] == total_entries, timeout=120,
+                       interval=0.5, message="the rest to arrive after the kill")
+
+        status = main.status("R1")
+        assert (status["entries"], status["receipts"], status["missing"]) == ({"applied": total_entries}, 500, None)
+        got = main.receipts("R1")
+        assert sum(len(r["lines"]) for r in got) == 1000
+        assert main.on_hand("S1") == expected_on_hand(receipts)
+    flush_node_redis()
+
+
+def test_pull_and_push_give_the_same_result(tmp_path):
+    with main_system("regmodes", locations=["S1", "S2"]) as main:
+        pull_port = free_port()
+        create_register(main, "R1", location="S1", records_per_run=200)
+        create_register(main, "R2", location="S2", sync_type="pull", records_per_run=200,
+                        node_url=f"http://127.0.0.1:{pull_port}")
+        receipts = sales(150, prefix="X")  # the same receipt numbers on both registers
+        push_env = node_env(main, "R1", label="modepush")
+        pull_env = node_env(main, "R2", label="modepull")
+        with node_database(push_env):
+            record_sales_file(push_env, receipts, tmp_path, "push")
+            manage("register_push", env=push_env)
+        with started_server(env=pull_env, port=pull_port, name="pull-node"):
+            record_sales_file(pull_env, receipts, tmp_path, "pull")
+            pulled = manage("register_pull", "R2", env=main.env).stdout
+            again = manage("register_pull", "R2", env=main.env).stdout
+
+        pushed_status, pulled_status = main.status("R1"), main.status("R2")
+        assert pushed_status["entries"] == pulled_status["entries"] == {"applied": 1 + 150 * 4}
+        assert '"applied": 601' in pulled
+        assert '"received": 0' in again  # acknowledged: nothing is fetched twice
+
+        def comparable(code: str) -> list[dict]:
+            """The receipts as a user sees them, without what names the register or the move."""
+            rows = []
+            for receipt in main.receipts(code):
+                row = {k: v for k, v in receipt.items() if k not in ("register", "lines", "process_no")}
+                row["lines"] = [{k: v for k, v in line.items() if k != "stock_move_id"} for line in receipt["lines"]]
+                rows.append(row)
+            return sorted(rows, key=lambda row: row["receipt_no"])
+
+        assert comparable("R1") == comparable("R2")
+        assert len(comparable("R1")) == 150
+        assert main.on_hand("S1") == main.on_hand("S2") == expected_on_hand(receipts)
