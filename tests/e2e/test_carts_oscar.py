@@ -46,7 +46,7 @@ def oscar_url():
     """A freshly reset shop: CI's, or one started here from a built OSCARPEER_DIR."""
     directory = os.environ.get("OSCARPEER_DIR", "/tmp/oscarpeer")
     if os.environ.get("OSCARPEER_URL"):
-        _script("reset", {"OSCARPEER_DIR": directory})
+        _script("reset", {"OSCARPEER_DIR": directory, "OSCARPEER_PORT": os.environ.get("OSCARPEER_PORT", "8765")})
         yield os.environ["OSCARPEER_URL"].rstrip("/")
         return
     if not (Path(directory) / "venv" / "bin" / "python").exists() or not SETUP.exists():
