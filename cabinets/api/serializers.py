@@ -1,9 +1,12 @@
 """Input and output serializers of the cabinet readings API."""
 from __future__ import annotations
 
+from datetime import UTC
+
 from rest_framework import serializers
 
 from cabinets.services.parsing import readings_parse
+from cabinets.services.readings import ApplyResult
 
 
 class ReadingSerializer(serializers.Serializer):
@@ -27,7 +30,32 @@ class ReadingsInSerializer(serializers.Serializer):
         return {"readings": readings_parse(body=data)}
 
 
+def readings_answer(result: ApplyResult) -> dict:
+    """The answer of ReadingsAnswerSerializer, built directly: a serializer
+    walking 10 fields of up to 5,000 results cost more than applying them."""
+    return {
+        **result.counts(),
+        "results": [
+            {
+                "index": r.index,
+                "tray_id": r.tray_id,
+                "read_at": r.read_at.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+                "status": r.status,
+                "outcome": r.outcome,
+                "quantity": None if r.quantity is None else f"{r.quantity:.3f}",
+                "move_id": r.move_id,
+                "code": r.code,
+                "reason": r.reason,
+                "position_ignored": r.position_ignored,
+            }
+            for r in result.results
+        ],
+    }
+
+
 class ReadingResultSerializer(serializers.Serializer):
+    """One reading's result (the schema of `readings_answer`)."""
+
     index = serializers.IntegerField()
     tray_id = serializers.CharField()
     read_at = serializers.DateTimeField()
@@ -41,6 +69,8 @@ class ReadingResultSerializer(serializers.Serializer):
 
 
 class ReadingsAnswerSerializer(serializers.Serializer):
+    """The answer to a readings push (the schema of `readings_answer`)."""
+
     received = serializers.IntegerField()
     applied = serializers.IntegerField()
     duplicate = serializers.IntegerField()

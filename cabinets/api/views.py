@@ -7,7 +7,7 @@ from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from cabinets.api.serializers import ReadingsAnswerSerializer, ReadingsInSerializer
+from cabinets.api.serializers import ReadingsAnswerSerializer, ReadingsInSerializer, readings_answer
 from cabinets.models import WeighingCabinet, WeightReading
 from cabinets.services.readings import readings_apply
 from posinv.api.permissions import IsOwnDevice
@@ -43,5 +43,4 @@ class CabinetReadingsView(APIView):
         result = readings_apply(
             cabinet=cabinet, readings=serializer.validated_data["readings"], via=WeightReading.Via.PUSH
         )
-        answer = {**result.counts(), "results": result.results}
-        return Response(ReadingsAnswerSerializer(answer).data, status=status.HTTP_200_OK)
+        return Response(readings_answer(result), status=status.HTTP_200_OK)

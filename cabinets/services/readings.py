@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -172,8 +172,7 @@ def _apply(cabinet: WeighingCabinet, readings: list[ReadingIn], via: str, now: d
 
     touched = {d.tray.pk: d.tray for d in decisions if d.tray is not None and d.row.outcome != Outcome.REJECTED}
     _suggestions(cabinet, list(touched.values()))
-    if touched:
-        Tray.objects.bulk_update(list(touched.values()), TRAY_FIELDS)
+    _trays_write(list(touched.values()))
     WeighingCabinet.objects.filter(pk=cabinet.pk).update(last_reading_at=now)
     cabinet.last_reading_at = now
 
@@ -200,6 +199,43 @@ def _apply(cabinet: WeighingCabinet, readings: list[ReadingIn], via: str, now: d
                 code=first.code, reason=first.reason,
             )
     return ApplyResult(results=[results[i] for i in range(len(readings))])
+
+
+def _trays_write(trays: list[Tray]) -> None:
+    """Write the trays' reading state in one UPDATE ... FROM (VALUES ...).
+    Django's bulk_update builds a CASE per field and row, which costs more
+    than the whole ledger post for a batch of 500 (see bench/RESULTS.md)."""
+    if not trays:
+        return
+    fields = [Tray._meta.get_field(name) for name in TRAY_FIELDS]
+    table = connection.ops.quote_name(Tray._meta.db_table)
+    columns = [connection.ops.quote_name(f.column) for f in fields]
+    # SQLite allows 32,766 parameters a statement; keep well below.
+    step = 2000 // (len(fields) + 1)
+    for start in range(0, len(trays), step):
+        chunk = sorted(trays[start:start + step], key=lambda t: t.pk)
+        params: list = []
+        for tray in chunk:
+            params.append(tray.pk)
+            params += [f.get_db_prep_save(getattr(tray, f.attname), connection) for f in fields]
+        if connection.vendor == "postgresql":
+            casts = ["bigint", *(f.db_type(connection).split("(")[0] for f in fields)]
+            row = "(" + ", ".join(f"%s::{cast}" for cast in casts) + ")"
+            names = ", ".join(["id", *(f"c{i}" for i in range(len(fields)))])
+            sets = ", ".join(f"{column} = v.c{i}" for i, column in enumerate(columns))
+            sql = (
+                f"UPDATE {table} AS t SET {sets} FROM (VALUES {', '.join([row] * len(chunk))}) AS v({names}) "
+                "WHERE t.id = v.id"
+            )
+        else:
+            row = "(" + ", ".join(["%s"] * (len(fields) + 1)) + ")"
+            sets = ", ".join(f"{column} = v.column{i + 2}" for i, column in enumerate(columns))
+            sql = (
+                f"UPDATE {table} SET {sets} FROM (VALUES {', '.join([row] * len(chunk))}) AS v "
+                f"WHERE {table}.id = v.column1"
+            )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
 
 
 def _accepted_before(cabinet: WeighingCabinet, readings: list[ReadingIn]) -> dict[tuple[str, datetime], dict]:
@@ -403,11 +439,12 @@ def _shrink_alerts(cabinet: WeighingCabinet, posted: list[_Decision]) -> None:
                     new_quantity=d.row.quantity, sold=sold, unexplained=dropped - sold,
                 )
             )
-            logger.warning(
-                "shrink on cabinet %s tray %s: %s units gone, %s sold",
-                cabinet.code, d.tray.tray_id, _n(dropped), _n(sold),
-            )
     ShrinkAlert.objects.bulk_create(alerts)
+    if alerts:
+        logger.warning(
+            "shrink on cabinet %s: %d tray(s) lost more than was sold (%s)", cabinet.code, len(alerts),
+            ", ".join(f"{a.tray.tray_id}: {_n(a.unexplained)}" for a in alerts[:10]),
+        )
 
 
 def _suggestions(cabinet: WeighingCabinet, trays: list[Tray]) -> None:

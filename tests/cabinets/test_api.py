@@ -151,3 +151,15 @@ def test_an_inactive_cabinet_is_404(device, cabinet):
 
     assert response.status_code == 404
     assert WeightReading.objects.count() == 0
+
+
+def test_the_openapi_schema_documents_the_readings_push(staff_client):
+    response = staff_client.get("/api/schema/", HTTP_ACCEPT="application/json")
+
+    assert response.status_code == 200
+    operation = response.json()["paths"]["/api/v1/cabinets/{code}/readings/"]["post"]
+    body = operation["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+    assert body.endswith("/ReadingsInRequest")
+    assert operation["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].endswith(
+        "/ReadingsAnswer"
+    )
