@@ -87,14 +87,34 @@ def _num(value) -> float:
     return float(value) if value is not None else 0.0
 
 
+def periods(window: q.Window, granularity: str) -> list[date]:
+    """Every period start in the window, so the chart shows days without sales as 0."""
+    if granularity == "month":
+        current, step = window.date_from.replace(day=1), None
+    elif granularity == "week":
+        current, step = window.date_from - timedelta(days=window.date_from.weekday()), timedelta(days=7)
+    else:
+        current, step = window.date_from, timedelta(days=1)
+    out = []
+    while current <= window.date_to:
+        out.append(current)
+        if step is None:
+            current = (current.replace(day=28) + timedelta(days=4)).replace(day=1)
+        else:
+            current += step
+    return out
+
+
 def sales_page(filters: ReportFilters) -> Page:
     window = filters.window()
-    rows = q.sales_by_period(window=window, granularity=filters.cleaned_data["granularity"])
-    per_period: OrderedDict[date, float] = OrderedDict()
+    granularity = filters.cleaned_data["granularity"]
+    rows = q.sales_by_period(window=window, granularity=granularity)
+    per_period: OrderedDict[date, float] = OrderedDict((start, 0.0) for start in periods(window, granularity))
     per_location: dict[str, float] = {}
     for row in rows:
         per_period[row["period"]] = per_period.get(row["period"], 0.0) + _num(row["revenue"])
         per_location[row["location"]] = per_location.get(row["location"], 0.0) + _num(row["revenue"])
+    per_period = OrderedDict(sorted(per_period.items()))
     comparison = q.sales_comparison(window=window)
     return Page(
         charts=[

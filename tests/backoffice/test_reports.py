@@ -113,3 +113,30 @@ def test_a_window_ending_before_it_starts_is_refused(db):
     with pytest.raises(q.InvalidInput) as caught:
         q.window_make(date_from=date(2026, 5, 2), date_to=date(2026, 5, 1))
     assert [(p.field, p.reason) for p in caught.value.problems] == [("date_to", "must not be before date_from")]
+
+
+@pytest.mark.parametrize(
+    ("granularity", "date_from", "date_to", "expected"),
+    [
+        ("day", date(2026, 5, 30), date(2026, 6, 2), ["2026-05-30", "2026-05-31", "2026-06-01", "2026-06-02"]),
+        ("week", date(2026, 5, 6), date(2026, 5, 20), ["2026-05-04", "2026-05-11", "2026-05-18"]),
+        ("month", date(2026, 11, 15), date(2027, 2, 1), ["2026-11-01", "2026-12-01", "2027-01-01", "2027-02-01"]),
+    ],
+)
+def test_the_sales_chart_has_every_period_even_without_sales(db, granularity, date_from, date_to, expected):
+    from backoffice.reports import periods
+
+    window = q.window_make(date_from=date_from, date_to=date_to)
+    assert [str(start) for start in periods(window, granularity)] == expected
+
+
+def test_the_sales_page_chart_shows_days_without_sales_as_zero(window):
+    from backoffice.reports import ReportFilters, sales_page
+
+    filters = ReportFilters({"date_from": "2026-05-01", "date_to": "2026-05-05"})
+    assert filters.is_valid()
+    chart = sales_page(filters).charts[0].as_data()
+    assert (chart["labels"], chart["series"][0]["values"]) == (
+        ["2026-05-01", "2026-05-02", "2026-05-03", "2026-05-04", "2026-05-05"],
+        [0.0, 34.0, 0.0, 0.0, 10.5],
+    )
