@@ -27,7 +27,7 @@ from datetime import timedelta
 from functools import partial
 
 from django.db import transaction
-from django.db.models import Exists, F, OuterRef, Q
+from django.db.models import Case, Exists, F, OuterRef, Q, TextField, Value, When
 from django.utils import timezone
 
 from carts.connectors.base import (
@@ -190,26 +190,37 @@ def _backoff(attempts: int, params: CartSettings) -> float:
     return delay * random.uniform(0.5, 1.5)
 
 
-def _settle_sent(claim: _Claim, link: ProductLink, quantity: int, response: str) -> int:
+def _settle_sent(claim: _Claim, sent: list[tuple[ProductLink, int, str]]) -> int:
+    """Mark the claimed entries of these products sent (with the figure that
+    went out) and release the products: two UPDATEs for the whole batch."""
+    if not sent:
+        return 0
     now = timezone.now()
+    ids = [pk for link, _, _ in sent for pk in claim.entry_ids.get(link.article_id, [])]
+    quantity_of = Case(*[When(article_id=link.article_id, then=Value(q)) for link, q, _ in sent])
+    response_of = Case(*[When(article_id=link.article_id, then=Value(text[:2000])) for link, _, text in sent],
+                       output_field=TextField())
+    link_quantity = Case(*[When(pk=link.pk, then=Value(q)) for link, q, _ in sent])
     with transaction.atomic():
-        settled = StackEntry.objects.filter(
-            pk__in=claim.entry_ids.get(link.article_id, []), state=StackEntry.State.SENDING
-        ).update(state=StackEntry.State.SENT, sent_quantity=quantity, sent_at=now, updated_at=now,
-                 last_response=response[:2000])
-        ProductLink.objects.filter(pk=link.pk).update(
-            remote_quantity=quantity, last_sent_quantity=quantity, last_sent_at=now, outcome_unknown=False,
+        settled = StackEntry.objects.filter(pk__in=ids, state=StackEntry.State.SENDING).update(
+            state=StackEntry.State.SENT, sent_quantity=quantity_of, sent_at=now, updated_at=now,
+            last_response=response_of)
+        ProductLink.objects.filter(pk__in=[link.pk for link, _, _ in sent]).update(
+            remote_quantity=link_quantity, last_sent_quantity=link_quantity, last_sent_at=now, outcome_unknown=False,
             claimed_until=None, claim_token="",
         )
     return settled
 
 
-def _settle_retry(claim: _Claim, link: ProductLink, *, response: str, delay: float, count_attempt: bool,
+def _settle_retry(claim: _Claim, links: list[ProductLink], *, response: str, delay: float, count_attempt: bool,
                   params: CartSettings, unknown: bool = False) -> int:
-    """Put the product's entries back as waiting (after `delay`), counting an
-    attempt unless it was throttling; entries past max attempts fail."""
+    """Put these products' entries back as waiting (after `delay`), counting
+    an attempt unless it was throttling; entries past max attempts fail.
+    Returns how many failed."""
+    if not links:
+        return 0
     now = timezone.now()
-    ids = claim.entry_ids.get(link.article_id, [])
+    ids = [pk for link in links for pk in claim.entry_ids.get(link.article_id, [])]
     failed = 0
     with transaction.atomic():
         entries = StackEntry.objects.filter(pk__in=ids, state=StackEntry.State.SENDING)
@@ -230,7 +241,7 @@ def _settle_retry(claim: _Claim, link: ProductLink, *, response: str, delay: flo
         updates = {"claimed_until": None, "claim_token": ""}
         if unknown:
             updates["outcome_unknown"] = True
-        ProductLink.objects.filter(pk=link.pk, claim_token=claim.token).update(**updates)
+        ProductLink.objects.filter(pk__in=[link.pk for link in links], claim_token=claim.token).update(**updates)
     return failed
 
 
@@ -257,8 +268,8 @@ def stack_sweep(*, store_id: int, time_budget: float = 20.0) -> SweepResult:
         except BaseException:
             # Anything unexpected: hand the products back (not counted as an
             # attempt) so another sweep can take them at once.
-            for link in claim.links:
-                _settle_retry(claim, link, response="controller error", delay=1, count_attempt=False, params=params)
+            _settle_retry(claim, claim.links, response="controller error", delay=1, count_attempt=False,
+                          params=params)
             raise
     result.http_calls = connector.calls
     return result
@@ -293,24 +304,25 @@ def _send_claim(store, connector, claim: _Claim, params: CartSettings, result: S
             _read_back(store, connector, claim, links, result)
         except Throttled as exc:
             result.throttled += len(links)
-            for link in links:
-                _settle_retry(claim, link, response=exc.response, delay=exc.retry_after * random.uniform(1, 1.3),
-                              count_attempt=False, params=params)
+            _settle_retry(claim, links, response=exc.response, delay=exc.retry_after * random.uniform(1, 1.3),
+                          count_attempt=False, params=params)
             return
         except (ConnectorError, Unsupported) as exc:
             result.errors += len(links)
-            for link in links:
-                result.failed += _settle_retry(claim, link, response=f"read-back failed: {exc.response}", delay=0,
-                                               count_attempt=True, params=params, unknown=link.outcome_unknown)
+            result.failed += _settle_retry(claim, links, response=f"read-back failed: {exc.response}", delay=0,
+                                           count_attempt=True, params=params)
             return
         links = [link for link in links if link.article_id in pending]
         quantities = store_available(store=store, article_ids=[link.article_id for link in links])
-        for link in list(links):
+        landed = [
             # A timed-out send that did land: the store already holds the figure.
-            if link.outcome_unknown and link.remote_quantity == quantities[link.article_id]:
-                result.settled_entries += _settle_sent(claim, link, quantities[link.article_id],
-                                                       "read back after an unknown outcome: already applied")
-                pending.pop(link.article_id)
+            (link, quantities[link.article_id], "read back after an unknown outcome: already applied")
+            for link in links
+            if link.outcome_unknown and link.remote_quantity == quantities[link.article_id]
+        ]
+        result.settled_entries += _settle_sent(claim, landed)
+        for link, _, _ in landed:
+            pending.pop(link.article_id)
         links = [link for link in links if link.article_id in pending]
         if not links:
             return
@@ -324,28 +336,26 @@ def _send_claim(store, connector, claim: _Claim, params: CartSettings, result: S
             outcomes = connector.push_quantities(updates)
         except Throttled as exc:
             result.throttled += len(links)
-            for link in links:
-                _settle_retry(claim, link, response=exc.response, delay=exc.retry_after * random.uniform(1, 1.3),
-                              count_attempt=False, params=params)
+            _settle_retry(claim, links, response=exc.response, delay=exc.retry_after * random.uniform(1, 1.3),
+                          count_attempt=False, params=params)
             return
         except UnknownOutcome as exc:
             result.errors += len(links)
-            for link in links:
-                result.failed += _settle_retry(claim, link, response=f"unknown outcome: {exc.response}", delay=0,
-                                               count_attempt=True, params=params, unknown=True)
+            result.failed += _settle_retry(claim, links, response=f"unknown outcome: {exc.response}", delay=0,
+                                           count_attempt=True, params=params, unknown=True)
             return
         except (ConnectorError, Unsupported) as exc:
             result.errors += len(links)
-            for link in links:
-                result.failed += _settle_retry(claim, link, response=exc.response, delay=0, count_attempt=True,
-                                               params=params)
+            result.failed += _settle_retry(claim, links, response=exc.response, delay=0, count_attempt=True,
+                                           params=params)
             return
         stale: list[ProductLink] = []
+        sent: list[tuple[ProductLink, int, str]] = []
         for outcome, update in zip(outcomes, updates, strict=True):
             link = by_ref[outcome.ref]
             if outcome.status == "ok":
                 result.sent += 1
-                result.settled_entries += _settle_sent(claim, link, update.quantity, _ok_text(outcome, update))
+                sent.append((link, update.quantity, _ok_text(outcome, update)))
                 pending.pop(link.article_id)
             elif outcome.status == "stale":
                 result.stale += 1
@@ -354,25 +364,26 @@ def _send_claim(store, connector, claim: _Claim, params: CartSettings, result: S
                 continue
             else:
                 result.errors += 1
-                result.failed += _settle_retry(claim, link, response=outcome.message, delay=0, count_attempt=True,
-                                               params=params)
+                result.failed += _settle_retry(claim, [link], response=outcome.message, delay=0,
+                                               count_attempt=True, params=params)
                 pending.pop(link.article_id)
+        result.settled_entries += _settle_sent(claim, sent)
         if stale:
             # The store moved (usually a web order we have not imported):
             # import its orders, then read back and recompute before resending.
             if not _import_orders_quietly(store, result):
                 # Without the store's orders a recomputed figure would
                 # overwrite its sales: wait and try again later.
+                result.failed += _settle_retry(claim, stale, response="stale, and the order import failed",
+                                               delay=0, count_attempt=True, params=params)
                 for link in stale:
-                    result.failed += _settle_retry(claim, link, response="stale, and the order import failed",
-                                                   delay=0, count_attempt=True, params=params)
                     pending.pop(link.article_id)
             for link in stale:
                 link.outcome_unknown = True
         if round_no == STALE_ROUNDS:
-            for link in pending.values():
-                result.failed += _settle_retry(claim, link, response="still stale after re-reading the store",
-                                               delay=0, count_attempt=True, params=params)
+            result.failed += _settle_retry(claim, list(pending.values()),
+                                           response="still stale after re-reading the store", delay=0,
+                                           count_attempt=True, params=params)
             return
 
 
