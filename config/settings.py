@@ -64,6 +64,7 @@ INSTALLED_APPS = [
     "carts",
     "backoffice",
     "retail",
+    "ops",
 ]
 
 MIDDLEWARE = [
@@ -74,6 +75,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # One JSON log line per device/integration API call (ops).
+    "ops.middleware.SyncCallLogMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -174,10 +177,28 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
 }
 
+# Structured logs (docs/operations.md): one JSON object per line on stderr,
+# credentials redacted by a filter on the handler; LOG_FORMAT=text for humans.
+LOG_FORMAT = os.environ.get("LOG_FORMAT", "json").strip().lower()
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"redact": {"()": "ops.logging.RedactFilter"}},
+    "formatters": {
+        "json": {"()": "ops.logging.JsonFormatter"},
+        "text": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "filters": ["redact"],
+            "formatter": "text" if LOG_FORMAT == "text" else "json",
+        }
+    },
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+# Prometheus scrapes /metrics; with a token set it must send it as a bearer.
+POSINV_METRICS_TOKEN = os.environ.get("POSINV_METRICS_TOKEN", "")
+# Hours between recorded ledger verifications (0: off).
+POSINV_VERIFY_LEDGER_HOURS = float(os.environ.get("POSINV_VERIFY_LEDGER_HOURS", "24"))

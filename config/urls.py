@@ -13,4 +13,5 @@ urlpatterns = [
     path("api/v1/", include("backoffice.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("", include("ops.urls")),
 ]

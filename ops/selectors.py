@@ -1,0 +1,488 @@
+"""Reads behind the sync-health dashboard and /metrics.
+
+Every figure comes from the other apps' tables (and from django-rq for the
+queues), computed in a fixed handful of queries however many registers,
+cabinets and stores there are: one annotated query per kind of object, one
+for the trays, one for the ledger check, one per chart series. Each row
+carries a status (red / amber / green), the reason for it and links to the
+admin list behind every figure."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db.models import Avg, Count, DurationField, ExpressionWrapper, F, Max, Min, OuterRef, Q, Subquery
+from django.db.models.functions import TruncHour
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.http import urlencode
+
+from cabinets.models import Tray, WeighingCabinet
+from carts.models import ExternalStore, StackEntry
+from pos.models import CashRegister, Receipt, SyncEntry
+from posinv.models import JobRun, StockMove
+
+GREEN, AMBER, RED, GREY = "green", "amber", "red", "grey"
+_RANK = {GREY: 0, GREEN: 1, AMBER: 2, RED: 3}
+
+LEDGER_VERIFY_JOB = "verify_ledger"
+# Marks a web-stack entry that waits because the platform (or our shared
+# budget) asked us to slow down: carts' connectors write these into
+# last_response when they raise Throttled.
+THROTTLE_MARKERS = ("429", "THROTTLED", "Throttled", "rate budget spent", "Exceeded")
+
+
+def _setting(name: str, default: float) -> float:
+    return float(getattr(settings, name, default))
+
+
+def worst(statuses) -> str:
+    """The most urgent of `statuses` (grey when empty)."""
+    return max(statuses, key=lambda s: _RANK[s], default=GREY)
+
+
+def _admin_list(model_label: str, **params) -> str:
+    app, model = model_label.split(".")
+    url = reverse(f"admin:{app}_{model}_changelist")
+    return f"{url}?{urlencode(params)}" if params else url
+
+
+def _age(now: datetime, then: datetime | None) -> float | None:
+    return None if then is None else max(0.0, (now - then).total_seconds())
+
+
+@dataclass
+class RegisterHealth:
+    """One cash register as the main system sees it."""
+
+    id: int
+    code: str
+    name: str
+    sync_type: str
+    active: bool
+    last_success_at: datetime | None
+    pending: int
+    failed: int
+    oldest_pending_at: datetime | None
+    oldest_pending_age: float | None
+    last_error: str
+    status: str = GREEN
+    reason: str = ""
+    links: dict = field(default_factory=dict)
+
+
+@dataclass
+class CabinetHealth:
+    """One weighing cabinet: its last reading and trays needing a look."""
+
+    id: int
+    code: str
+    name: str
+    active: bool
+    last_reading_at: datetime | None
+    last_reading_age: float | None
+    trays: int
+    stale_trays: int
+    unstable_trays: int
+    last_pull_error: str
+    status: str = GREEN
+    reason: str = ""
+    links: dict = field(default_factory=dict)
+
+
+@dataclass
+class StoreHealth:
+    """One cart, store or wholesaler: its web stack and order import."""
+
+    id: int
+    code: str
+    name: str
+    kind: str
+    platform: str
+    sync_inventory: bool
+    import_orders: bool
+    depth: int
+    oldest_waiting_at: datetime | None
+    oldest_waiting_age: float | None
+    failed: int
+    throttled: int
+    last_order_import_at: datetime | None
+    last_import_status: str | None
+    status: str = GREEN
+    reason: str = ""
+    links: dict = field(default_factory=dict)
+
+
+@dataclass
+class LedgerHealth:
+    """The last recorded ledger verification."""
+
+    run: JobRun | None
+    drifting: int | None
+    status: str
+    reason: str
+    links: dict = field(default_factory=dict)
+
+
+@dataclass
+class QueueHealth:
+    """RQ queues and workers (or the in-process mode without Redis)."""
+
+    mode: str  # "rq", "inline" or "down"
+    queues: list[dict]
+    workers: int
+    failed_jobs: int
+    error: str
+    status: str
+    reason: str
+    links: dict = field(default_factory=dict)
+
+
+@dataclass
+class SyncHealth:
+    """Everything the dashboard shows; `status` is the worst of all rows."""
+
+    now: datetime
+    registers: list[RegisterHealth]
+    cabinets: list[CabinetHealth]
+    stores: list[StoreHealth]
+    ledger: LedgerHealth
+    queues: QueueHealth
+    moves_per_minute: float
+    lag_seconds: dict
+    sections: dict = field(default_factory=dict)
+    status: str = GREEN
+
+
+# -- registers --------------------------------------------------------------
+
+def register_health_list(*, now: datetime) -> list[RegisterHealth]:
+    """Per register: last successful transfer, pending (incl. waiting for a
+    gap) and failed received entries, and the oldest pending one. One query."""
+    open_states = [SyncEntry.State.PENDING, SyncEntry.State.WAITING]
+    received = Q(entries__direction=SyncEntry.Direction.IN)
+    rows = (
+        CashRegister.objects.order_by("code")
+        .annotate(
+            n_pending=Count("entries", filter=received & Q(entries__state__in=open_states)),
+            n_failed=Count("entries", filter=received & Q(entries__state=SyncEntry.State.FAILED)),
+            oldest_pending=Min("entries__created_at", filter=received & Q(entries__state__in=open_states)),
+        )
+        .values("id", "code", "name", "sync_type", "active", "last_success_at", "last_error", "last_error_at",
+                "n_pending", "n_failed", "oldest_pending")
+    )
+    red_after = _setting("POSINV_HEALTH_PENDING_RED_SECONDS", 900)
+    result = []
+    for row in rows:
+        health = RegisterHealth(
+            id=row["id"], code=row["code"], name=row["name"], sync_type=row["sync_type"], active=row["active"],
+            last_success_at=row["last_success_at"], pending=row["n_pending"], failed=row["n_failed"],
+            oldest_pending_at=row["oldest_pending"], oldest_pending_age=_age(now, row["oldest_pending"]),
+            last_error=row["last_error"],
+        )
+        error_is_newer = bool(row["last_error"]) and (
+            row["last_success_at"] is None
+            or (row["last_error_at"] is not None and row["last_error_at"] > row["last_success_at"])
+        )
+        if not health.active:
+            health.status, health.reason = GREY, "inactive"
+        elif health.failed:
+            health.status, health.reason = RED, f"{health.failed} failed entries"
+        elif error_is_newer:
+            health.status, health.reason = RED, f"last transfer failed: {row['last_error'][:120]}"
+        elif health.oldest_pending_age is not None and health.oldest_pending_age > red_after:
+            health.status, health.reason = RED, f"entries pending for over {int(red_after)} s"
+        elif health.pending:
+            health.status, health.reason = AMBER, f"{health.pending} entries pending"
+        elif health.last_success_at is None:
+            health.status, health.reason = AMBER, "no transfer yet"
+        else:
+            health.status, health.reason = GREEN, "in sync"
+        base = {"register__id__exact": health.id, "direction__exact": SyncEntry.Direction.IN}
+        health.links = {
+            "register": reverse("admin:pos_cashregister_change", args=[health.id]),
+            "pending": _admin_list("pos.syncentry", **base, state__in="pending,waiting"),
+            "failed": _admin_list("pos.syncentry", **base, state__exact=SyncEntry.State.FAILED),
+            "entries": _admin_list("pos.syncentry", **base),
+        }
+        result.append(health)
+    return result
+
+
+# -- cabinets ---------------------------------------------------------------
+
+def cabinet_health_list(*, now: datetime) -> list[CabinetHealth]:
+    """Per cabinet: last reading, and trays that are stale (filled but not
+    read for two intervals) or unstable (an ambiguous reading held for a
+    repeat). Two queries: the cabinets, then their trays' few columns."""
+    cabinets = list(
+        WeighingCabinet.objects.order_by("code").values(
+            "id", "code", "name", "active", "interval_seconds", "last_reading_at", "created_at", "pull_url",
+            "last_pull_error",
+        )
+    )
+    trays: dict[int, list[tuple]] = {}
+    for cabinet_id, state, last_read_at, held in Tray.objects.order_by().values_list(
+        "cabinet_id", "state", "last_read_at", "held_quantity"
+    ):
+        trays.setdefault(cabinet_id, []).append((state, last_read_at, held))
+    result = []
+    for row in cabinets:
+        window = timedelta(seconds=2 * row["interval_seconds"])
+        own = trays.get(row["id"], [])
+        stale = sum(
+            1 for state, read_at, _ in own
+            if state == Tray.State.FILLED and (read_at is None or now - read_at > window)
+        )
+        unstable = sum(1 for _, _, held in own if held is not None)
+        health = CabinetHealth(
+            id=row["id"], code=row["code"], name=row["name"], active=row["active"],
+            last_reading_at=row["last_reading_at"], last_reading_age=_age(now, row["last_reading_at"]),
+            trays=len(own), stale_trays=stale, unstable_trays=unstable, last_pull_error=row["last_pull_error"],
+        )
+        since = row["last_reading_at"] or row["created_at"]
+        silent = since is not None and now - since > window
+        if not health.active:
+            health.status, health.reason = GREY, "inactive"
+        elif silent:
+            health.status, health.reason = RED, f"silent for over two intervals ({2 * row['interval_seconds']} s)"
+        elif row["pull_url"] and row["last_pull_error"]:
+            health.status, health.reason = RED, f"last pull failed: {row['last_pull_error'][:120]}"
+        elif row["last_reading_at"] is None:
+            health.status, health.reason = AMBER, "no reading yet"
+        elif stale or unstable:
+            health.status = AMBER
+            health.reason = ", ".join(
+                part for part in (f"{stale} stale trays" if stale else "",
+                                  f"{unstable} unstable trays" if unstable else "") if part
+            )
+        else:
+            health.status, health.reason = GREEN, "reading"
+        cabinet_filter = {"cabinet__id__exact": health.id}
+        health.links = {
+            "cabinet": reverse("admin:cabinets_weighingcabinet_change", args=[health.id]),
+            "readings": _admin_list("cabinets.weightreading", **cabinet_filter),
+            "trays": _admin_list("cabinets.tray", **cabinet_filter),
+            "stale": _admin_list("cabinets.tray", **cabinet_filter, state__exact=Tray.State.FILLED),
+            "unstable": _admin_list("cabinets.tray", **cabinet_filter, held_quantity__isnull="False"),
+        }
+        result.append(health)
+    return result
+
+
+# -- carts and stores -------------------------------------------------------
+
+def store_health_list(*, now: datetime) -> list[StoreHealth]:
+    """Per cart / store / wholesaler: web stack depth (waiting or being
+    sent), the oldest waiting record, failures, entries held back by
+    throttling, and the last order import with its outcome. One query."""
+    open_states = [StackEntry.State.WAITING, StackEntry.State.SENDING]
+    throttled = Q()
+    for marker in THROTTLE_MARKERS:
+        throttled |= Q(stack__last_response__contains=marker)
+    last_import = (
+        JobRun.objects.filter(name="cart_orders_import", subject=OuterRef("code"))
+        .exclude(status=JobRun.Status.SKIPPED).order_by("-started_at", "-pk").values("status")[:1]
+    )
+    rows = (
+        ExternalStore.objects.order_by("code")
+        .annotate(
+            n_open=Count("stack", filter=Q(stack__state__in=open_states)),
+            oldest=Min("stack__created_at", filter=Q(stack__state__in=open_states)),
+            n_failed=Count("stack", filter=Q(stack__state=StackEntry.State.FAILED)),
+            n_throttled=Count("stack", filter=Q(stack__state=StackEntry.State.WAITING) & throttled),
+            import_status=Subquery(last_import),
+        )
+        .values("id", "code", "name", "kind", "platform", "active", "sync_inventory", "import_orders",
+                "order_interval_seconds", "last_order_import_at", "n_open", "oldest", "n_failed", "n_throttled",
+                "import_status")
+    )
+    amber_after = _setting("POSINV_HEALTH_STACK_AMBER_SECONDS", 20)
+    red_after = _setting("POSINV_HEALTH_STACK_RED_SECONDS", 300)
+    result = []
+    for row in rows:
+        health = StoreHealth(
+            id=row["id"], code=row["code"], name=row["name"], kind=row["kind"], platform=row["platform"],
+            sync_inventory=row["sync_inventory"], import_orders=row["import_orders"], depth=row["n_open"],
+            oldest_waiting_at=row["oldest"], oldest_waiting_age=_age(now, row["oldest"]), failed=row["n_failed"],
+            throttled=row["n_throttled"], last_order_import_at=row["last_order_import_at"],
+            last_import_status=row["import_status"],
+        )
+        age = health.oldest_waiting_age or 0
+        import_late = row["import_orders"] and (
+            row["last_order_import_at"] is None
+            or now - row["last_order_import_at"] > timedelta(seconds=3 * row["order_interval_seconds"])
+        )
+        if not row["active"]:
+            health.status, health.reason = GREY, "inactive"
+        elif health.failed:
+            health.status, health.reason = RED, f"{health.failed} failed web stack entries"
+        elif age > red_after:
+            health.status, health.reason = RED, f"a record has waited over {int(red_after)} s"
+        elif row["import_orders"] and row["import_status"] == JobRun.Status.FAILED:
+            health.status, health.reason = RED, "the last order import failed"
+        elif health.throttled:
+            health.status, health.reason = AMBER, f"{health.throttled} entries held back by throttling"
+        elif age > amber_after:
+            health.status, health.reason = AMBER, f"a record has waited over {int(amber_after)} s"
+        elif import_late:
+            health.status, health.reason = AMBER, "no recent order import"
+        else:
+            health.status, health.reason = GREEN, "in sync"
+        store_filter = {"store__id__exact": health.id}
+        health.links = {
+            "store": reverse("admin:carts_externalstore_change", args=[health.id]),
+            "stack": _admin_list("carts.stackentry", **store_filter, state__in="waiting,sending"),
+            "failed": _admin_list("carts.stackentry", **store_filter, state__exact=StackEntry.State.FAILED),
+            "throttled": _admin_list("carts.stackentry", **store_filter, state__exact=StackEntry.State.WAITING),
+            "orders": _admin_list("carts.importedorder", **store_filter),
+            "imports": _admin_list("posinv.jobrun", name__exact="cart_orders_import", subject=health.code),
+        }
+        result.append(health)
+    return result
+
+
+# -- ledger, queues ---------------------------------------------------------
+
+def ledger_health_get(*, now: datetime) -> LedgerHealth:
+    """The newest recorded `verify_ledger` run: red when it found drift (or
+    crashed), amber when none ran within the expected period. One query."""
+    run = (
+        JobRun.objects.filter(name=LEDGER_VERIFY_JOB)
+        .exclude(status__in=[JobRun.Status.RUNNING, JobRun.Status.SKIPPED])
+        .order_by("-started_at", "-pk").first()
+    )
+    links = {"runs": _admin_list("posinv.jobrun", name__exact=LEDGER_VERIFY_JOB)}
+    hours = _setting("POSINV_VERIFY_LEDGER_HOURS", 24)
+    if run is None:
+        return LedgerHealth(run=None, drifting=None, status=AMBER, reason="never verified", links=links)
+    drifting = (run.counts or {}).get("drifting")
+    if run.status == JobRun.Status.FAILED:
+        reason = f"{drifting} drifting pairs" if drifting else f"verification failed: {run.error[:120]}"
+        return LedgerHealth(run=run, drifting=drifting, status=RED, reason=reason, links=links)
+    if now - run.started_at > timedelta(hours=hours + 2):
+        return LedgerHealth(run=run, drifting=drifting, status=AMBER,
+                            reason=f"not verified for over {int(hours)} h", links=links)
+    return LedgerHealth(run=run, drifting=drifting, status=GREEN, reason="every level equals its moves",
+                        links=links)
+
+
+def queue_health_get() -> QueueHealth:
+    """Depths of the RQ queues, their failed jobs, and the running workers.
+    Without Redis the jobs run in-process and there is nothing to watch."""
+    links = {"queues": reverse("rq_home")}
+    if not settings.REDIS_URL or settings.POSINV_JOBS_INLINE:
+        return QueueHealth(mode="inline", queues=[], workers=0, failed_jobs=0, error="", status=GREEN,
+                           reason="jobs run in-process (no Redis configured)", links=links)
+    import django_rq
+    from rq import Worker
+
+    try:
+        queues = []
+        for name in settings.RQ_QUEUE_NAMES:
+            queue = django_rq.get_queue(name)
+            queues.append({
+                "name": name,
+                "depth": queue.count,
+                "started": queue.started_job_registry.count,
+                "failed": queue.failed_job_registry.count,
+            })
+        workers = Worker.count(connection=django_rq.get_connection("default"))
+    except Exception as exc:  # Redis down: the dashboard must still render and say so
+        return QueueHealth(mode="down", queues=[], workers=0, failed_jobs=0, error=str(exc)[:200], status=RED,
+                           reason=f"Redis unreachable: {str(exc)[:120]}", links=links)
+    depth = sum(q["depth"] for q in queues)
+    failed = sum(q["failed"] for q in queues)
+    if workers == 0 and depth:
+        status, reason = RED, f"{depth} jobs queued and no worker running"
+    elif workers == 0:
+        status, reason = AMBER, "no worker running"
+    elif failed:
+        status, reason = AMBER, f"{failed} failed jobs"
+    else:
+        status, reason = GREEN, f"{workers} workers"
+    return QueueHealth(mode="rq", queues=queues, workers=workers, failed_jobs=failed, error="", status=status,
+                       reason=reason, links=links)
+
+
+# -- throughput and lag -----------------------------------------------------
+
+def _seconds(value) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    # SQLite hands durations back as microseconds.
+    return float(value) / 1_000_000
+
+
+_STACK_LAG = ExpressionWrapper(F("sent_at") - F("created_at"), output_field=DurationField())
+_REGISTER_LAG = ExpressionWrapper(F("recorded_at") - F("created_at"), output_field=DurationField())
+
+
+def moves_per_minute(*, now: datetime, minutes: int = 5) -> float:
+    """Stock moves written per minute over the last `minutes`. One query."""
+    count = StockMove.objects.filter(created_at__gte=now - timedelta(minutes=minutes)).count()
+    return round(count / minutes, 2)
+
+
+def propagation_lag(*, now: datetime, minutes: int = 15) -> dict:
+    """Average and worst propagation lag over the last `minutes`, in seconds:
+    `web_stack` from a change queued for a cart to the cart having it,
+    `register` from a sale rung up at a register to the main system
+    recording it. Two queries."""
+    since = now - timedelta(minutes=minutes)
+    stack = StackEntry.objects.filter(state=StackEntry.State.SENT, sent_at__gte=since).aggregate(
+        avg=Avg(_STACK_LAG), worst=Max(_STACK_LAG), n=Count("id"))
+    register = Receipt.objects.filter(source=Receipt.Source.SYNC, recorded_at__gte=since).aggregate(
+        avg=Avg(_REGISTER_LAG), worst=Max(_REGISTER_LAG), n=Count("id"))
+    return {
+        "web_stack": {"avg": _seconds(stack["avg"]), "max": _seconds(stack["worst"]), "n": stack["n"]},
+        "register": {"avg": _seconds(register["avg"]), "max": _seconds(register["worst"]), "n": register["n"]},
+    }
+
+
+def activity_24h(*, now: datetime) -> list[dict]:
+    """24 hourly buckets, oldest first: stock moves written, web-stack
+    records sent and their average / worst propagation lag (seconds). Two
+    grouped queries."""
+    end = now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+    start = end - timedelta(hours=24)
+    buckets = {start + timedelta(hours=i): {"hour": start + timedelta(hours=i), "moves": 0, "sent": 0,
+                                             "lag_avg": None, "lag_max": None} for i in range(24)}
+    for row in (StockMove.objects.filter(created_at__gte=start).order_by()
+                .annotate(hour=TruncHour("created_at")).values("hour").annotate(n=Count("id"))):
+        if row["hour"] in buckets:
+            buckets[row["hour"]]["moves"] = row["n"]
+    for row in (StackEntry.objects.filter(state=StackEntry.State.SENT, sent_at__gte=start).order_by()
+                .annotate(hour=TruncHour("sent_at")).values("hour")
+                .annotate(n=Count("id"), avg=Avg(_STACK_LAG), worst=Max(_STACK_LAG))):
+        if row["hour"] in buckets:
+            buckets[row["hour"]].update(sent=row["n"], lag_avg=_seconds(row["avg"]), lag_max=_seconds(row["worst"]))
+    return list(buckets.values())
+
+
+def sync_health_get(*, now: datetime | None = None) -> SyncHealth:
+    """The whole dashboard: every row with its status, and the overall one."""
+    now = now or timezone.now()
+    health = SyncHealth(
+        now=now,
+        registers=register_health_list(now=now),
+        cabinets=cabinet_health_list(now=now),
+        stores=store_health_list(now=now),
+        ledger=ledger_health_get(now=now),
+        queues=queue_health_get(),
+        moves_per_minute=moves_per_minute(now=now),
+        lag_seconds=propagation_lag(now=now),
+    )
+    health.sections = {
+        "registers": worst(r.status for r in health.registers),
+        "cabinets": worst(c.status for c in health.cabinets),
+        "stores": worst(s.status for s in health.stores),
+        "ledger": health.ledger.status,
+        "queues": health.queues.status,
+    }
+    health.status = worst(s for s in health.sections.values() if s != GREY) if any(
+        s != GREY for s in health.sections.values()) else GREEN
+    return health

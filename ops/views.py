@@ -1,0 +1,138 @@
+"""The sync-health dashboard (in the admin), /healthz and /metrics. Thin:
+the figures come from ops.selectors."""
+from __future__ import annotations
+
+import hmac
+import time
+
+from django.conf import settings
+from django.contrib import admin, messages
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_POST
+
+from ops.charts import activity_chart_svg
+from ops.metrics import metrics_render
+from ops.selectors import activity_24h, sync_health_get
+from posinv.queueing import enqueue
+
+
+def _dashboard(request: HttpRequest):
+    health = sync_health_get()
+    context = {
+        **admin.site.each_context(request),
+        "title": "Sync health",
+        "health": health,
+        "chart": activity_chart_svg(buckets=activity_24h(now=health.now)),
+        "refresh_seconds": int(getattr(settings, "POSINV_DASHBOARD_REFRESH_SECONDS", 15)),
+    }
+    return TemplateResponse(request, "ops/dashboard.html", context)
+
+
+def _verify_ledger(request: HttpRequest):
+    enqueue("ops.jobs.ledger_verify_job", queue="low", unique_key="verify-ledger", clear="end", ttl=3600)
+    messages.success(request, "Ledger verification started; its result shows here when it has run.")
+    return redirect("ops:dashboard")
+
+
+dashboard = admin.site.admin_view(never_cache(require_GET(_dashboard)))
+verify_ledger = admin.site.admin_view(require_POST(_verify_ledger))
+
+# Once every migration is applied it stays so for this process's life: a
+# positive answer is kept so a busy probe does not reload the migration graph.
+_migrations_ok = False
+
+
+def _check_database() -> str | None:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
+    except Exception as exc:
+        return f"unreachable: {str(exc).strip()[:200]}"
+    return None
+
+
+def _check_migrations() -> str | None:
+    global _migrations_ok
+    if _migrations_ok:
+        return None
+    try:
+        executor = MigrationExecutor(connection)
+        plan = executor.migration_plan(executor.loader.graph.leaf_nodes())
+    except Exception as exc:
+        return f"cannot read migrations: {str(exc).strip()[:200]}"
+    if plan:
+        names = ", ".join(f"{m.app_label}.{m.name}" for m, _ in plan[:5])
+        return f"{len(plan)} unapplied: {names}" + (", ..." if len(plan) > 5 else "")
+    _migrations_ok = True
+    return None
+
+
+def _check_redis() -> str | None:
+    import redis
+
+    url = settings.RQ_QUEUES["default"]["URL"]
+    try:
+        client = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
+        try:
+            client.ping()
+        finally:
+            client.close()
+    except Exception as exc:
+        return f"unreachable: {str(exc).strip()[:200]}"
+    return None
+
+
+@never_cache
+@require_GET
+def healthz(request: HttpRequest) -> JsonResponse:
+    """200 when the database answers, every migration is applied and Redis
+    (when configured) answers; else 503 naming the failing part and why."""
+    started = time.monotonic()
+    checks: dict[str, str] = {}
+    failures: dict[str, str] = {}
+    db_error = _check_database()
+    checks["database"] = "ok" if db_error is None else "failed"
+    if db_error:
+        failures["database"] = db_error
+        checks["migrations"] = "unknown"
+    else:
+        migration_error = _check_migrations()
+        checks["migrations"] = "ok" if migration_error is None else "failed"
+        if migration_error:
+            failures["migrations"] = migration_error
+    if settings.REDIS_URL:
+        redis_error = _check_redis()
+        checks["redis"] = "ok" if redis_error is None else "failed"
+        if redis_error:
+            failures["redis"] = redis_error
+    else:
+        checks["redis"] = "not configured"
+    body = {
+        "status": "ok" if not failures else "unavailable",
+        "checks": checks,
+        "duration_ms": round((time.monotonic() - started) * 1000, 1),
+    }
+    if failures:
+        body["errors"] = failures
+    return JsonResponse(body, status=200 if not failures else 503)
+
+
+@never_cache
+@require_GET
+def metrics(request: HttpRequest) -> HttpResponse:
+    """Prometheus text format. With POSINV_METRICS_TOKEN set, the scraper
+    must send `Authorization: Bearer <token>`."""
+    token = getattr(settings, "POSINV_METRICS_TOKEN", "")
+    if token:
+        sent = request.headers.get("Authorization", "")
+        if not hmac.compare_digest(sent.encode(), f"Bearer {token}".encode()):
+            return HttpResponse("metrics need Authorization: Bearer <POSINV_METRICS_TOKEN>\n", status=401,
+                                content_type="text/plain; charset=utf-8")
+    body = metrics_render(health=sync_health_get())
+    return HttpResponse(body, content_type="text/plain; version=0.0.4; charset=utf-8")
