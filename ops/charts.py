@@ -26,10 +26,13 @@ def activity_chart_svg(*, buckets: list[dict]) -> SafeString:
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" class="ops-chart" viewBox="0 0 {WIDTH} {HEIGHT}" '
         f'width="{WIDTH}" height="{HEIGHT}" role="img" aria-label="Moves per hour and propagation lag, last 24 hours">',
-        f'<line x1="{PAD_LEFT}" y1="{PAD_TOP + plot_h}" x2="{PAD_LEFT + plot_w}" y2="{PAD_TOP + plot_h}" stroke="#999"/>',
-        f'<text x="{PAD_LEFT - 4}" y="{PAD_TOP + 8}" text-anchor="end" font-size="10" fill="#417690">{top_moves}</text>',
+        f'<line x1="{PAD_LEFT}" y1="{PAD_TOP + plot_h}" x2="{PAD_LEFT + plot_w}" '
+        f'y2="{PAD_TOP + plot_h}" stroke="#999"/>',
+        f'<text x="{PAD_LEFT - 4}" y="{PAD_TOP + 8}" text-anchor="end" font-size="10" '
+        f'fill="#417690">{top_moves}</text>',
         f'<text x="{PAD_LEFT - 4}" y="{PAD_TOP + plot_h}" text-anchor="end" font-size="10" fill="#417690">0</text>',
-        f'<text x="{PAD_LEFT + plot_w + 4}" y="{PAD_TOP + 8}" font-size="10" fill="#c0392b">{escape(_fmt_seconds(top_lag))}</text>',
+        f'<text x="{PAD_LEFT + plot_w + 4}" y="{PAD_TOP + 8}" font-size="10" '
+        f'fill="#c0392b">{escape(_fmt_seconds(top_lag))}</text>',
     ]
     points = []
     for i, bucket in enumerate(buckets):
@@ -53,6 +56,7 @@ def activity_chart_svg(*, buckets: list[dict]) -> SafeString:
         parts.append('<polyline class="lag" fill="none" stroke="#c0392b" stroke-width="2" points="'
                      + " ".join(f"{x:.1f},{y:.1f}" for x, y, _ in points) + '"/>')
         for x, y, title in points:
-            parts.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="#c0392b"><title>{escape(title)}</title></circle>')
+            parts.append(f'<circle class="lag-point" cx="{x:.1f}" cy="{y:.1f}" r="3" fill="#c0392b">'
+                         f'<title>{escape(title)}</title></circle>')
     parts.append("</svg>")
     return mark_safe("".join(parts))

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from django.conf import settings
 
+from ops.selectors import LEDGER_VERIFY_JOB
 from posinv.models import JobRun
 from posinv.scheduling import Due, is_due
-
-from ops.selectors import LEDGER_VERIFY_JOB
 
 
 def ops_due(*, now):

@@ -1,10 +1,9 @@
 """Writes of the ops app: the recorded ledger verification."""
 from __future__ import annotations
 
+from ops.selectors import LEDGER_VERIFY_JOB
 from posinv.selectors import ledger_drift
 from posinv.services.runs import job_run
-
-from ops.selectors import LEDGER_VERIFY_JOB
 
 
 class LedgerDrift(Exception):
