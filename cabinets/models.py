@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 from decimal import Decimal
 
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
@@ -143,6 +144,14 @@ class Tray(models.Model):
 
     def __str__(self) -> str:
         return f"{self.cabinet.code}/{self.tray_id}"
+
+    def clean(self) -> None:
+        # A filled tray's stock belongs to its article: relinking it would
+        # silently turn those grams into another article. Empty it first.
+        if self.pk and self.state == self.State.FILLED:
+            linked = Tray.objects.filter(pk=self.pk).values_list("article_id", flat=True).first()
+            if linked is not None and linked != self.article_id:
+                raise ValidationError({"article": "This tray is filled; empty it before linking another article."})
 
     @property
     def below_threshold(self) -> bool:

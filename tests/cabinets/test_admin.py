@@ -196,3 +196,18 @@ def test_tray_search_finds_by_article_sku(admin_client, cabinet, tray):
 
     assert re.search(r"1 (result|tray)", page), page[page.find("paginator"):][:200]
     assert f"/admin/cabinets/tray/{tray.pk}/change/" in page
+
+
+def test_a_filled_tray_cannot_be_linked_to_another_article_in_the_admin(admin_client, cabinet, tray):
+    feed(cabinet, reading(grams="222", minutes=0))
+    other = make_article(sku="NUT-1", unit_weight_g=Decimal("5"))
+
+    response = admin_client.post(f"/admin/cabinets/tray/{tray.pk}/change/", {
+        "cabinet": cabinet.pk, "tray_id": "T-1", "article": other.pk, "position": "", "tare_g": "100",
+        "threshold": "5", "capacity": "",
+    })
+
+    assert response.status_code == 200
+    assert "This tray is filled; empty it before linking another article." in text(response)
+    tray.refresh_from_db()
+    assert tray.article_id != other.pk
