@@ -105,6 +105,7 @@ class ResolvedCode:
     kind: str
     gtin: str
     article_id: int
+    sku: str
     pack_qty: Decimal
     weight_g: int | None = None
     label_amount: Decimal | None = None
@@ -155,7 +156,8 @@ def codes_resolve(
 
     lookups = {labels[i].article_gtin if i in labels else gtin for i, gtin in enumerate(normalized)}
     barcodes = {
-        row["gtin"]: row for row in Barcode.objects.filter(gtin__in=lookups).values("gtin", "article_id", "pack_qty")
+        row["gtin"]: row
+        for row in Barcode.objects.filter(gtin__in=lookups).values("gtin", "article_id", "article__sku", "pack_qty")
     }
     resolved: list[ResolvedCode] = []
     for index, gtin in enumerate(normalized):
@@ -180,6 +182,7 @@ def codes_resolve(
                     kind=kind,
                     gtin=gtin,
                     article_id=row["article_id"],
+                    sku=row["article__sku"],
                     pack_qty=Decimal(1),
                     weight_g=label.weight_g,
                     label_amount=label.amount,
@@ -190,7 +193,14 @@ def codes_resolve(
             if row["pack_qty"] != 1:
                 kind = f"{kind} pack"
             resolved.append(
-                ResolvedCode(code=raw, kind=kind, gtin=gtin, article_id=row["article_id"], pack_qty=row["pack_qty"])
+                ResolvedCode(
+                    code=raw,
+                    kind=kind,
+                    gtin=gtin,
+                    article_id=row["article_id"],
+                    sku=row["article__sku"],
+                    pack_qty=row["pack_qty"],
+                )
             )
     if problems:
         raise NotFound(problems)

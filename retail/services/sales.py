@@ -19,7 +19,7 @@ from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q
+from django.db.models import F
 from django.utils import timezone
 
 from pos.models import CashRegister, Receipt
@@ -276,13 +276,11 @@ def _plan(register: CashRegister, lines: Sequence[SaleLine]) -> list[_Planned]:
             raise InvalidInput(exc.problems) from exc
         resolved = dict(zip(code_indexes, found, strict=True))
     skus = {line.sku.strip() for line in lines if line.sku.strip()}
-    articles = {
-        row["pk"]: row
-        for row in Article.objects.filter(Q(sku__in=skus) | Q(pk__in={r.article_id for r in resolved.values()})).values(
-            "pk", "sku"
-        )
-    }
-    by_sku = {row["sku"]: row["pk"] for row in articles.values()}
+    # Codes already carry their article's SKU; only SKU lines need a lookup.
+    by_sku = {r.sku: r.article_id for r in resolved.values()}
+    if skus:
+        by_sku.update(Article.objects.filter(sku__in=skus).values_list("sku", "pk"))
+    sku_of = {article_id: sku for sku, article_id in by_sku.items()}
     problems = [
         Problem(field=f"lines[{i}].sku", code="not_found", reason=f"no article with sku {line.sku.strip()!r}")
         for i, line in enumerate(lines)
@@ -339,7 +337,7 @@ def _plan(register: CashRegister, lines: Sequence[SaleLine]) -> list[_Planned]:
                 line=line,
                 spec=LineSpec(
                     line_no=index + 1,
-                    sku=articles[article_id]["sku"],
+                    sku=sku_of[article_id],
                     quantity=quantity,
                     unit_price=(price / factor).quantize(CENT, rounding=ROUND_HALF_UP),
                     discount=Decimal(line.discount).quantize(CENT),

@@ -1,0 +1,261 @@
+"""Live point-of-sale throughput over real HTTP.
+
+A gunicorn main system on PostgreSQL; 20 concurrent till clients (each with
+its own register token) post 3-line sales to POST /api/v1/sales/ for 60
+seconds, half of them drawing from the same 10 hot articles, the other half
+from 190 cold ones. Before that, the same clients call GET /api/v1/scan/
+(an authenticated read: the HTTP + auth floor) as the baseline of the same
+run. Prints sales/s, p50/p99 latency, the ratio to the baseline, and checks
+after the run that the ledger holds (on_hand == sum of moves for every
+pair; one receipt, one idempotency record and three sale moves per 201).
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/posinv_e [BENCH_REDIS_URL=redis://127.0.0.1:6379/7] \
+        .venv/bin/python bench/live_sales.py
+    (options: --seconds 60 --clients 20 --workers 4 --baseline-seconds 15)
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import multiprocessing
+import os
+import random
+import statistics
+import sys
+import threading
+import time
+from decimal import Decimal
+
+from _setup import REPO, django_for_bench
+
+HOT = 10
+COLD = 190
+
+
+def _client_process(port: int, tokens: list[str], codes: list[str], mode: str, deadline: float, first: int, out):
+    """One OS process running one thread per till (the GIL stays off the server's cores this way)."""
+    results: list[tuple[int, float]] = []
+    lock = threading.Lock()
+
+    def till(index: int, token: str) -> None:
+        rng = random.Random(index)
+        hot = (first + index) % 2 == 0
+        pool = codes[:HOT] if hot else codes[HOT:]
+        mine: list[tuple[int, float]] = []
+        n = 0
+        while time.time() < deadline:
+            n += 1
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            headers = {"Authorization": f"Token {token}", "Content-Type": "application/json"}
+            started = time.perf_counter()
+            try:
+                if mode == "scan":
+                    conn.request("GET", f"/api/v1/scan/{rng.choice(pool)}/", headers=headers)
+                else:
+                    lines = [{"code": code, "quantity": "1", "price": "1.00"} for code in rng.sample(pool, 3)]
+                    headers["Idempotency-Key"] = f"bench-{first + index}-{n}"
+                    conn.request("POST", "/api/v1/sales/", body=json.dumps({"lines": lines}), headers=headers)
+                response = conn.getresponse()
+                response.read()
+                status = response.status
+            except OSError:
+                status = 0
+            finally:
+                conn.close()
+            mine.append((status, time.perf_counter() - started))
+        with lock:
+            results.extend(mine)
+
+    threads = [threading.Thread(target=till, args=(i, token)) for i, token in enumerate(tokens)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    out.put(results)
+
+
+def _phase(port: int, tokens: list[str], codes: list[str], mode: str, seconds: float, processes: int) -> dict:
+    deadline = time.time() + seconds
+    queue: multiprocessing.Queue = multiprocessing.Queue()
+    share = -(-len(tokens) // processes)
+    children = []
+    for p in range(processes):
+        chunk = tokens[p * share : (p + 1) * share]
+        if chunk:
+            child = multiprocessing.Process(
+                target=_client_process, args=(port, chunk, codes, mode, deadline, p * share, queue)
+            )
+            child.start()
+            children.append(child)
+    started = time.time()
+    results: list[tuple[int, float]] = []
+    for _ in children:
+        results.extend(queue.get())
+    for child in children:
+        child.join()
+    elapsed = max(time.time() - started, seconds)
+    ok = sorted(latency for status, latency in results if status in (200, 201))
+    errors: dict[int, int] = {}
+    for status, _ in results:
+        if status not in (200, 201):
+            errors[status] = errors.get(status, 0) + 1
+    return {
+        "ok": len(ok),
+        "rate": len(ok) / elapsed,
+        "p50": statistics.median(ok) * 1000 if ok else float("nan"),
+        "p99": ok[int(len(ok) * 0.99) - 1] * 1000 if ok else float("nan"),
+        "errors": errors,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=float, default=60)
+    parser.add_argument("--baseline-seconds", type=float, default=15)
+    parser.add_argument("--clients", type=int, default=20)
+    parser.add_argument("--workers", type=int, default=4, help="gunicorn sync workers")
+    parser.add_argument("--client-processes", type=int, default=2)
+    args = parser.parse_args()
+    vendor = django_for_bench("live_sales")
+    if vendor != "postgresql":
+        sys.exit("live_sales measures the main system on PostgreSQL: set DATABASE_URL=postgres://...")
+
+    from django.db import connection, connections
+    from django.utils import timezone
+
+    from pos.models import CashRegister, Receipt
+    from posinv.models import Article, Barcode, Location, Price, PriceGroup, StockChange, StockMove
+    from posinv.selectors import ledger_drift
+    from posinv.services.barcodes import gtin_check_digit
+    from posinv.services.ledger import MoveSpec, StockOrigin, stock_moves_post
+    from posinv.services.tokens import token_issue
+    from retail.models import LiveSale
+    from tests.support.processes import free_port, spawn, wait_until
+
+    group = PriceGroup.objects.create(code="RETAIL", name="Retail")
+    shop = Location.objects.create(code="S1", name="Bench shop")
+    codes = []
+    for i in range(HOT + COLD):
+        body = f"400{i:09d}"
+        codes.append(body + str(gtin_check_digit(body)))
+    Article.objects.bulk_create(Article(sku=f"LS-{i:04d}", name=f"Live {i}") for i in range(HOT + COLD))
+    articles = list(Article.objects.order_by("sku"))
+    Barcode.objects.bulk_create(
+        Barcode(article=a, code=code, gtin=code.zfill(14)) for a, code in zip(articles, codes, strict=True)
+    )
+    Price.objects.bulk_create(
+        Price(article=a, group=group, amount=Decimal("1.00"), valid_from=timezone.localdate()) for a in articles
+    )
+    stock_moves_post(
+        moves=[
+            MoveSpec(
+                kind="receipt",
+                idempotency_key=f"seed-{a.pk}",
+                quantity=Decimal(1_000_000),
+                article_id=a.pk,
+                location_id=shop.pk,
+            )
+            for a in articles
+        ],
+        origin=StockOrigin(kind="user", code="bench"),
+    )
+    CashRegister.objects.bulk_create(
+        CashRegister(code=f"R{i:02d}", location=shop, price_group=group) for i in range(args.clients)
+    )
+    tokens = [token_issue(kind="register", subject=f"R{i:02d}") for i in range(args.clients)]
+    connections.close_all()
+
+    # Production shape: change wake-ups go to RQ and a worker drains the
+    # outbox (every other channel hears of each sale), on a Redis database
+    # of this bench's own.
+    redis_url = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/7")
+    import redis
+
+    redis.Redis.from_url(redis_url).flushdb()
+    port = free_port()
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": os.environ.get("HOME", "/tmp"),
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "SECRET_KEY": "posinv-bench",
+        "ALLOWED_HOSTS": "127.0.0.1",
+        "DATABASE_URL": os.environ["DATABASE_URL"],
+        "LOG_LEVEL": "WARNING",
+        "REDIS_URL": redis_url,
+    }
+    server = spawn(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "config.wsgi:application",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            str(args.workers),
+            "--timeout",
+            "60",
+            "--backlog",
+            "2048",
+        ],
+        env=env,
+        name="bench-live-sales",
+    )
+    worker = spawn(
+        [sys.executable, "manage.py", "rqworker", "high", "default", "low", "--worker-class", "rq.worker.SimpleWorker"],
+        env=env,
+        name="bench-live-sales-worker",
+    )
+    try:
+        wait_until(
+            lambda: http.client.HTTPConnection("127.0.0.1", port, timeout=2).request("GET", "/api/schema/") or True,
+            timeout=60,
+            message="gunicorn to listen",
+        )
+        # Warm every worker (imports, connections) before measuring.
+        _phase(port, tokens, codes, "scan", 3, args.client_processes)
+        print(
+            f"live_sales: {args.clients} clients, {args.workers} gunicorn workers, {os.cpu_count()} cores, PostgreSQL",
+            flush=True,
+        )
+        base = _phase(port, tokens, codes, "scan", args.baseline_seconds, args.client_processes)
+        print(
+            f"baseline GET /scan/ : {base['rate']:8.1f} req/s   p50 {base['p50']:6.1f} ms   "
+            f"p99 {base['p99']:6.1f} ms   errors {base['errors']}",
+            flush=True,
+        )
+        sales = _phase(port, tokens, codes, "sale", args.seconds, args.client_processes)
+        print(
+            f"POST /sales/ 3 lines: {sales['rate']:8.1f} sales/s p50 {sales['p50']:6.1f} ms   "
+            f"p99 {sales['p99']:6.1f} ms   errors {sales['errors']}   ({sales['ok']} sales in {args.seconds:.0f} s)"
+        )
+        print(f"ratio sales/s to scan/s (same run): {sales['rate'] / base['rate']:.2f}")
+        print(
+            f"target: >= 500 sales/s with p99 < 100 ms -> "
+            f"{'met' if sales['rate'] >= 500 and sales['p99'] < 100 else 'NOT met'}"
+        )
+        connection.connect()
+        drained = time.time()
+        wait_until(lambda: not StockChange.objects.exists(), timeout=120, message="the change outbox to drain")
+        print(f"change outbox drained {time.time() - drained:.1f} s after the last sale")
+    finally:
+        server.stop()
+        worker.stop()
+
+    drifting = sum(1 for _ in ledger_drift())
+    receipts = Receipt.objects.count()
+    live = LiveSale.objects.count()
+    sale_moves = StockMove.objects.filter(kind="sale").count()
+    print(
+        f"ledger check: {drifting} drifting pairs; {receipts} receipts, {live} idempotency records, "
+        f"{sale_moves} sale moves for {sales['ok']} answered sales"
+    )
+    if drifting or not (receipts == live == sales["ok"] and sale_moves == 3 * sales["ok"]):
+        sys.exit("ledger invariant broken")
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(REPO))
+    main()
