@@ -7,6 +7,7 @@ from decimal import Decimal
 
 from rest_framework import serializers
 
+from posinv.api.serializers import ErrorsOut  # noqa: F401 - the one error shape, re-exported for the views
 from retail.models import TransferOrder
 
 
@@ -55,12 +56,12 @@ class SaleLineIn(serializers.Serializer):
     discount = serializers.DecimalField(max_digits=14, decimal_places=2, required=False, default=0)
 
 
-class PaymentIn(serializers.Serializer):
+class SalePaymentIn(serializers.Serializer):
     method = serializers.CharField(max_length=32)
     amount = serializers.DecimalField(max_digits=14, decimal_places=2)
 
 
-class CustomerIn(serializers.Serializer):
+class SaleCustomerIn(serializers.Serializer):
     customer_no = serializers.CharField(max_length=32)
     name = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
     email = serializers.EmailField(required=False, allow_blank=True, default="")
@@ -69,8 +70,8 @@ class CustomerIn(serializers.Serializer):
 
 class SaleIn(serializers.Serializer):
     lines = SaleLineIn(many=True, allow_empty=False)
-    payments = PaymentIn(many=True, required=False, default=list)
-    customer = CustomerIn(required=False, allow_null=True, default=None)
+    payments = SalePaymentIn(many=True, required=False, default=list)
+    customer = SaleCustomerIn(required=False, allow_null=True, default=None)
     receipt_no = serializers.CharField(
         max_length=40, required=False, allow_blank=False, help_text="Default: derived from the Idempotency-Key."
     )
@@ -105,16 +106,6 @@ class SaleOut(serializers.Serializer):
     currency = serializers.CharField()
     lines = SaleLineOut(many=True)
     flags = PriceFlagOut(many=True, help_text="Prices that disagree with master data (accepted, flagged).")
-
-
-class ErrorItemOut(serializers.Serializer):
-    field = serializers.CharField(required=False)
-    reason = serializers.CharField()
-    code = serializers.CharField()
-
-
-class ErrorsOut(serializers.Serializer):
-    errors = ErrorItemOut(many=True)
 
 
 class RfidReadIn(serializers.Serializer):
