@@ -12,6 +12,8 @@ urlpatterns = [
         views.CustomerRecommendationsView.as_view(),
         name="customer-recommendations",
     ),
+    path("purchase-orders/drafts/", views.PurchaseOrderDraftView.as_view(), name="purchase-order-drafts"),
+    path("purchase-orders/<str:number>/send/", views.PurchaseOrderSendView.as_view(), name="purchase-order-send"),
     path(
         "purchase-orders/<str:number>/receipts/",
         views.PurchaseOrderReceiveView.as_view(),

@@ -17,7 +17,12 @@ from backoffice.selectors.customers import (
     customer_recommendations,
     customer_totals,
 )
-from backoffice.services.purchasing import ReceiveSpec, purchase_order_receive
+from backoffice.services.purchasing import (
+    ReceiveSpec,
+    purchase_order_receive,
+    purchase_order_send,
+    purchase_orders_draft,
+)
 from posinv.api.permissions import IsStaffUser
 from posinv.exceptions import NotFound, Problem
 
@@ -64,6 +69,66 @@ class CustomerMatchView(APIView):
         return Response(s.Customer(customer).data)
 
 
+class CanPurchase(IsStaffUser):
+    message = "Drafting and sending orders needs the permission backoffice.send_purchaseorder."
+
+    def has_permission(self, request, view):
+        return super().has_permission(request, view) and request.user.has_perm("backoffice.send_purchaseorder")
+
+
+def _order_out(order: PurchaseOrder) -> dict:
+    return {
+        "number": order.number,
+        "supplier": order.supplier.code,
+        "location": order.location.code,
+        "state": order.state,
+        "lines": [
+            {
+                "line_no": line.line_no,
+                "sku": line.article.sku,
+                "quantity_ordered": str(line.quantity_ordered),
+                "quantity_received": str(line.quantity_received),
+            }
+            for line in order.lines.select_related("article").order_by("line_no")
+        ],
+    }
+
+
+def _order_id(number: str) -> int:
+    order = PurchaseOrder.objects.filter(number=number).values_list("pk", flat=True).first()
+    if order is None:
+        raise NotFound([Problem(field="number", reason=f"no purchase order {number!r}", code="not_found")])
+    return order
+
+
+class PurchaseOrderDraftView(APIView):
+    """Group the open order suggestions into draft purchase orders."""
+
+    permission_classes = [CanPurchase]
+
+    @extend_schema(request=None)
+    def post(self, request):
+        result = purchase_orders_draft()
+        orders = PurchaseOrder.objects.filter(pk__in=[o.pk for o in result.orders]).select_related(
+            "supplier", "location"
+        )
+        return Response(
+            {
+                "orders": [_order_out(order) for order in orders.order_by("number")],
+                "skipped": [{"suggestion": pk, "reason": reason} for pk, reason in result.skipped],
+            }
+        )
+
+
+class PurchaseOrderSendView(APIView):
+    permission_classes = [CanPurchase]
+
+    @extend_schema(request=None)
+    def post(self, request, number):
+        order = purchase_order_send(order_id=_order_id(number))
+        return Response(_order_out(order))
+
+
 class PurchaseOrderReceiveView(APIView):
     permission_classes = [CanReceive]
 
@@ -71,9 +136,7 @@ class PurchaseOrderReceiveView(APIView):
     def post(self, request, number):
         payload = s.ReceiveInput(data=request.data)
         payload.is_valid(raise_exception=True)
-        order = PurchaseOrder.objects.filter(number=number).values_list("pk", flat=True).first()
-        if order is None:
-            raise NotFound([Problem(field="number", reason=f"no purchase order {number!r}", code="not_found")])
+        order = _order_id(number)
         data = payload.validated_data
         result = purchase_order_receive(
             order_id=order,
