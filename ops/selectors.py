@@ -371,7 +371,7 @@ def ledger_health_get(*, now: datetime) -> LedgerHealth:
 def queue_health_get() -> QueueHealth:
     """Depths of the RQ queues, their failed jobs, and the running workers.
     Without Redis the jobs run in-process and there is nothing to watch."""
-    links = {"queues": reverse("rq_home")}
+    links = {"queues": reverse("django_rq:home")}
     if not settings.REDIS_URL or settings.POSINV_JOBS_INLINE:
         return QueueHealth(mode="inline", queues=[], workers=0, failed_jobs=0, error="", status=GREEN,
                            reason="jobs run in-process (no Redis configured)", links=links)
@@ -380,10 +380,14 @@ def queue_health_get() -> QueueHealth:
 
     try:
         queues = []
+        configured = list(settings.RQ_QUEUES)
         for name in settings.RQ_QUEUE_NAMES:
             queue = django_rq.get_queue(name)
+            index = configured.index(name)
             queues.append({
                 "name": name,
+                "jobs_url": reverse("django_rq:jobs", args=[index]),
+                "failed_url": reverse("django_rq:failed_jobs", args=[index]),
                 "depth": queue.count,
                 "started": queue.started_job_registry.count,
                 "failed": queue.failed_job_registry.count,
