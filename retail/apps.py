@@ -9,3 +9,4 @@ class RetailConfig(AppConfig):
     name = "retail"
     verbose_name = "Retail (live POS, multi-store)"
     default_auto_field = "django.db.models.BigAutoField"
+    demo_loaders = ["retail.demo.retail_demo_load"]

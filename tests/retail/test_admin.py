@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import io
 import re
 from decimal import Decimal
 
 import pytest
+from django.core.management import call_command
 
 from posinv.services.ledger import StockOrigin
 from retail.models import LiveSale, RfidRead, ScaleLayout, TransferOrder
+from retail.services.codes import codes_resolve
 from retail.services.rfid import rfid_read_post
 from retail.services.transfers import TransferLineSpec, transfer_create
 from tests.factories import make_location
 from tests.retail.conftest import EAN13, UPCA
-from tests.retail.factories import stock_in
+from tests.retail.factories import stock_in, with_check
 
 pytestmark = pytest.mark.django_db
 
@@ -128,3 +131,16 @@ def test_bad_scale_layouts_are_refused_with_the_reason(admin_client):
     assert "with a verifier digit the value needs 4 or 5 digits, not 3" in short_value.content.decode()
     assert "a prefix from 20 to 29" in wrong_prefix.content.decode()
     assert ScaleLayout.objects.count() == 0
+
+
+def test_demo_loader_is_idempotent_and_gives_a_scannable_scale_label(db):
+    call_command("demo_data", stdout=io.StringIO())
+    call_command("demo_data", stdout=io.StringIO())
+
+    [label] = codes_resolve(codes=[with_check("210000101500")])  # 1500 g of item 00001
+
+    assert (label.sku, label.kind, label.weight_g) == ("NAIL-LOOSE", "scale-weight", 1500)
+    assert list(ScaleLayout.objects.values_list("prefix", flat=True)) == ["21", "22"]
+    assert list(TransferOrder.objects.values_list("source__code", "destination__code", "status")) == [
+        ("W1", "S1", "draft")
+    ]
