@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db.models import Exists, F, OuterRef, Prefetch, QuerySet, Subquery, Sum, Value
-from django.db.models.functions import Coalesce
+from django.db.models.functions import Coalesce, Round
 from django.utils import timezone
 
 from posinv.exceptions import InvalidInput, NotFound, Problem
@@ -108,24 +108,35 @@ def ledger_drift() -> Iterator[Drift]:
         .values("total")
     )
     zero = Value(Decimal(0), output_field=StockLevel._meta.get_field("on_hand"))
+    # Rounded to the ledger's 3 places: SQLite sums decimals as floats.
     drifting = (
-        StockLevel.objects.annotate(moves_sum=Coalesce(Subquery(pair_sum), zero))
-        .exclude(on_hand=F("moves_sum"))
+        StockLevel.objects.annotate(moves_sum=Round(Coalesce(Subquery(pair_sum), zero), 3))
+        .annotate(drift=Round(F("on_hand") - F("moves_sum"), 3))
+        .exclude(drift=0)
         .order_by("pk")
         .values_list("article_id", "location_id", "article__sku", "location__code", "on_hand", "moves_sum")
     )
-    for row in drifting.iterator(chunk_size=2000):
-        yield Drift(*row)
+    for article_id, location_id, sku, code, on_hand, moves_sum in drifting.iterator(chunk_size=2000):
+        yield Drift(article_id, location_id, sku, code, on_hand, _three_places(moves_sum))
     has_level = StockLevel.objects.filter(article_id=OuterRef("article_id"), location_id=OuterRef("location_id"))
     orphans = (
         StockMove.objects.order_by()
         .filter(~Exists(has_level))
         .values("article_id", "location_id", "article__sku", "location__code")
-        .annotate(total=Sum("quantity"))
+        .annotate(total=Round(Sum("quantity"), 3))
         .exclude(total=0)
         .order_by("article_id", "location_id")
     )
     for row in orphans.iterator(chunk_size=2000):
         yield Drift(
-            row["article_id"], row["location_id"], row["article__sku"], row["location__code"], Decimal(0), row["total"]
+            row["article_id"],
+            row["location_id"],
+            row["article__sku"],
+            row["location__code"],
+            Decimal(0),
+            _three_places(row["total"]),
         )
+
+
+def _three_places(value) -> Decimal:
+    return Decimal(str(value)).quantize(Decimal("0.001"))

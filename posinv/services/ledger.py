@@ -6,6 +6,7 @@ replays by idempotency key, turns counts (absolute quantities) into
 differences, enforces each location's negative-stock policy, inserts the
 moves, updates the levels with one delta UPDATE, and writes one outbox row
 per changed pair. A refused batch writes nothing. See docs/ledger.md."""
+
 from __future__ import annotations
 
 import logging
@@ -104,9 +105,7 @@ class _Pending:
     counted: Decimal | None = None
 
 
-def stock_moves_post(
-    *, moves: Sequence[MoveSpec], origin: StockOrigin, partial_ok: bool = False
-) -> PostResult:
+def stock_moves_post(*, moves: Sequence[MoveSpec], origin: StockOrigin, partial_ok: bool = False) -> PostResult:
     """Post a batch of moves atomically and idempotently.
 
     With `partial_ok=False` (the default) any refused move raises
@@ -141,11 +140,15 @@ def _post(moves: Sequence[MoveSpec], origin: StockOrigin, partial_ok: bool) -> P
     levels = locks.stock_levels_lock(pairs=pairs)
     pending = _drop_replays(pending, results)
 
-    refusing = set(
-        Location.objects.filter(
-            pk__in={loc for _, loc in pairs}, negative_stock=Location.NegativeStock.REFUSE
-        ).values_list("pk", flat=True)
-    ) if pending else set()
+    refusing = (
+        set(
+            Location.objects.filter(
+                pk__in={loc for _, loc in pairs}, negative_stock=Location.NegativeStock.REFUSE
+            ).values_list("pk", flat=True)
+        )
+        if pending
+        else set()
+    )
 
     balances = {pair: level.on_hand for pair, level in levels.items()}
     to_write: list[tuple[_Pending, Decimal, Decimal]] = []
@@ -255,23 +258,17 @@ def _resolve(pending: list[_Pending], results: dict[int, MoveResult]) -> list[_P
     """Article and location ids for every pending move, two queries at most each."""
     skus = {p.spec.sku for p in pending if p.spec.article_id is None}
     article_ids = {p.spec.article_id for p in pending if p.spec.article_id is not None}
-    by_sku = dict(Article.objects.filter(sku__in=skus).values_list("sku", "pk")) if skus else {}
-    known_articles = (
-        set(Article.objects.filter(pk__in=article_ids).values_list("pk", flat=True)) if article_ids else set()
-    )
+    by_sku = dict(_rows_where_in(Article, "sku", skus, ("sku", "id")))
+    known_articles = {pk for (pk,) in _rows_where_in(Article, "id", article_ids, ("id",))}
     codes = {p.spec.location_code for p in pending if p.spec.location_id is None}
     location_ids = {p.spec.location_id for p in pending if p.spec.location_id is not None}
-    by_code = dict(Location.objects.filter(code__in=codes).values_list("code", "pk")) if codes else {}
-    known_locations = (
-        set(Location.objects.filter(pk__in=location_ids).values_list("pk", flat=True)) if location_ids else set()
-    )
+    by_code = dict(_rows_where_in(Location, "code", codes, ("code", "id")))
+    known_locations = {pk for (pk,) in _rows_where_in(Location, "id", location_ids, ("id",))}
     kept = []
     for item in pending:
         spec = item.spec
         item.article_id = spec.article_id if spec.article_id in known_articles else by_sku.get(spec.sku)
-        item.location_id = (
-            spec.location_id if spec.location_id in known_locations else by_code.get(spec.location_code)
-        )
+        item.location_id = spec.location_id if spec.location_id in known_locations else by_code.get(spec.location_code)
         if item.article_id is None:
             what = f"sku {spec.sku!r}" if spec.article_id is None else f"article id {spec.article_id}"
             results[item.index] = _refused(
@@ -286,6 +283,22 @@ def _resolve(pending: list[_Pending], results: dict[int, MoveResult]) -> list[_P
         else:
             kept.append(item)
     return kept
+
+
+def _rows_where_in(model, column: str, values, columns: tuple[str, ...]) -> list[tuple]:
+    """`SELECT columns FROM model WHERE column IN values`. On PostgreSQL the
+    values travel as one array parameter (`= ANY(%s)`): a batch of 500 keys
+    is one parameter, not 500 placeholders for the driver to parse."""
+    values = list(values)
+    if not values:
+        return []
+    if connection.vendor != "postgresql":
+        return list(model.objects.filter(**{f"{column}__in": values}).values_list(*columns))
+    array_type = "bigint[]" if column == "id" else "text[]"
+    sql = f'SELECT {", ".join(columns)} FROM "{model._meta.db_table}" WHERE "{column}" = ANY(%s::{array_type})'
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [values])
+        return cursor.fetchall()
 
 
 def _signature(article_id, location_id, kind, quantity, counted) -> tuple:
@@ -331,11 +344,10 @@ def _drop_replays(pending: list[_Pending], results: dict[int, MoveResult]) -> li
     keys = [p.spec.idempotency_key for p in pending]
     if not keys:
         return pending
+    columns = ("id", "idempotency_key", "article_id", "location_id", "kind", "quantity", "counted", "balance_after")
     existing = {
-        m["idempotency_key"]: m
-        for m in StockMove.objects.filter(idempotency_key__in=keys).values(
-            "pk", "idempotency_key", "article_id", "location_id", "kind", "quantity", "counted", "balance_after"
-        )
+        row[1]: dict(zip(("pk", *columns[1:]), row, strict=True))
+        for row in _rows_where_in(StockMove, "idempotency_key", keys, columns)
     }
     kept = []
     for item in pending:
@@ -387,6 +399,74 @@ def _write(
     results: dict[int, MoveResult],
 ) -> None:
     now = timezone.now()
+    if connection.vendor == "postgresql":
+        move_ids = _insert_moves_pg(to_write, origin, now)
+    else:
+        move_ids = _insert_moves_orm(to_write, origin, now)
+
+    deltas: dict[tuple[int, int], Decimal] = {}
+    final: dict[tuple[int, int], Decimal] = {}
+    for (item, delta, after), move_id in zip(to_write, move_ids, strict=True):
+        pair = (item.article_id, item.location_id)
+        deltas[pair] = deltas.get(pair, Decimal(0)) + delta
+        final[pair] = after
+        results[item.index] = MoveResult(
+            index=item.index,
+            idempotency_key=item.spec.idempotency_key,
+            status="posted",
+            move_id=move_id,
+            article_id=item.article_id,
+            location_id=item.location_id,
+            quantity=delta,
+            balance_after=after,
+        )
+    changed = {pair: d for pair, d in deltas.items() if d != 0}
+    if changed:
+        _levels_add({levels[pair].pk: d for pair, d in changed.items()}, now)
+        _outbox_write({pair: final[pair] for pair in changed}, origin, now)
+        from posinv.services.changes import changes_wake
+
+        transaction.on_commit(partial(changes_wake), robust=True)
+
+
+def _insert_moves_pg(to_write, origin: StockOrigin, now) -> list[int]:
+    """All moves in one INSERT ... SELECT FROM unnest(arrays): one parameter
+    per column instead of one per value. Ids come back with their keys."""
+    table = StockMove._meta.db_table
+    columns = [[] for _ in range(9)]
+    for item, delta, after in to_write:
+        spec = item.spec
+        for column, value in zip(
+            columns,
+            (
+                item.article_id,
+                item.location_id,
+                spec.kind,
+                delta,
+                item.counted,
+                after,
+                spec.idempotency_key,
+                spec.reference[:120],
+                spec.reason[:200],
+            ),
+            strict=True,
+        ):
+            column.append(value)
+    sql = (
+        f'INSERT INTO "{table}" (article_id, location_id, kind, quantity, counted, balance_after, idempotency_key, '
+        "origin, origin_code, reference, reason, created_at) "
+        "SELECT t.a, t.l, t.k, t.q, t.c, t.b, t.key, %s, %s, t.r, t.why, %s "
+        "FROM unnest(%s::bigint[], %s::bigint[], %s::text[], %s::numeric[], %s::numeric[], %s::numeric[], "
+        "%s::text[], %s::text[], %s::text[]) WITH ORDINALITY AS t(a, l, k, q, c, b, key, r, why, n) "
+        "ORDER BY t.n RETURNING id, idempotency_key"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [origin.kind, origin.code[:120], now, *columns])
+        ids = dict((key, pk) for pk, key in cursor.fetchall())
+    return [ids[item.spec.idempotency_key] for item, _, _ in to_write]
+
+
+def _insert_moves_orm(to_write, origin: StockOrigin, now) -> list[int]:
     rows = [
         StockMove(
             article_id=item.article_id,
@@ -405,42 +485,42 @@ def _write(
         for item, delta, after in to_write
     ]
     StockMove.objects.bulk_create(rows)
+    return [row.pk for row in rows]
 
-    deltas: dict[tuple[int, int], Decimal] = {}
-    final: dict[tuple[int, int], Decimal] = {}
-    for (item, delta, after), row in zip(to_write, rows, strict=False):
-        pair = (item.article_id, item.location_id)
-        deltas[pair] = deltas.get(pair, Decimal(0)) + delta
-        final[pair] = after
-        results[item.index] = MoveResult(
-            index=item.index,
-            idempotency_key=item.spec.idempotency_key,
-            status="posted",
-            move_id=row.pk,
-            article_id=item.article_id,
-            location_id=item.location_id,
-            quantity=delta,
-            balance_after=after,
-        )
-    changed = {pair: d for pair, d in deltas.items() if d != 0}
-    if changed:
-        _levels_add({levels[pair].pk: d for pair, d in changed.items()}, now)
-        StockChange.objects.bulk_create(
-            [
-                StockChange(
-                    article_id=article_id,
-                    location_id=location_id,
-                    on_hand=final[(article_id, location_id)],
-                    origin=origin.kind,
-                    origin_code=origin.code[:120],
-                    created_at=now,
-                )
-                for article_id, location_id in changed
-            ]
-        )
-        from posinv.services.changes import changes_wake
 
-        transaction.on_commit(partial(changes_wake), robust=True)
+def _outbox_write(on_hand: dict[tuple[int, int], Decimal], origin: StockOrigin, now) -> None:
+    """One outbox row per changed pair, in the moves' transaction."""
+    if connection.vendor == "postgresql":
+        pairs = list(on_hand)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f'INSERT INTO "{StockChange._meta.db_table}" '
+                "(article_id, location_id, on_hand, origin, origin_code, created_at) "
+                "SELECT t.a, t.l, t.h, %s, %s, %s FROM unnest(%s::bigint[], %s::bigint[], %s::numeric[]) "
+                "AS t(a, l, h)",
+                [
+                    origin.kind,
+                    origin.code[:120],
+                    now,
+                    [a for a, _ in pairs],
+                    [loc for _, loc in pairs],
+                    [on_hand[pair] for pair in pairs],
+                ],
+            )
+        return
+    StockChange.objects.bulk_create(
+        [
+            StockChange(
+                article_id=article_id,
+                location_id=location_id,
+                on_hand=value,
+                origin=origin.kind,
+                origin_code=origin.code[:120],
+                created_at=now,
+            )
+            for (article_id, location_id), value in on_hand.items()
+        ]
+    )
 
 
 def _resolve_batch_duplicates(results: dict[int, MoveResult]) -> None:
@@ -489,14 +569,11 @@ def _levels_add(deltas_by_level: dict[int, Decimal], now) -> None:
     items = sorted(deltas_by_level.items())
     params: list = []
     if connection.vendor == "postgresql":
-        values = ", ".join(["(%s::bigint, %s::numeric)"] * len(items))
-        for pk, delta in items:
-            params += [pk, str(delta)]
         sql = (
             f'UPDATE "{table}" AS s SET "on_hand" = s."on_hand" + v.delta, "updated_at" = %s '
-            f"FROM (VALUES {values}) AS v(id, delta) WHERE s.id = v.id"
+            "FROM unnest(%s::bigint[], %s::numeric[]) AS v(id, delta) WHERE s.id = v.id"
         )
-        params = [now, *params]
+        params = [now, [pk for pk, _ in items], [delta for _, delta in items]]
     else:
         values = ", ".join(["(%s, %s)"] * len(items))
         for pk, delta in items:

@@ -224,9 +224,13 @@ def test_batch_uses_a_fixed_number_of_statements(store):
 def test_levels_are_locked_for_update_in_pk_order(article, store):
     with CaptureQueriesContext(connection) as queries:
         stock_moves_post(moves=[sale("k1", "-1")], origin=ORIGIN)
+    # Existing levels are locked first, then the newly created one: each in pk order.
     lock = [q["sql"] for q in queries if "FOR UPDATE" in q["sql"]]
-    assert len(lock) == 1
-    assert 'ORDER BY "posinv_stocklevel"."id" ASC' in lock[0]
+    assert len(lock) == 2
+    assert all(sql.endswith("ORDER BY id FOR UPDATE") for sql in lock)
+    with CaptureQueriesContext(connection) as queries:
+        stock_moves_post(moves=[sale("k2", "-1")], origin=ORIGIN)
+    assert [q["sql"] for q in queries if "FOR UPDATE" in q["sql"]] == lock[:1]
 
 
 def test_replay_of_a_batch_with_a_repeated_key_reports_both_as_duplicates(article, store):

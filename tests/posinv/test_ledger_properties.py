@@ -106,7 +106,8 @@ def ledger_sums():
         for sku, loc, on_hand in StockLevel.objects.values_list("article__sku", "location__code", "on_hand")
     }
     sums = {
-        (row["article__sku"], row["location__code"]): row["total"]
+        # SQLite sums decimals as floats: compare at the ledger's 3 places.
+        (row["article__sku"], row["location__code"]): Decimal(str(row["total"])).quantize(Decimal("0.001"))
         for row in StockMove.objects.values("article__sku", "location__code").annotate(total=Sum("quantity"))
     }
     return levels, sums

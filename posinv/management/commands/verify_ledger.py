@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from django.core.management.base import BaseCommand, CommandError
 
 from posinv.selectors import ledger_drift
+
+
+def _shown(value: Decimal) -> str:
+    return f"{Decimal(value).normalize():f}" if value else "0"
 
 
 class Command(BaseCommand):
@@ -15,8 +21,8 @@ class Command(BaseCommand):
         for drift in ledger_drift():
             drifting += 1
             self.stdout.write(
-                f"{drift.sku} @ {drift.location_code}: on_hand {drift.on_hand} != sum of moves "
-                f"{drift.moves_sum} (difference {drift.difference})"
+                f"{drift.sku} @ {drift.location_code}: on_hand {_shown(drift.on_hand)} != sum of moves "
+                f"{_shown(drift.moves_sum)} (difference {_shown(drift.difference)})"
             )
         if drifting:
             raise CommandError(f"{drifting} drifting (article, location) pairs")
