@@ -6,6 +6,7 @@ actions call services and report with message_user."""
 from __future__ import annotations
 
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Sum
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -237,6 +238,8 @@ class StockMatrixAdmin(admin.ModelAdmin):
         return False
 
     def changelist_view(self, request, extra_context=None):
+        if not self.has_view_permission(request):
+            raise PermissionDenied
         params = request.GET
         try:
             page = int(params.get("page", "1"))

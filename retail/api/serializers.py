@@ -160,6 +160,14 @@ class ReceiveIn(serializers.Serializer):
         help_text="Omit to receive everything outstanding.",
     )
 
+    def validate_lines(self, lines):
+        seen = set()
+        for line in lines or ():
+            if line["line_no"] in seen:
+                raise serializers.ValidationError(f"line no. {line['line_no']} is given twice")
+            seen.add(line["line_no"])
+        return lines
+
 
 class TransferLineOut(serializers.Serializer):
     line_no = serializers.IntegerField()

@@ -103,3 +103,10 @@ def test_schema_documents_scan_and_sale_with_examples(admin_client):
     }
     assert set(sale["responses"]) >= {"201", "400", "409"}
     assert "Recorded" in sale["responses"]["201"]["content"]["application/json"]["examples"]
+
+
+def test_matrix_needs_the_view_permission(client, django_user_model, chain):
+    clerk = django_user_model.objects.create_user(username="clerk2", password="pw", is_staff=True)
+    client.force_login(clerk)
+
+    assert client.get(URL).status_code == 403

@@ -205,3 +205,20 @@ def test_admin_refusal_is_reported_not_raised(admin_client, stores):
 
     assert f"{order.number}: status: {order.number} is draft; cannot receive" in response.content.decode()
     assert level("APPLE", "S2") == Decimal(0)
+
+
+def test_a_receipt_naming_a_line_twice_is_refused(staff_client, stores):
+    number = create(staff_client).json()["number"]
+    staff_client.post(f"/api/v1/transfers/{number}/ship/")
+
+    response = staff_client.post(
+        f"/api/v1/transfers/{number}/receive/",
+        {"lines": [{"line_no": 1, "quantity": "1"}, {"line_no": 1, "quantity": "2"}]},
+        format="json",
+    )
+
+    assert (response.status_code, response.json()["errors"]) == (
+        400,
+        [{"field": "lines", "code": "invalid", "reason": "line no. 1 is given twice"}],
+    )
+    assert level("APPLE", "S2") == Decimal(0)
