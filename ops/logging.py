@@ -28,7 +28,8 @@ _TEXT_PATTERNS = [
     re.compile(r"(?i)\b(Token|Bearer|Basic)\s+[A-Za-z0-9._~+/=-]{6,}"),
     re.compile(
         r"""(?i)(["']?[\w-]*(?:token|secret|passw(?:or)?d|authori[sz]ation|api[_-]?key|apikey|cookie|credential)"""
-        r"""[\w-]*["']?\s*[:=]\s*)(["']?)([^\s"'&,;}]+)"""
+        # the value, unless it is an auth scheme the first pattern handles
+        r"""[\w-]*["']?\s*[:=]\s*)(["']?)(?!(?:Token|Bearer|Basic)\s|\[redacted\])([^\s"'&,;}]+)"""
     ),
 ]
 
