@@ -215,9 +215,16 @@ def _trays_write(trays: list[Tray]) -> None:
     for start in range(0, len(trays), step):
         chunk = sorted(trays[start:start + step], key=lambda t: t.pk)
         params: list = []
-        for tray in chunk:
-            params.append(tray.pk)
-            params += [f.get_db_prep_save(getattr(tray, f.attname), connection) for f in fields]
+        if connection.vendor == "postgresql":
+            # psycopg adapts Decimal, aware datetimes, str, bool and None itself;
+            # the casts below type the VALUES columns.
+            for tray in chunk:
+                params.append(tray.pk)
+                params += [getattr(tray, f.attname) for f in fields]
+        else:
+            for tray in chunk:
+                params.append(tray.pk)
+                params += [f.get_db_prep_save(getattr(tray, f.attname), connection) for f in fields]
         if connection.vendor == "postgresql":
             casts = ["bigint", *(f.db_type(connection).split("(")[0] for f in fields)]
             row = "(" + ", ".join(f"%s::{cast}" for cast in casts) + ")"
