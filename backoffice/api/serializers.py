@@ -64,3 +64,52 @@ class ReceiveLine(serializers.Serializer):
 class ReceiveInput(serializers.Serializer):
     delivery_note = serializers.CharField(max_length=64)
     lines = ReceiveLine(many=True, allow_empty=False)
+
+
+class PurchaseOrderLineOut(serializers.Serializer):
+    line_no = serializers.IntegerField()
+    sku = serializers.CharField(source="article.sku")
+    quantity_ordered = serializers.DecimalField(max_digits=14, decimal_places=3)
+    quantity_received = serializers.DecimalField(max_digits=14, decimal_places=3)
+
+
+class PurchaseOrderOut(serializers.Serializer):
+    number = serializers.CharField()
+    supplier = serializers.CharField(source="supplier.code")
+    location = serializers.CharField(source="location.code")
+    state = serializers.CharField()
+    lines = serializers.SerializerMethodField()
+
+    def get_lines(self, order) -> list[dict]:
+        lines = order.lines.select_related("article").order_by("line_no")
+        return PurchaseOrderLineOut(lines, many=True).data
+
+
+class Skipped(serializers.Serializer):
+    suggestion = serializers.IntegerField()
+    reason = serializers.CharField()
+
+
+class DraftOut(serializers.Serializer):
+    orders = PurchaseOrderOut(many=True)
+    skipped = Skipped(many=True)
+
+
+class ReceiveOut(serializers.Serializer):
+    number = serializers.CharField()
+    state = serializers.CharField()
+    delivery_note = serializers.CharField()
+    duplicate = serializers.BooleanField()
+    move_ids = serializers.DictField(child=serializers.IntegerField(), help_text="stock move id per line no.")
+
+
+class CustomerHistoryOut(serializers.Serializer):
+    customer = Customer()
+    totals = CustomerTotals()
+    articles = CustomerArticle(many=True)
+    receipts = CustomerReceipt(many=True)
+
+
+class RecommendationsOut(serializers.Serializer):
+    customer_no = serializers.CharField()
+    results = Recommendation(many=True)

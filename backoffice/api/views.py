@@ -35,7 +35,7 @@ class CanReceive(IsStaffUser):
 
 
 class CustomerRecommendationsView(APIView):
-    @extend_schema(parameters=[s.RecommendationQuery], responses=s.Recommendation(many=True))
+    @extend_schema(parameters=[s.RecommendationQuery], responses=s.RecommendationsOut)
     def get(self, request, customer_no):
         query = s.RecommendationQuery(data=request.query_params)
         query.is_valid(raise_exception=True)
@@ -45,7 +45,7 @@ class CustomerRecommendationsView(APIView):
 
 
 class CustomerHistoryView(APIView):
-    @extend_schema(responses=s.CustomerTotals)
+    @extend_schema(responses=s.CustomerHistoryOut)
     def get(self, request, customer_no):
         customer = customer_get(customer_no=customer_no)
         return Response(
@@ -77,21 +77,7 @@ class CanPurchase(IsStaffUser):
 
 
 def _order_out(order: PurchaseOrder) -> dict:
-    return {
-        "number": order.number,
-        "supplier": order.supplier.code,
-        "location": order.location.code,
-        "state": order.state,
-        "lines": [
-            {
-                "line_no": line.line_no,
-                "sku": line.article.sku,
-                "quantity_ordered": str(line.quantity_ordered),
-                "quantity_received": str(line.quantity_received),
-            }
-            for line in order.lines.select_related("article").order_by("line_no")
-        ],
-    }
+    return s.PurchaseOrderOut(order).data
 
 
 def _order_id(number: str) -> int:
@@ -106,7 +92,7 @@ class PurchaseOrderDraftView(APIView):
 
     permission_classes = [CanPurchase]
 
-    @extend_schema(request=None)
+    @extend_schema(request=None, responses=s.DraftOut)
     def post(self, request):
         result = purchase_orders_draft()
         orders = PurchaseOrder.objects.filter(pk__in=[o.pk for o in result.orders]).select_related(
@@ -123,7 +109,7 @@ class PurchaseOrderDraftView(APIView):
 class PurchaseOrderSendView(APIView):
     permission_classes = [CanPurchase]
 
-    @extend_schema(request=None)
+    @extend_schema(request=None, responses=s.PurchaseOrderOut)
     def post(self, request, number):
         order = purchase_order_send(order_id=_order_id(number))
         return Response(_order_out(order))
@@ -132,7 +118,7 @@ class PurchaseOrderSendView(APIView):
 class PurchaseOrderReceiveView(APIView):
     permission_classes = [CanReceive]
 
-    @extend_schema(request=s.ReceiveInput)
+    @extend_schema(request=s.ReceiveInput, responses=s.ReceiveOut)
     def post(self, request, number):
         payload = s.ReceiveInput(data=request.data)
         payload.is_valid(raise_exception=True)
