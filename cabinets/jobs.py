@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 from cabinets.models import WeighingCabinet
-from cabinets.services.pull import cabinet_pull
+from cabinets.services.pull import MAX_PAGES, cabinet_pull
 from posinv.services.runs import job_run
 
 
 def pull_lease_seconds(cabinet: WeighingCabinet) -> float:
-    """Long enough for a full pull of slow pages, so a second worker never overlaps a live one."""
-    return max(60.0, cabinet.pull_timeout_seconds * 12)
+    """Longer than the slowest full pull (every page taking the whole timeout,
+    plus applying it), so a second worker never overlaps a live one."""
+    return cabinet.pull_timeout_seconds * (MAX_PAGES + 1) + 60
 
 
 def cabinet_pull_job(*, cabinet_id: int, progress=None) -> dict | None:

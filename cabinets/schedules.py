@@ -2,20 +2,22 @@
 vendor pull, every `interval_seconds` (default 600)."""
 from __future__ import annotations
 
+from cabinets.jobs import pull_lease_seconds
 from cabinets.models import WeighingCabinet
 from posinv.scheduling import Due, is_due
 
 
 def cabinets_due(*, now):
     """A pull for each active cabinet with a vendor endpoint whose interval has passed since its last pull."""
-    cabinets = WeighingCabinet.objects.filter(active=True).exclude(pull_url="").values_list(
+    cabinets = WeighingCabinet.objects.filter(active=True).exclude(pull_url="").only(
         "pk", "code", "last_pull_at", "interval_seconds", "pull_timeout_seconds"
     )
-    for pk, code, last_pull_at, interval, timeout in cabinets:
-        if is_due(last_pull_at, interval, now):
+    for cabinet in cabinets:
+        if is_due(cabinet.last_pull_at, cabinet.interval_seconds, now):
             yield Due(
-                key=f"cabinet-pull:{code}",
+                key=f"cabinet-pull:{cabinet.code}",
                 func="cabinets.jobs.cabinet_pull_job",
-                kwargs={"cabinet_id": pk},
-                ttl=int(max(120, timeout * 12)),
+                kwargs={"cabinet_id": cabinet.pk},
+                # The queue key must outlive a slow run, or the next tick would queue a second one.
+                ttl=int(pull_lease_seconds(cabinet)),
             )

@@ -121,6 +121,9 @@ def readings_apply(
     """Apply a batch of readings of `cabinet`; each is independent (applied,
     duplicate or rejected with a reason), and the whole batch commits at once."""
     now = now or timezone.now()
+    if not readings:
+        # An empty push or pull page: nothing arrived, so the cabinet still counts as silent.
+        return ApplyResult()
     with transaction.atomic(durable=True):
         return _apply(cabinet, readings, via, now)
 

@@ -302,3 +302,12 @@ def test_statements_per_batch_do_not_grow_with_the_batch(cabinet, screw):
 
     assert len(small) == len(large), (small, large)
     assert StockMove.objects.count() == 410
+
+
+def test_an_empty_batch_changes_nothing_and_leaves_a_silent_cabinet_silent(cabinet, tray):
+    result = apply(cabinet)
+
+    assert result.counts()["received"] == 0
+    cabinet.refresh_from_db()
+    assert cabinet.last_reading_at is None
+    assert WeightReading.objects.count() == 0
