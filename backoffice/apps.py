@@ -8,3 +8,4 @@ class BackofficeConfig(AppConfig):
     name = "backoffice"
     verbose_name = "Back office"
     default_auto_field = "django.db.models.BigAutoField"
+    demo_loaders = ["backoffice.demo.backoffice_demo_load"]

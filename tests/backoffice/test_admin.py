@@ -4,6 +4,7 @@ through the service, and list pages without a query per row."""
 
 from __future__ import annotations
 
+import io
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -211,3 +212,20 @@ def test_list_pages_make_no_query_per_row(admin_client, purchasing, url):
     make_supplier(code="OTHER")
 
     assert _queries(admin_client, url) == few
+
+
+def test_the_demo_loader_fills_reports_levels_and_drafts_once(db):
+    from django.core.management import call_command
+
+    from backoffice.models import Supplier, SupplierArticle
+    from pos.models import Receipt
+
+    call_command("demo_data", stdout=io.StringIO())
+    receipts = Receipt.objects.filter(register__code="BO-S1").count()
+
+    assert Supplier.objects.filter(code="HW-SUPPLY").count() == 1
+    assert SupplierArticle.objects.filter(supplier__code="HW-SUPPLY", cost__isnull=False).count() > 0
+    assert receipts > 45
+    assert StockLevel.objects.filter(location__code="S1", reorder_point__isnull=False).count() > 0
+    call_command("demo_data", stdout=io.StringIO())
+    assert Receipt.objects.filter(register__code="BO-S1").count() == receipts
