@@ -144,13 +144,17 @@ def _check_shape(lines: Sequence[SaleLine], payments: Sequence[SalePayment], rec
         where = f"lines[{index}]"
         if bool(line.code.strip()) == bool(line.sku.strip()):
             problems.append(Problem(field=f"{where}.code", reason="give either a scanned code or a sku, not both"))
+        numbers = {}
         for name, places in (("quantity", QTY), ("price", CENT), ("discount", CENT)):
             value = getattr(line, name)
             try:
-                ok = Decimal(value).is_finite() and Decimal(value) == Decimal(value).quantize(places)
+                number = Decimal(value)
+                ok = number.is_finite() and number == number.quantize(places)
             except (InvalidOperation, TypeError, ValueError):
                 ok = False
-            if not ok:
+            if ok:
+                numbers[name] = number
+            else:
                 problems.append(
                     Problem(
                         field=f"{where}.{name}",
@@ -158,9 +162,9 @@ def _check_shape(lines: Sequence[SaleLine], payments: Sequence[SalePayment], rec
                         f"{abs(places.as_tuple().exponent)} decimal places",
                     )
                 )
-        if line.quantity == 0:
+        if numbers.get("quantity") == 0:
             problems.append(Problem(field=f"{where}.quantity", reason="must not be zero"))
-        if line.price < 0:
+        if numbers.get("price", 0) < 0:
             problems.append(Problem(field=f"{where}.price", reason="must not be negative"))
     for index, payment in enumerate(payments):
         if not payment.method:

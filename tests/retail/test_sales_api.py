@@ -11,6 +11,7 @@ from django.db import connection
 from rest_framework.test import APIClient
 
 from pos.models import PaymentLine, Receipt, ReceiptLine
+from posinv.exceptions import InvalidInput
 from posinv.models import Location, StockChange, StockLevel, StockMove
 from retail.models import LiveSale, ScaleLayout
 from tests.factories import make_location
@@ -385,3 +386,27 @@ def test_concurrent_retries_of_one_key_record_one_sale(group):
     assert len({body["receipt_no"] for _, body in answers}) == 1
     assert StockLevel.objects.get(article=pen, location=shop).on_hand == Decimal("9")
     assert StockMove.objects.filter(kind="sale").count() == 1
+
+
+def test_the_service_refuses_numbers_the_api_would_never_send(shop, group, pen):
+    from retail.services.sales import SaleLine, live_sale_post
+
+    register, _ = make_till(location=shop, code="R5", group=group)
+
+    with pytest.raises(InvalidInput) as caught:
+        live_sale_post(
+            register=register,
+            idempotency_key="svc-1",
+            lines=[
+                SaleLine(code=EAN13, quantity=Decimal("NaN"), price=Decimal("-1")),
+                SaleLine(sku="PEN-01", quantity=Decimal("0"), price=Decimal("1.999")),
+            ],
+        )
+
+    assert [(p.field, p.reason) for p in caught.value.problems] == [
+        ("lines[0].quantity", "Decimal('NaN') is not a number with at most 3 decimal places"),
+        ("lines[0].price", "must not be negative"),
+        ("lines[1].price", "Decimal('1.999') is not a number with at most 2 decimal places"),
+        ("lines[1].quantity", "must not be zero"),
+    ]
+    assert nothing_written() == (0, 0, 0)
