@@ -19,6 +19,7 @@ its receipt to exist; stock moves are posted in one ledger call in entry
 order, so counts and sales keep their order."""
 from __future__ import annotations
 
+import json
 import logging
 from collections import defaultdict
 from collections.abc import Sequence
@@ -26,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Min
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -168,19 +169,21 @@ def entries_receive(*, register_id: int, entries: Sequence[dict]) -> BatchResult
         if conflicts:
             SyncConflict.objects.bulk_create(conflicts, ignore_conflicts=True)
 
-        watermark = register.last_applied_entry_no
-        # Entries at or below the watermark that were never stored (after a
+        # New entries at or below the watermark (never stored, say after a
         # purge) are applied too: they cannot be out of order any more.
-        waiting_old = list(
-            SyncEntry.objects.filter(register_id=register_id, direction=IN, state=State.WAITING)
-            .filter(entry_no__gt=watermark)
-            .order_by("entry_no")[:WAITING_CHUNK]
-        )
-        run, watermark = _runnable(new + waiting_old, watermark)
+        run, watermark = _runnable(new, register.last_applied_entry_no)
+        waiting_old: list[SyncEntry] = []
+        waiting = SyncEntry.objects.filter(register_id=register_id, direction=IN, state=State.WAITING)
+        # Only when this batch filled a gap are earlier waiting entries loaded.
+        if waiting.filter(entry_no=watermark + 1).exists():
+            waiting_old = list(waiting.filter(entry_no__gt=watermark).order_by("entry_no")[:WAITING_CHUNK])
+            in_run = {entry.entry_no for entry in run}
+            more, watermark = _runnable([e for e in new if e.entry_no not in in_run] + waiting_old, watermark)
+            run += more
         outcomes = _apply(register, run, now=now)
         for entry in run:
             _settle(entry, outcomes[entry.entry_no], now)
-        SyncEntry.objects.bulk_create(new)
+        _insert_entries(new)
         released = [entry for entry in waiting_old if entry.entry_no in outcomes]
         if released:
             SyncEntry.objects.bulk_update(released, ["state", "result", "last_error", "attempts", "done_at"])
@@ -199,6 +202,48 @@ def entries_receive(*, register_id: int, entries: Sequence[dict]) -> BatchResult
         result.last_applied_entry_no = watermark
         result.missing = register_gap(register_id=register_id, last_applied=watermark)
     return result
+
+
+ENTRY_FIELDS = ("register_id", "direction", "entry_no", "table", "record_id", "record", "record_hash", "state",
+                "attempts", "last_error", "result", "created_at", "done_at")
+LINE_FIELDS = ("receipt_id", "line_no", "article_id", "sku", "barcode", "quantity", "unit_price", "discount",
+               "stock_move_id")
+PAYMENT_FIELDS = ("receipt_id", "line_no", "method", "amount")
+
+
+def _insert(model, objs: list, fields: tuple[str, ...]) -> None:
+    """Insert new rows (no conflict possible: the register's row lock is
+    held and they were looked up first). On PostgreSQL with COPY: the ORM's
+    multi-row INSERT spends most of a 500-entry batch adapting values
+    (bench/RESULTS.md); COPY takes them as they are."""
+    if not objs:
+        return
+    if connection.vendor != "postgresql":
+        model.objects.bulk_create(objs)
+        return
+    now = timezone.now()
+    json_fields = {"record", "result"} if model is SyncEntry else set()
+    columns = ", ".join(f'"{model._meta.get_field(name).column}"' for name in fields)
+    with connection.cursor() as cursor:
+        with cursor.cursor.copy(f'COPY "{model._meta.db_table}" ({columns}) FROM STDIN') as copy:
+            for obj in objs:
+                row = []
+                for name in fields:
+                    value = getattr(obj, name)
+                    if name in json_fields:
+                        value = None if value is None else json.dumps(value)
+                    elif name == "created_at":
+                        value = value or now
+                    elif name in ("attempts",):
+                        value = value or 0
+                    elif name == "last_error":
+                        value = value or ""
+                    row.append(value)
+                copy.write_row(row)
+
+
+def _insert_entries(entries: list[SyncEntry]) -> None:
+    _insert(SyncEntry, entries, ENTRY_FIELDS)
 
 
 def entries_advance(*, register_id: int) -> int:
@@ -563,9 +608,13 @@ def _apply_stock(register, line_items, count_items, outcomes, receipt_ids) -> No
         else:
             outcomes[entry.entry_no] = _applied(move_id=row.stock_move_id)
 
-    if lines:
+    fresh = [row for key, row in lines.items() if key not in existing]
+    _insert(ReceiptLine, fresh, LINE_FIELDS)
+    stale = [row for key, row in lines.items() if key in existing]
+    if stale:
+        # Kept earlier without a move (say an unknown SKU): fill them in.
         ReceiptLine.objects.bulk_create(
-            list(lines.values()),
+            stale,
             update_conflicts=True,
             unique_fields=["receipt", "line_no"],
             update_fields=["article", "sku", "barcode", "quantity", "unit_price", "discount", "stock_move"],
@@ -591,7 +640,12 @@ def _apply_payments(items, outcomes, receipt_ids) -> None:
             amount=Decimal(record["amount"]).quantize(records.CENT),
         )
         outcomes[entry.entry_no] = _applied(receipt_no=record["receipt_no"])
-    PaymentLine.objects.bulk_create(
-        list(rows.values()), update_conflicts=True, unique_fields=["receipt", "line_no"],
-        update_fields=["method", "amount"],
+    existing = set(
+        PaymentLine.objects.filter(receipt_id__in={key[0] for key in rows}).values_list("receipt_id", "line_no")
     )
+    _insert(PaymentLine, [row for key, row in rows.items() if key not in existing], PAYMENT_FIELDS)
+    again = [row for key, row in rows.items() if key in existing]
+    if again:
+        PaymentLine.objects.bulk_create(
+            again, update_conflicts=True, unique_fields=["receipt", "line_no"], update_fields=["method", "amount"],
+        )

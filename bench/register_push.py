@@ -1,0 +1,179 @@
+"""Register push over real HTTP: batches of entries vs one entry per request.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/posinv_b \\
+        .venv/bin/python bench/register_push.py [--lines 20000] [--batch 500] [--registers 2]
+
+A main system on a fresh database (gunicorn, 2 sync workers) with 20
+articles and N push registers. Each register's sales are receipts of 5
+lines, written as the register node writes them: per receipt one `receipt`
+entry, 5 `receipt_line` entries and one `payment_line` entry, numbered
+gap-free. Then, in the same run, each register pushing its own entries in
+order (registers in parallel, one client thread each, as real tills do):
+
+- batched: 20,000 receipt lines (28,000 entries) in requests of 500 entries;
+- naive: one entry per request, over fresh receipts with 2,000 lines (the
+  rate is what matters; 20,000 of them would take minutes).
+
+Every receipt line posts a sale move through the ledger. Prints receipt
+lines/s (and entries/s) of both and the ratio, then checks that every line
+has its move and that on_hand equals the sum of the moves."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from decimal import Decimal
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench._setup import django_for_bench  # noqa: E402
+
+LINES_PER_RECEIPT = 5
+
+
+def register_entries(code: str, *, receipts: int, first_receipt: int, first_entry: int) -> list[dict]:
+    """Entries of `receipts` receipts of register `code`, as a node writes them."""
+    entries, number = [], first_entry
+    for n in range(first_receipt, first_receipt + receipts):
+        receipt_no = f"{code}-{n:07d}"
+        lines = [(f"SKU-{(n + i) % 20:02d}", 1 + (n + i) % 3) for i in range(LINES_PER_RECEIPT)]
+        total = f"{sum(q for _, q in lines) * Decimal('2.50'):.2f}"
+        records = [("receipt", f"receipt:{receipt_no}", {
+            "receipt_no": receipt_no, "process_no": f"{code}-P1", "created_at": "2026-03-02T09:00:00+00:00",
+            "customer_no": None, "total": total, "currency": "EUR"})]
+        records += [("receipt_line", f"receipt_line:{receipt_no}:{i}", {
+            "receipt_no": receipt_no, "line_no": i, "sku": sku, "barcode": "", "quantity": f"{q}.000",
+            "unit_price": "2.50", "discount": "0.00"}) for i, (sku, q) in enumerate(lines, 1)]
+        records.append(("payment_line", f"payment_line:{receipt_no}:1",
+                        {"receipt_no": receipt_no, "line_no": 1, "method": "card", "amount": total}))
+        for table, record_id, record in records:
+            entries.append({"entry_no": number, "table": table, "record_id": record_id, "record": record})
+            number += 1
+    return entries
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--lines", type=int, default=20_000)
+    parser.add_argument("--batch", type=int, default=500)
+    parser.add_argument("--registers", type=int, default=2)
+    parser.add_argument("--naive-lines", type=int, default=2_000)
+    args = parser.parse_args()
+    vendor = django_for_bench("registers")
+
+    import requests
+    from django.db import connection
+
+    from pos.services.transfer import register_create
+    from posinv.models import Article, Location
+    from tests.support.processes import free_port, spawn, wait_until
+
+    print(f"database: {vendor}; {os.cpu_count()} cores (shared by server, database and client)")
+    Location.objects.create(code="S1", name="Store 1")
+    Article.objects.bulk_create([Article(sku=f"SKU-{i:02d}", name=f"bench {i}") for i in range(20)])
+    codes = [f"B{n}" for n in range(1, args.registers + 1)]
+    tokens = {
+        code: register_create(code=code, location_code="S1", records_per_run=max(args.batch, 1))[1] for code in codes
+    }
+    connection.close()
+
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": os.environ.get("HOME", "/tmp"),
+        "DJANGO_SETTINGS_MODULE": "config.settings", "SECRET_KEY": "posinv-bench", "DEBUG": "0",
+        "ALLOWED_HOSTS": "127.0.0.1", "LOG_LEVEL": "WARNING",
+        "POSINV_VAR_DIR": os.environ.get("POSINV_VAR_DIR", "/tmp"),
+    }
+    if os.environ.get("DATABASE_URL"):
+        env["DATABASE_URL"] = os.environ["DATABASE_URL"]
+    port = free_port()
+    server = spawn(
+        [sys.executable, "-m", "gunicorn", "config.wsgi:application", "--bind", f"127.0.0.1:{port}",
+         "--workers", "2", "--timeout", "120"],
+        env=env, name="bench-registers-server",
+    )
+    base = f"http://127.0.0.1:{port}/api/v1/registers"
+    try:
+        wait_until(lambda: requests.get(f"{base}/B1/settings/", timeout=2,
+                                        headers={"Authorization": f"Token {tokens['B1']}"}).ok,
+                   timeout=60, message="the server")
+        receipts_each = args.lines // LINES_PER_RECEIPT // len(codes)
+        naive_receipts_each = max(args.naive_lines // LINES_PER_RECEIPT // len(codes), 1)
+        batched = {c: register_entries(c, receipts=receipts_each, first_receipt=1, first_entry=1) for c in codes}
+        naive = {
+            c: register_entries(c, receipts=naive_receipts_each, first_receipt=receipts_each + 1,
+                                first_entry=len(batched[c]) + 1)
+            for c in codes
+        }
+        sessions: dict[int, requests.Session] = {}
+
+        def push(code: str, entries: list[dict]) -> dict:
+            session = sessions.setdefault(threading.get_ident(), requests.Session())
+            body = json.dumps({"entries": entries}).encode()
+            answer = session.post(f"{base}/{code}/entries/", data=body, timeout=120,
+                                  headers={"Authorization": f"Token {tokens[code]}",
+                                           "Content-Type": "application/json"})
+            if answer.status_code != 200:
+                raise SystemExit(f"{code}: HTTP {answer.status_code}: {answer.text[:500]}")
+            return answer.json()
+
+        def run(per_register: dict[str, list[dict]], size: int) -> tuple[float, int, list[float]]:
+            latencies: list[float] = []
+
+            def one_register(code: str) -> int:
+                applied = 0
+                entries = per_register[code]
+                for i in range(0, len(entries), size):
+                    started = time.perf_counter()
+                    applied += push(code, entries[i:i + size])["applied"]
+                    latencies.append(time.perf_counter() - started)
+                return applied
+
+            started = time.perf_counter()
+            with ThreadPoolExecutor(max_workers=len(codes)) as pool:
+                applied = sum(pool.map(one_register, codes))
+            return time.perf_counter() - started, applied, sorted(latencies)
+
+        def lines_in(per_register):
+            return sum(1 for entries in per_register.values() for e in entries if e["table"] == "receipt_line")
+
+        batched_s, batched_applied, batched_lat = run(batched, args.batch)
+        naive_s, naive_applied, naive_lat = run(naive, 1)
+        b_lines, n_lines = lines_in(batched), lines_in(naive)
+        b_entries, n_entries = sum(map(len, batched.values())), sum(map(len, naive.values()))
+        assert batched_applied == b_entries and naive_applied == n_entries, (batched_applied, naive_applied)
+        b_rate, n_rate = b_lines / batched_s, n_lines / naive_s
+        p99 = lambda values: values[min(len(values) - 1, int(len(values) * 0.99))] * 1000  # noqa: E731
+        print(f"batched: {b_lines} receipt lines ({b_entries} entries) from {len(codes)} registers in requests of "
+              f"{args.batch} entries: {batched_s:.1f} s = {b_rate:,.0f} lines/s, {b_entries / batched_s:,.0f} "
+              f"entries/s (p99 request {p99(batched_lat):.0f} ms)")
+        print(f"naive:   {n_lines} receipt lines ({n_entries} entries), one entry per request: {naive_s:.1f} s = "
+              f"{n_rate:,.0f} lines/s, {n_entries / naive_s:,.0f} entries/s (p99 request {p99(naive_lat):.0f} ms)")
+        print(f"ratio batched / naive: {b_rate / n_rate:.1f}x  (targets: >= 5,000 lines/s and >= 20x)")
+        _check(b_lines + n_lines)
+    finally:
+        server.stop()
+
+
+def _check(lines: int) -> None:
+    from django.db.models import Sum
+
+    from pos.models import ReceiptLine
+    from posinv.models import StockLevel, StockMove
+
+    with_move = ReceiptLine.objects.filter(stock_move__isnull=False).count()
+    levels = dict(StockLevel.objects.values_list("article_id", "on_hand"))
+    sums = dict(StockMove.objects.values("article_id").annotate(s=Sum("quantity")).values_list("article_id", "s"))
+    ok = with_move == lines and levels == sums
+    print(f"check: {with_move} of {lines} lines have their sale move; on_hand = sum of moves for "
+          f"{sum(levels[a] == sums.get(a) for a in levels)} of {len(levels)} articles")
+    if not ok:
+        raise SystemExit(1)
+
+
+if __name__ == "__main__":
+    main()
