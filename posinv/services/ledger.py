@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from functools import partial
 
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, OperationalError, connection, transaction
 from django.utils import timezone
 
 from posinv.exceptions import LedgerRefused, Problem
@@ -127,6 +127,13 @@ def stock_moves_post(*, moves: Sequence[MoveSpec], origin: StockOrigin, partial_
             if attempt == 2:
                 raise
             logger.info("ledger batch raced on an idempotency key; retrying")
+        except OperationalError as exc:
+            # Locks are ordered, so a deadlock needs a caller holding other
+            # locks in its own transaction; PostgreSQL then aborts one side,
+            # which may simply try again.
+            if attempt == 2 or getattr(exc.__cause__, "sqlstate", None) != "40P01":
+                raise
+            logger.info("ledger batch was a deadlock victim; retrying")
     raise AssertionError("unreachable")
 
 
