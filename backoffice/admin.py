@@ -36,6 +36,7 @@ from backoffice.selectors.customers import customer_articles, customer_receipts,
 from backoffice.services.purchasing import (
     ReceiveSpec,
     purchase_order_cancel,
+    purchase_order_create,
     purchase_order_receive,
     purchase_order_send,
     purchase_orders_draft,
@@ -243,11 +244,9 @@ class PurchaseOrderAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         if not change:
-            # A hand-made order gets the same kind of number as drafted ones.
-            obj.number = f"new-{request.user.pk}-{obj.supplier_id}"
-            super().save_model(request, obj, form, change)
-            PurchaseOrder.objects.filter(pk=obj.pk).update(number=f"PO-{obj.pk:06d}")
-            obj.number = f"PO-{obj.pk:06d}"
+            created = purchase_order_create(supplier_id=obj.supplier_id, location_id=obj.location_id, note=obj.note)
+            obj.pk, obj.number, obj.created_at = created.pk, created.number, created.created_at
+            obj._state.adding = False
             return
         super().save_model(request, obj, form, change)
 

@@ -6,6 +6,7 @@ delivery note and line)."""
 from __future__ import annotations
 
 import math
+import uuid
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -63,8 +64,16 @@ class DraftResult:
     skipped: list[tuple[int, str]] = field(default_factory=list)
 
 
-def _number_next(order: PurchaseOrder) -> str:
-    return f"PO-{order.pk:06d}"
+def purchase_order_create(*, supplier_id: int, location_id: int, note: str = "") -> PurchaseOrder:
+    """A new draft order numbered PO-<id> (the id is known only after the
+    insert, so a unique placeholder goes in first, in the same transaction)."""
+    with transaction.atomic():
+        order = PurchaseOrder.objects.create(
+            number=f"new-{uuid.uuid4().hex}", supplier_id=supplier_id, location_id=location_id, note=note
+        )
+        order.number = f"PO-{order.pk:06d}"
+        PurchaseOrder.objects.filter(pk=order.pk).update(number=order.number)
+    return order
 
 
 def purchase_orders_draft(*, suggestion_ids: Sequence[int] | None = None) -> DraftResult:
@@ -111,13 +120,7 @@ def purchase_orders_draft(*, suggestion_ids: Sequence[int] | None = None) -> Dra
                 .first()
             )
             if order is None:
-                order = PurchaseOrder.objects.create(
-                    number=f"new-{timezone.now().timestamp()}-{supplier_id}-{location_id}",
-                    supplier_id=supplier_id,
-                    location_id=location_id,
-                )
-                order.number = _number_next(order)
-                PurchaseOrder.objects.filter(pk=order.pk).update(number=order.number)
+                order = purchase_order_create(supplier_id=supplier_id, location_id=location_id)
             existing = {line.article_id: line for line in order.lines.all()}
             next_no = (order.lines.aggregate(n=Max("line_no"))["n"] or 0) + 1
             for suggestion, supplier_article, needed in items:

@@ -229,3 +229,26 @@ def test_the_demo_loader_fills_reports_levels_and_drafts_once(db):
     assert StockLevel.objects.filter(location__code="S1", reorder_point__isnull=False).count() > 0
     call_command("demo_data", stdout=io.StringIO())
     assert Receipt.objects.filter(register__code="BO-S1").count() == receipts
+
+
+def test_an_order_added_by_hand_gets_the_next_number_and_its_lines(admin_client, purchasing):
+    store, supplier, articles = purchasing
+    response = admin_client.post(
+        "/admin/backoffice/purchaseorder/add/",
+        {
+            "supplier": supplier.pk,
+            "location": store.pk,
+            "note": "phone order",
+            "lines-TOTAL_FORMS": "1",
+            "lines-INITIAL_FORMS": "0",
+            "lines-0-line_no": "1",
+            "lines-0-article": articles[2].pk,
+            "lines-0-quantity_ordered": "8",
+            "lines-0-unit_cost": "1.10",
+        },
+    )
+
+    assert response.status_code == 302
+    order = PurchaseOrder.objects.get()
+    assert (order.number, order.state, order.note) == (f"PO-{order.pk:06d}", "draft", "phone order")
+    assert list(order.lines.values_list("article__sku", "quantity_ordered")) == [("F2", Decimal("8.000"))]
