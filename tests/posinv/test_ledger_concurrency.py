@@ -168,3 +168,40 @@ def test_count_and_sales_racing_end_at_the_count_plus_later_sales():
     sales_after_count = StockMove.objects.filter(kind="sale", pk__gt=count.pk).count()
     assert StockLevel.objects.get(article=article, location=store).on_hand == Decimal(100 - sales_after_count)
     assert list(ledger_drift()) == []
+
+
+def test_same_new_key_racing_on_different_pairs_posts_once_and_refuses_the_rest():
+    """Different pairs take different row locks, so only the unique key
+    stops the second insert; the batch is retried and sees the conflict."""
+    make_article(sku="K")
+    for n in range(THREADS):
+        make_location(code=f"L{n}")
+    outcomes: list[str] = []
+    lock = threading.Lock()
+
+    def post(n: int):
+        try:
+            stock_moves_post(
+                moves=[
+                    MoveSpec(
+                        kind="adjustment",
+                        idempotency_key="same-key",
+                        quantity=Decimal("1"),
+                        sku="K",
+                        location_code=f"L{n}",
+                    )
+                ],
+                origin=StockOrigin(kind="user", code=f"u{n}"),
+            )
+            outcome = "posted"
+        except LedgerRefused as exc:
+            outcome = exc.problems[0].code
+        with lock:
+            outcomes.append(outcome)
+
+    errors = run_threads(post, THREADS)
+
+    assert errors == []
+    assert sorted(outcomes) == ["conflict"] * (THREADS - 1) + ["posted"]
+    assert StockMove.objects.count() == 1
+    assert list(ledger_drift()) == []
