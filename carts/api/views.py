@@ -2,6 +2,7 @@
 read-only view of the web stack for monitoring."""
 from __future__ import annotations
 
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.generics import ListAPIView
 from rest_framework.permissions import AllowAny
@@ -19,7 +20,7 @@ class OrderOutput(serializers.Serializer):
     status = serializers.CharField()
     lines = serializers.SerializerMethodField()
 
-    def get_lines(self, order):
+    def get_lines(self, order) -> list[dict]:
         return [{"line_id": line.line_id, "sku": line.sku, "quantity": str(line.quantity), "state": line.state,
                  "reason": line.reason} for line in order.lines.all()]
 
@@ -31,6 +32,15 @@ class OrderWebhookView(APIView):
     authentication_classes: list = []
     permission_classes = [AllowAny]
 
+    @extend_schema(
+        request={"application/json": dict},
+        responses={200: OrderOutput(many=True)},
+        parameters=[OpenApiParameter("X-Posinv-Signature", str, OpenApiParameter.HEADER, required=False,
+                                     description="generic webhook; Shopify and WooCommerce send their own header")],
+        description="The body is the platform's own order JSON (Shopify orders/*, WooCommerce order, or the "
+                    "generic `{orders: [...]}`), signed with the store's webhook secret. 403 when the signature "
+                    "fails, 400 with the field for a malformed order; nothing is applied then.",
+    )
     def post(self, request, code: str):
         store = ExternalStore.objects.filter(code=code, active=True, import_orders=True).first()
         if store is None:
