@@ -2,6 +2,7 @@
 shown back, actions that call the services."""
 from __future__ import annotations
 
+import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
@@ -111,3 +112,32 @@ def test_imported_orders_list_counts_lines_waiting_for_an_article(sync_on, woo, 
     assert ImportedOrder.objects.count() == 1
     page = client.get("/admin/carts/importedorder/").content.decode()
     assert '<td class="field-waiting_lines">1</td>' in page
+
+
+def test_synchronize_inventory_is_not_offered_where_the_platform_cannot_take_quantities(
+        sync_on, shop_location, client, staff_user):
+    from carts.connectors import base
+    from carts.services.stores import store_validate
+    from posinv.exceptions import InvalidInput
+
+    @base.register
+    class FeedOnly(base.Connector):
+        platform = "feedonly"
+        label = "Read-only feed"
+        params = (base.Param("token", "Token", secret=True),)
+        supports_inventory_sync = False
+
+    try:
+        client = _admin(client, staff_user)
+        store = ExternalStore.objects.create(code="feed", name="Feed", platform="feedonly",
+                                             url="https://feed.example", secrets={"token": "t"})
+        store.locations.add(shop_location)
+        page = client.get(f"/admin/carts/externalstore/{store.pk}/change/").content.decode()
+        assert 'name="sync_inventory"' not in page and 'name="import_orders"' in page
+        store.sync_inventory = True
+        with pytest.raises(InvalidInput) as refused:
+            store_validate(store=store)
+        assert [p.as_dict() for p in refused.value.problems] == [
+            {"code": "invalid", "field": "sync_inventory", "reason": "Read-only feed does not support inventory sync"}]
+    finally:
+        base._REGISTRY.pop("feedonly", None)
