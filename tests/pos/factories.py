@@ -30,7 +30,7 @@ def receipt_entries(
     first_no: int, receipt_no: str, items: list[tuple[str, str, str]], *, created_at: str = "2026-03-02T09:00:00+00:00"
 ) -> list[dict]:
     """Entries for one receipt as a register node writes them: receipt, lines, one cash payment."""
-    total = sum(Decimal(qty) * Decimal(price) for _, qty, price in items).quantize(Decimal("0.01"))
+    total = sum((Decimal(qty) * Decimal(price) for _, qty, price in items), Decimal(0)).quantize(Decimal("0.01"))
     records = [
         ("receipt", f"receipt:{receipt_no}", {"receipt_no": receipt_no, "process_no": None, "created_at": created_at,
                                               "customer_no": None, "total": str(total), "currency": "EUR"}),
