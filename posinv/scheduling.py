@@ -42,6 +42,13 @@ def scheduler_tick(*, now: datetime | None = None) -> list[str]:
             logger.exception("schedule provider %s failed", path)
             continue
         for due in dues:
-            enqueue(due.func, queue=due.queue, unique_key=due.key, clear="end", ttl=due.ttl, **due.kwargs)
+            try:
+                enqueue(due.func, queue=due.queue, unique_key=due.key, clear="end", ttl=due.ttl, **due.kwargs)
+            except Exception:
+                # Inline (no Redis) the job runs here: its failure is recorded
+                # by the job itself and must not keep the other due jobs from
+                # running. With Redis this is an enqueue error (Redis down).
+                logger.exception("due job %s failed", due.key)
+                continue
             offered.append(due.key)
     return offered

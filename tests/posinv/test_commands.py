@@ -189,3 +189,20 @@ def test_verify_ledger_sees_no_drift_in_fractional_quantities(article, store):
     post("A-1", "S1", "0.1", "k2")
 
     assert run("verify_ledger").strip() == "ledger ok: every level equals the sum of its moves"
+
+
+def due_failing_then_fine(*, now):
+    yield Due(key="fails", func="tests.posinv.test_commands.job_that_fails")
+    yield Due(key="test-job:Y", func="tests.posinv.test_commands.job_for_test", kwargs={"code": "Y"})
+
+
+def job_that_fails():
+    raise RuntimeError("vendor down")
+
+
+def test_a_failing_inline_job_does_not_stop_the_other_due_jobs(settings):
+    settings.POSINV_SCHEDULE_PROVIDERS = ["tests.posinv.test_commands.due_failing_then_fine"]
+    JOB_CALLS.clear()
+
+    assert run("scheduler_tick").splitlines() == ["test-job:Y", "1 due"]
+    assert JOB_CALLS == [{"code": "Y"}]
