@@ -31,9 +31,10 @@ def activity_chart_svg(*, buckets: list[dict]) -> SafeString:
         f'<text x="{PAD_LEFT - 4}" y="{PAD_TOP + 8}" text-anchor="end" font-size="10" '
         f'fill="#417690">{top_moves}</text>',
         f'<text x="{PAD_LEFT - 4}" y="{PAD_TOP + plot_h}" text-anchor="end" font-size="10" fill="#417690">0</text>',
-        f'<text x="{PAD_LEFT + plot_w + 4}" y="{PAD_TOP + 8}" font-size="10" '
-        f'fill="#c0392b">{escape(_fmt_seconds(top_lag))}</text>',
     ]
+    if lags:
+        parts.append(f'<text x="{PAD_LEFT + plot_w + 4}" y="{PAD_TOP + 8}" font-size="10" '
+                     f'fill="#c0392b">{escape(_fmt_seconds(top_lag))}</text>')
     points = []
     for i, bucket in enumerate(buckets):
         x = PAD_LEFT + i * slot

@@ -232,3 +232,12 @@ def test_the_dashboard_needs_a_staff_login(client, db):
     answer = client.get(URL)
 
     assert answer.status_code == 302 and answer["Location"].startswith("/admin/login/")
+
+
+@pytest.mark.parametrize(("value", "shown"), [
+    (None, "—"), (4.25, "4.2 s"), (95, "95 s"), (600, "10.0 min"), (9000, "2.5 h"), (23124691.7, "267.6 d"),
+])
+def test_ages_read_as_a_person_says_them(value, shown):
+    from ops.templatetags.ops_health import seconds
+
+    assert seconds(value) == shown
