@@ -177,8 +177,9 @@ class Connector:
             raise TransientError(f"timed out after {self.timeout}s: {exc}") from exc
         except requests.ConnectionError as exc:
             raise TransientError(f"connection failed: {exc}") from exc
+        self._pace_rest(response)
         if response.status_code == 429:
-            retry = _retry_after(response)
+            retry = self.throttle_wait(response, cost)
             self.budget.block(retry)
             raise Throttled(f"429 Too Many Requests; retry after {retry}s", retry_after=retry,
                             response=_describe(response))
@@ -187,6 +188,18 @@ class Connector:
         if response.status_code in (401, 403):
             raise PermanentError(f"HTTP {response.status_code}: credentials refused", response=_describe(response))
         return response
+
+    def throttle_wait(self, response: requests.Response, cost: float) -> float:
+        """Seconds to wait after a 429: its Retry-After by default."""
+        return _retry_after(response)
+
+    def _pace_rest(self, response: requests.Response) -> None:
+        """Shopify REST's leaky bucket reports itself on every answer
+        (`X-Shopify-Shop-Api-Call-Limit: 39/40`): one call from full, hold
+        every worker for one leak interval rather than earn a 429."""
+        used, _, limit = (response.headers.get("X-Shopify-Shop-Api-Call-Limit") or "").partition("/")
+        if used.isdigit() and limit.isdigit() and int(used) >= int(limit) - 1:
+            self.budget.block(0.5)
 
     # -- operations ---------------------------------------------------------
     def list_products(self) -> Iterator[RemoteProduct]:

@@ -66,6 +66,7 @@ query Orders($first: Int!, $after: String, $query: String) {
 }"""
 
 PENDING_STATUSES = {"PENDING", "EXPIRED"}
+WRITE_COST = 10
 REFUNDED_STATUSES = {"REFUNDED", "VOIDED"}
 
 
@@ -102,10 +103,7 @@ class ShopifyConnector(Connector):
             raise TransientError(f"HTTP {response.status_code}: not JSON", response=response.text[:500]) from exc
         errors = body.get("errors") or []
         if any((e.get("extensions") or {}).get("code") == "THROTTLED" for e in errors):
-            status = ((body.get("extensions") or {}).get("cost") or {}).get("throttleStatus") or {}
-            available = float(status.get("currentlyAvailable", 0))
-            restore = float(status.get("restoreRate", 50)) or 50
-            wait = max((cost - available) / restore, 0.1)
+            wait = self._cost_wait(body, cost)
             self.budget.block(wait)
             raise Throttled("THROTTLED by query cost", retry_after=wait, response=str(body)[:1500])
         if response.status_code >= 400:
@@ -113,7 +111,38 @@ class ShopifyConnector(Connector):
         if errors:
             raise PermanentError("GraphQL errors: " + "; ".join(str(e.get("message")) for e in errors),
                                  response=str(errors)[:1500])
+        self._pace(body)
         return body.get("data") or {}
+
+    @staticmethod
+    def _cost_wait(body: dict, cost: float) -> float:
+        status = ((body.get("extensions") or {}).get("cost") or {}).get("throttleStatus") or {}
+        available = float(status.get("currentlyAvailable", 0))
+        restore = float(status.get("restoreRate", 50)) or 50
+        return max((cost - available) / restore, 0.1)
+
+    def throttle_wait(self, response, cost: float) -> float:
+        """THROTTLED may come as a 429 (reports differ): without Retry-After,
+        wait for the cost bucket to refill enough for this query."""
+        if response.headers.get("Retry-After"):
+            return super().throttle_wait(response, cost)
+        try:
+            return self._cost_wait(response.json(), cost)
+        except ValueError:
+            return 1.0
+
+    def _pace(self, body: dict) -> None:
+        """Keep clear of THROTTLED: when the shop's cost bucket (reported on
+        every answer) cannot pay for another write, hold every worker's budget
+        until it has refilled enough."""
+        status = ((body.get("extensions") or {}).get("cost") or {}).get("throttleStatus") or {}
+        if not status:
+            return
+        available = float(status.get("currentlyAvailable", 0))
+        restore = float(status.get("restoreRate", 50)) or 50
+        reserve = 2 * WRITE_COST
+        if available < reserve:
+            self.budget.block((reserve - available) / restore)
 
     @staticmethod
     def _available(level: dict | None) -> int | None:
@@ -172,7 +201,7 @@ class ShopifyConnector(Connector):
                 for u in updates
             ],
         }
-        data = self.graphql(SET_MUTATION, {"input": payload}, cost=10, sends=True)
+        data = self.graphql(SET_MUTATION, {"input": payload}, cost=WRITE_COST, sends=True)
         result = data.get("inventorySetQuantities") or {}
         errors = result.get("userErrors") or []
         if not errors:

@@ -46,13 +46,17 @@ def test_shopify_compare_and_set_refuses_the_whole_call_when_one_item_is_stale(s
 
 @pytest.mark.parametrize("status", [200, 429])
 def test_shopify_throttled_answers_become_a_wait_on_the_shared_budget(status):
-    with FakeShopify(cost_capacity=12, restore_rate=1, throttle_status=status) as fake:
+    with FakeShopify(cost_capacity=30, restore_rate=1, throttle_status=status) as fake:
         item = fake.add_variant(sku="A").item_gid
         connector = _shopify(fake)
-        connector.push_quantities([QuantityUpdate(item, 1, expected=0)])
-        with pytest.raises(Throttled) as throttled:
+        connector.push_quantities([QuantityUpdate(item, 1, expected=0)])  # 20 points left
+        # another app on the same shop spends 15 points
+        requests.post(f"{fake.url}/admin/api/2026-04/graphql.json", headers={"X-Shopify-Access-Token": fake.token},
+                      json={"query": "{ productVariants(first: $first) { edges { node { id } } } }",
+                            "variables": {"first": 13}}, timeout=5)
+        with pytest.raises(Throttled, match="THROTTLED|429") as throttled:
             connector.push_quantities([QuantityUpdate(item, 2, expected=1)])
-        assert 0.5 <= throttled.value.retry_after <= 10
+        assert 4 <= throttled.value.retry_after <= 6  # (10 - 5 available) / 1 per second
         assert fake.available("A") == 1
         # the budget is blocked for everyone using this credential: no call goes out
         calls = len(fake.requests)
@@ -154,3 +158,18 @@ def test_two_workers_share_one_budget_per_credential_in_redis(redis_conn):
     assert other.take() == 0.0  # another credential has its own
     first.block(5)
     assert 4 < second.take() <= 5
+
+
+def test_shopify_paces_itself_from_the_cost_reported_on_every_answer():
+    # given a shop whose cost bucket holds 25 points and refills 10 a second
+    with FakeShopify(cost_capacity=25, restore_rate=10) as fake:
+        item = fake.add_variant(sku="A").item_gid
+        connector = _shopify(fake)
+        connector.push_quantities([QuantityUpdate(item, 1, expected=0)])  # 15 points left: < 2 writes
+        # then the next write waits on our side instead of earning THROTTLED
+        with pytest.raises(Throttled, match="rate budget spent") as waiting:
+            connector.push_quantities([QuantityUpdate(item, 2, expected=1)])
+        assert 0.2 < waiting.value.retry_after <= 0.5
+        assert [status for _, _, status in fake.requests] == [200]
+        time.sleep(waiting.value.retry_after + 0.05)
+        assert [o.status for o in connector.push_quantities([QuantityUpdate(item, 2, expected=1)])] == ["ok"]

@@ -2,7 +2,7 @@
 (fake Shopify and fake WooCommerce on real HTTP) on PostgreSQL and Redis:
 1,000 register and cabinet moves end with each cart showing exactly the
 ledger's available-to-sell, although one worker is killed mid-batch and one
-cart answers 429 for a while."""
+cart answers 429 for a while (and both answer an occasional 5xx)."""
 from __future__ import annotations
 
 import random
@@ -88,6 +88,7 @@ def test_1000_register_and_cabinet_moves_reach_both_carts_exactly_despite_a_kill
         assert links_match(store=shop)["counts"]["matched"] == 20
         assert links_match(store=wc)["counts"]["matched"] == 20
         shopify.faults.latency = woo.faults.latency = 0.02
+        shopify.faults.error_rate = woo.faults.error_rate = 0.08  # occasional 5xx all along
         env = process_env(database=_test_database_url(), POSINV_CHANGES_SWEEP_SECONDS="2",
                           POSINV_SCHEDULER_TICK_SECONDS="0.5")
         with started_worker(env=env, name="carts-w1") as w1, started_worker(env=env, name="carts-w2") as w2, \
@@ -128,6 +129,7 @@ def test_1000_register_and_cabinet_moves_reach_both_carts_exactly_despite_a_kill
     assert _mismatches(shop, wc, shopify, woo) == []
     assert StackEntry.objects.filter(state="failed").count() == 0
     assert woo.count(status=429) > 0
+    assert sum(fake.count(status=status) for fake in (shopify, woo) for status in (500, 502, 503)) > 0
     sent = StackEntry.objects.filter(state="sent").count()
     # coalescing: far fewer quantity writes than entries
     assert shopify.set_calls + woo.batch_calls < sent
