@@ -32,6 +32,13 @@ if not SECRET_KEY:
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
+# Behind a reverse proxy that terminates HTTPS (docs/operations.md): trust its
+# X-Forwarded-Proto so Django knows the request was secure, and keep cookies
+# on HTTPS only.
+if env_bool("POSINV_BEHIND_HTTPS_PROXY", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
 
 # "main" is the back office; "register" is a cash-register node with its own
 # database that records sales and ships them to MAIN_URL (docs/registers.md).
