@@ -57,11 +57,13 @@ def node_redis_url() -> str | None:
 
 
 def flush_node_redis() -> None:
-    url = node_redis_url()
-    if url:
+    """Empty the Redis databases of this suite's main and node processes
+    (never any other database)."""
+    if settings.REDIS_URL:
         import redis
 
-        redis.Redis.from_url(url).flushdb()
+        for url in (settings.REDIS_URL, node_redis_url()):
+            redis.Redis.from_url(url).flushdb()
 
 
 @dataclass
