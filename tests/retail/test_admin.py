@@ -133,7 +133,8 @@ def test_bad_scale_layouts_are_refused_with_the_reason(admin_client):
     assert ScaleLayout.objects.count() == 0
 
 
-def test_demo_loader_is_idempotent_and_gives_a_scannable_scale_label(db):
+def test_demo_loader_is_idempotent_and_gives_a_scannable_scale_label(db, settings):
+    settings.POSINV_DEMO_LOADERS = ["pos.demo.pos_demo_load", "retail.demo.retail_demo_load"]
     call_command("demo_data", stdout=io.StringIO())
     call_command("demo_data", stdout=io.StringIO())
 

@@ -44,8 +44,32 @@ def test_till_client_replays_against_a_gunicorn_main_system(tmp_path):
             f"line,B,{EAN13},,2,1.99,,,\n"
         )
 
-        first = manage("till_replay", str(path), "--url", url, "--token", token, "--keep-going", env=env, check=False)
-        second = manage("till_replay", str(path), "--url", url, "--token", token, "--keep-going", env=env, check=False)
+        first = manage(
+            "till_replay",
+            str(path),
+            "--url",
+            url,
+            "--token",
+            token,
+            "--keep-going",
+            "--timeout",
+            "60",
+            env=env,
+            check=False,
+        )
+        second = manage(
+            "till_replay",
+            str(path),
+            "--url",
+            url,
+            "--token",
+            token,
+            "--keep-going",
+            "--timeout",
+            "60",
+            env=env,
+            check=False,
+        )
         scan = requests.get(f"{url}/api/v1/scan/{EAN13}/", headers={"Authorization": f"Token {token}"}, timeout=10)
 
     # Sale B wants 2 pens where 1 is left at a location refusing negative stock: refused whole.
