@@ -27,6 +27,7 @@ def stack_sweep_job(*, store_id: int) -> dict:
 
 
 def orders_import_job(*, store_id: int) -> dict | None:
+    """Import a store's orders (scheduled by interval; recorded as a JobRun)."""
     store = ExternalStore.objects.get(pk=store_id)
     with job_run("cart_orders_import", store.code) as counts:
         result = orders_import(store=store)
@@ -36,6 +37,7 @@ def orders_import_job(*, store_id: int) -> dict | None:
 
 
 def qoh_send_job(*, store_id: int) -> dict | None:
+    """Send QOH for one store (admin action); one at a time per store (lease)."""
     store = ExternalStore.objects.get(pk=store_id)
     with job_run("cart_send_qoh", store.code, lease_seconds=900) as counts:
         if counts is None:

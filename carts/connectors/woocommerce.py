@@ -135,7 +135,9 @@ class WooCommerceConnector(Connector):
 
     def fetch_orders(self, cursor: dict) -> tuple[list[RemoteOrder], dict]:
         since = cursor.get("modified_after")
-        params = {"orderby": "modified", "order": "asc", "dates_are_gmt": "true"}
+        # As platforms.md documents it; the cursor is the newest modification
+        # seen on any page, so the order of the pages does not matter.
+        params = {"orderby": "date", "order": "asc", "dates_are_gmt": "true"}
         if since:
             # modified_after is exclusive; a second of overlap catches orders
             # sharing the boundary second (re-applying one is harmless).

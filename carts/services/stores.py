@@ -70,6 +70,7 @@ def store_secrets_set(*, store: ExternalStore, values: dict) -> None:
 
 
 def store_location_ids(*, store: ExternalStore) -> list[int]:
+    """The locations whose stock `store` sells."""
     return list(store.locations.values_list("pk", flat=True))
 
 
