@@ -222,3 +222,65 @@ def test_a_receipt_naming_a_line_twice_is_refused(staff_client, stores):
         [{"field": "lines", "code": "invalid", "reason": "line no. 1 is given twice"}],
     )
     assert level("APPLE", "S2") == Decimal(0)
+
+
+@pytest.mark.postgres
+def test_ship_and_receive_lock_the_order_row_before_deciding(stores):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from retail.services.transfers import TransferLineSpec, transfer_create, transfer_receive, transfer_ship
+
+    order = transfer_create(
+        source_code="S1", destination_code="S2", lines=[TransferLineSpec(sku="APPLE", quantity=Decimal(2))]
+    )
+
+    with CaptureQueriesContext(connection) as shipping:
+        transfer_ship(number=order.number)
+    with CaptureQueriesContext(connection) as receiving:
+        transfer_receive(number=order.number)
+
+    for captured in (shipping, receiving):
+        first = next(q["sql"] for q in captured.captured_queries if "retail_transferorder" in q["sql"])
+        assert first.startswith('SELECT "retail_transferorder"') and first.endswith("FOR UPDATE")
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_clerks_shipping_the_same_order_at_once_ship_it_once():
+    import threading
+
+    from django.db import connection
+
+    from posinv.exceptions import Conflict
+    from retail.services.transfers import TransferLineSpec, transfer_create, transfer_ship
+
+    source = make_location(code="S1")
+    make_location(code="S2")
+    apple = make_article(sku="APPLE")
+    stock_in(article=apple, location=source, quantity="10")
+    order = transfer_create(
+        source_code="S1", destination_code="S2", lines=[TransferLineSpec(sku="APPLE", quantity=Decimal(4))]
+    )
+    barrier = threading.Barrier(4)
+    outcomes: list[str] = []
+
+    def clerk() -> None:
+        barrier.wait()
+        try:
+            transfer_ship(number=order.number)
+            outcomes.append("shipped")
+        except Conflict:
+            outcomes.append("conflict")
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=clerk) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    assert sorted(outcomes) == ["conflict", "conflict", "conflict", "shipped"]
+    assert level("APPLE", "S1") == Decimal(6)
+    assert StockMove.objects.filter(kind="transfer").count() == 1
