@@ -410,3 +410,21 @@ def test_the_service_refuses_numbers_the_api_would_never_send(shop, group, pen):
         ("lines[1].quantity", "must not be zero"),
     ]
     assert nothing_written() == (0, 0, 0)
+
+
+@pytest.mark.redis
+def test_a_sale_wakes_the_change_dispatcher_on_rq_and_a_worker_drains_the_outbox(
+    rq_mode, till, pen, shop, stocked, django_capture_on_commit_callbacks
+):
+    import django_rq
+    from rq.worker import SimpleWorker
+
+    StockChange.objects.all().delete()  # the stock-in moves' rows; only the sale's matter here
+    with django_capture_on_commit_callbacks(execute=True):
+        assert sell(till, {"lines": [{"code": EAN13, "quantity": "1", "price": "1.99"}]}).status_code == 201
+    queue = django_rq.get_queue("high")
+    assert (queue.count, StockChange.objects.count()) == (1, 1)
+
+    SimpleWorker([queue], connection=queue.connection).work(burst=True)
+
+    assert (queue.count, StockChange.objects.count()) == (0, 0)
