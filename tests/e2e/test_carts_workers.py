@@ -133,3 +133,51 @@ def test_1000_register_and_cabinet_moves_reach_both_carts_exactly_despite_a_kill
     sent = StackEntry.objects.filter(state="sent").count()
     # coalescing: far fewer quantity writes than entries
     assert shopify.set_calls + woo.batch_calls < sent
+
+
+def test_an_order_pushed_by_shopify_over_http_moves_stock_once_and_reaches_the_other_cart(
+        transactional_db, rq_mode):
+    import base64
+    import hashlib
+    import hmac
+    import json
+
+    import requests
+
+    from carts.models import ImportedOrder
+    from posinv.models import StockLevel
+    from tests.support.processes import started_server
+
+    # given a posinv server, a worker, and two linked carts holding 10
+    CartSettings.objects.create(pk=1, synch_qoh=True)
+    web = make_location(code="WEB", kind="warehouse")
+    cab = make_location(code="CAB1", kind="cabinet")
+    make_article(sku="E-00")
+    with FakeShopify() as shopify, FakeWooCommerce() as woo:
+        shopify.add_variant(sku="E-00", available=10)
+        woo.add_product(sku="E-00", stock=10)
+        shop, wc = _stores(shopify, woo, web, cab)
+        ExternalStore.objects.filter(pk=shop.pk).update(import_orders=True, order_location=web, secrets={
+            "access_token": shopify.token, "webhook_secret": "whsec"})
+        links_match(store=shop)
+        links_match(store=wc)
+        stock_moves_post(moves=[MoveSpec(kind="count", idempotency_key="init", sku="E-00", location_id=web.pk,
+                                         counted=Decimal(10))], origin=StockOrigin("user", "clerk"))
+        env = process_env(database=_test_database_url())
+        with started_server(env=env, migrate=False) as url, started_worker(env=env, name="carts-w1"):
+            # when Shopify sells 3 and pushes the order twice (a webhook retry)
+            order = shopify.place_order(lines=[("E-00", 3)])
+            body = json.dumps(shopify.order_webhook_body(order)).encode()
+            signature = base64.b64encode(hmac.new(b"whsec", body, hashlib.sha256).digest()).decode()
+            for _ in range(2):
+                answer = requests.post(f"{url}/api/v1/carts/shop/webhook/", data=body, timeout=10, headers={
+                    "Content-Type": "application/json", "X-Shopify-Hmac-Sha256": signature})
+                assert answer.status_code == 200, answer.text
+            # then stock moved once and WooCommerce follows; the order is not sent back to Shopify
+            wait_until(lambda: woo.stock("E-00") == 7, timeout=10, message="WooCommerce to show 7")
+    assert StockLevel.objects.get(location=web).on_hand == Decimal(7)
+    assert ImportedOrder.objects.get().lines.get().state == "posted"
+    assert shopify.available("E-00") == 7
+    assert not StackEntry.objects.filter(store=shop, origin="store").exists()  # never echoed back
+    assert list(StackEntry.objects.filter(store=wc, origin="store").values_list("origin_code", "sent_quantity")) == [
+        ("shop", 7)]
