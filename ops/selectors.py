@@ -264,7 +264,8 @@ def cabinet_health_list(*, now: datetime) -> list[CabinetHealth]:
             "cabinet": reverse("admin:cabinets_weighingcabinet_change", args=[health.id]),
             "readings": _admin_list("cabinets.weightreading", **cabinet_filter),
             "trays": _admin_list("cabinets.tray", **cabinet_filter),
-            "stale": _admin_list("cabinets.tray", **cabinet_filter, state__exact=Tray.State.FILLED),
+            "stale": _admin_list("cabinets.tray", **cabinet_filter, state__exact=Tray.State.FILLED,
+                                 last_read_at__lt=(now - window).isoformat(timespec="seconds")),
             "unstable": _admin_list("cabinets.tray", **cabinet_filter, held_quantity__isnull="False"),
         }
         result.append(health)

@@ -84,6 +84,8 @@ def test_pending_entries_show_their_count_and_the_oldest_age(admin_client, store
     (r2,) = health.registers
     assert (r2.pending, r2.failed, r2.status, r2.reason) == (2, 0, "amber", "2 entries pending")
     assert 95 <= r2.oldest_pending_age < 100
+    listing = admin_client.get(r2.links["pending"]).content.decode()
+    assert "customer:2" in listing and "customer:3" in listing and "2 synchronization entries" in listing
     SyncEntry.objects.filter(entry_no=2).update(created_at=ago(hours=1))
     (late,) = sync_health_get().registers
     assert (late.status, late.reason) == ("red", "entries pending for over 900 s")
@@ -109,6 +111,9 @@ def test_cabinets_show_last_reading_stale_and_unstable_trays(admin_client):
     assert 'data-status="red"' in c2 and "silent for over two intervals (120 s)" in c2
     unstable = admin_client.get(f"/admin/cabinets/tray/?cabinet__id__exact={fresh.pk}&held_quantity__isnull=False")
     assert "T-3" in unstable.content.decode() and "T-2" not in unstable.content.decode()
+    stale_link = re.search(r'<a href="([^"]+)">1</a></td>\s*<td><a href="[^"]+">1</a>', c1).group(1)
+    stale = admin_client.get(stale_link.replace("&amp;", "&")).content.decode()
+    assert "T-2" in stale and "T-1" not in stale and "T-3" not in stale
     assert silent.pk != fresh.pk
 
 
