@@ -121,11 +121,13 @@ class WeighingCabinetAdmin(admin.ModelAdmin):
     autocomplete_fields = ("location",)
     inlines = (TrayInline,)
     actions = ("pull_now", "rotate_token")
-    readonly_fields = ("last_reading_at", "last_pull_at", "pull_cursor", "last_pull_error", "created_at")
+    readonly_fields = (
+        "last_reading_at", "last_pull_at", "pull_cursor", "last_pull_error", "pull_blocked_until", "created_at",
+    )
     fieldsets = (
         (None, {"fields": ("code", "name", "location", "active", "interval_seconds")}),
         ("Vendor pull", {"fields": ("pull_url", "pull_api_key", "pull_timeout_seconds", "last_pull_at",
-                                    "pull_cursor", "last_pull_error")}),
+                                    "pull_cursor", "last_pull_error", "pull_blocked_until")}),
         ("Weight to quantity (docs/cabinets.md)", {"fields": ("tolerance", "hysteresis_units", "piece_variation",
                                                               "max_weight_g")}),
         ("Activity", {"fields": ("last_reading_at", "created_at")}),

@@ -74,6 +74,9 @@ class WeighingCabinet(models.Model):
         null=True, blank=True, help_text="Newest vendor read time pulled; the next pull asks from here."
     )
     last_pull_error = models.TextField(blank=True)
+    pull_blocked_until = models.DateTimeField(
+        null=True, blank=True, help_text="The vendor asked us (429 Retry-After) not to pull before this time."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -199,7 +202,11 @@ class WeightReading(models.Model):
                 name="reading_once_per_tray_and_time",
             )
         ]
-        indexes = [models.Index(fields=["tray", "read_at"], name="reading_tray_time_idx")]
+        indexes = [
+            models.Index(fields=["tray", "read_at"], name="reading_tray_time_idx"),
+            # The admin lists the newest readings first over every cabinet.
+            models.Index(fields=["read_at"], name="reading_time_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.tray_code} {self.weight_g} g at {self.read_at:%Y-%m-%d %H:%M:%S}"

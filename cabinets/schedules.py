@@ -8,11 +8,14 @@ from posinv.scheduling import Due, is_due
 
 
 def cabinets_due(*, now):
-    """A pull for each active cabinet with a vendor endpoint whose interval has passed since its last pull."""
+    """A pull for each active cabinet with a vendor endpoint whose interval has
+    passed since its last pull, unless the vendor's Retry-After still holds."""
     cabinets = WeighingCabinet.objects.filter(active=True).exclude(pull_url="").only(
-        "pk", "code", "last_pull_at", "interval_seconds", "pull_timeout_seconds"
+        "pk", "code", "last_pull_at", "interval_seconds", "pull_timeout_seconds", "pull_blocked_until"
     )
     for cabinet in cabinets:
+        if cabinet.pull_blocked_until is not None and cabinet.pull_blocked_until > now:
+            continue
         if is_due(cabinet.last_pull_at, cabinet.interval_seconds, now):
             yield Due(
                 key=f"cabinet-pull:{cabinet.code}",

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import requests
 from django.utils import timezone
@@ -80,16 +80,20 @@ def cabinet_pull(
         _record(cabinet, started, message)
         raise PullError(message) from exc
     except PullError as exc:
-        _record(cabinet, started, str(exc))
+        blocked = started + timedelta(seconds=exc.retry_after) if exc.retry_after else None
+        _record(cabinet, started, str(exc), blocked_until=blocked)
         raise
     _record(cabinet, started, "")
     return result
 
 
-def _record(cabinet: WeighingCabinet, started: datetime, error: str) -> None:
+def _record(cabinet: WeighingCabinet, started: datetime, error: str, blocked_until: datetime | None = None) -> None:
     cabinet.last_pull_at = started
     cabinet.last_pull_error = error[:2000]
-    WeighingCabinet.objects.filter(pk=cabinet.pk).update(last_pull_at=started, last_pull_error=error[:2000])
+    cabinet.pull_blocked_until = blocked_until
+    WeighingCabinet.objects.filter(pk=cabinet.pk).update(
+        last_pull_at=started, last_pull_error=error[:2000], pull_blocked_until=blocked_until
+    )
 
 
 def _fetch(cabinet: WeighingCabinet, *, since: datetime | None, cursor: str | None, limit: int) -> dict:

@@ -158,6 +158,23 @@ def test_the_schedule_offers_a_pull_once_the_interval_has_passed(pulling):
     assert [d.kwargs for d in cabinets_due(now=now)] == [{"cabinet_id": pulling.pk}]
 
 
+def test_a_429_holds_the_schedule_for_the_vendors_retry_after(pulling, vendor):
+    vendor.fail_next(429, retry_after=120)
+    with pytest.raises(PullError):
+        cabinet_pull(cabinet=pulling)
+    WeighingCabinet.objects.filter(pk=pulling.pk).update(interval_seconds=5)
+    pulling.refresh_from_db()
+    assert pulling.pull_blocked_until == pulling.last_pull_at + timedelta(seconds=120)
+
+    assert list(cabinets_due(now=pulling.last_pull_at + timedelta(seconds=60))) == []
+    assert [d.key for d in cabinets_due(now=pulling.last_pull_at + timedelta(seconds=121))] == ["cabinet-pull:CAB1"]
+
+    add_series(vendor, 2)
+    cabinet_pull(cabinet=pulling)
+    pulling.refresh_from_db()
+    assert (pulling.pull_blocked_until, pulling.last_pull_error) == (None, "")
+
+
 def test_a_push_only_cabinet_is_never_pulled(cabinet, tray):
     assert list(cabinets_due(now=timezone.now())) == []
 
