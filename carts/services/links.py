@@ -13,6 +13,8 @@ from carts.models import ExternalStore, ProductLink
 from carts.services.stores import store_connector
 from posinv.models import Article, Barcode
 
+REPORT_ROWS = 500
+
 
 def links_match(*, store: ExternalStore, progress: Callable[[int], None] | None = None) -> dict:
     """List the store's products and link each to the article with the same
@@ -75,6 +77,9 @@ def links_match(*, store: ExternalStore, progress: Callable[[int], None] | None 
         report["missing_there"] = sorted(sku for pk, sku in sku_of.items() if pk not in linked)
         report["at"] = timezone.now().isoformat()
         report["counts"] = {k: len(v) for k, v in report.items() if isinstance(v, list)}
-        ExternalStore.objects.filter(pk=store.pk).update(link_report=report)
+        # The stored copy keeps the counts and the first rows of each list (a
+        # catalogue of 100,000 articles must not become one JSON cell).
+        stored = {k: (v[:REPORT_ROWS] if isinstance(v, list) else v) for k, v in report.items()}
+        ExternalStore.objects.filter(pk=store.pk).update(link_report=stored)
     store.link_report = report
     return report
