@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from cabinets.models import ShrinkAlert, Tray, WeightReading
 from cabinets.services.readings import ReadingIn, readings_apply
-from posinv.models import StockLevel, StockMove
+from posinv.models import StockChange, StockLevel, StockMove
 from posinv.services.ledger import MoveSpec, StockOrigin, stock_moves_post
 from tests.cabinets.conftest import at, reading
 from tests.factories import make_article
@@ -49,6 +49,11 @@ def test_first_reading_posts_net_weight_divided_by_unit_weight_as_a_count(cabine
     )
     row = WeightReading.objects.get()
     assert (row.outcome, row.quantity, row.move_id, row.via) == ("posted", Decimal("12"), move.pk, "push")
+    # like every stock change, it is announced to the other channels through the outbox
+    change = StockChange.objects.get()
+    assert (change.article_id, change.location_id, change.on_hand, change.origin, change.origin_code) == (
+        screw.pk, cabinet.location_id, Decimal("12"), "cabinet", "CAB1"
+    )
 
 
 def test_a_change_posts_the_difference_and_an_equal_quantity_posts_nothing(cabinet, tray, screw):
