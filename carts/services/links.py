@@ -9,7 +9,7 @@ from collections.abc import Callable
 from django.db import transaction
 from django.utils import timezone
 
-from carts.models import ExternalStore, ProductLink
+from carts.models import ExternalStore, ProductLink, StackEntry
 from carts.services.stores import store_connector
 from posinv.models import Article, Barcode
 
@@ -74,6 +74,10 @@ def links_match(*, store: ExternalStore, progress: Callable[[int], None] | None 
             )
             report["matched"].append({"sku": sku_of.get(article_id, ""), "ref": product.ref, "by": how})
         linked = set(chosen)
+        # Entries of products no longer linked could never be sent: say so.
+        StackEntry.objects.filter(store=store, state__in=[StackEntry.State.WAITING, StackEntry.State.SENDING]).exclude(
+            article_id__in=linked).update(state=StackEntry.State.DISCARDED, last_response="product no longer linked",
+                                          updated_at=timezone.now())
         report["missing_there"] = sorted(sku for pk, sku in sku_of.items() if pk not in linked)
         report["at"] = timezone.now().isoformat()
         report["counts"] = {k: len(v) for k, v in report.items() if isinstance(v, list)}

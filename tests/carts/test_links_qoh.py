@@ -135,3 +135,19 @@ def test_link_command_prints_the_report(sync_on, woo, shop_location):
     lines = out.getvalue().splitlines()
     assert lines[0] == "woo: matched 1, missing here 1, missing on the store 0, ambiguous 0"
     assert lines[1].startswith("  no article for p:") and "(sku 'X-1'" in lines[1]
+
+
+def test_relinking_after_a_product_left_the_store_unlinks_it_and_discards_its_entries(sync_on, woo, shop_location):
+    articles("A-1", "B-2")
+    woo.add_product(sku="A-1")
+    gone = woo.add_product(sku="B-2")
+    wc = make_woo_store(woo, location=shop_location)
+    link_all(wc)
+    woo.throttle_for(60)
+    receive("B-2", shop_location, 2)
+    del woo.products[gone["id"]]
+    woo.throttle_for(0)
+    report = links_match(store=wc)
+    assert report["missing_there"] == ["B-2"]
+    assert list(ProductLink.objects.values_list("article__sku", flat=True)) == ["A-1"]
+    assert list(StackEntry.objects.values_list("state", "last_response")) == [("discarded", "product no longer linked")]
