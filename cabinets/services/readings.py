@@ -501,3 +501,23 @@ def readings_of_tray(*, tray: Tray, limit: int = 200) -> list[WeightReading]:
     )
     rows.reverse()
     return rows
+
+
+def readings_prune(*, before: datetime, chunk: int = 5000, progress=None) -> int:
+    """Delete readings read before `before`, in chunks (short transactions),
+    keeping any a shrink alert points to. Their moves stay in the ledger. A
+    pruned reading sent again is older than its tray's last reading, so it is
+    recorded as stale and posts nothing. Returns how many were deleted."""
+    deleted = 0
+    while True:
+        ids = list(
+            WeightReading.objects.filter(read_at__lt=before, shrink_alert__isnull=True)
+            .order_by("read_at")
+            .values_list("pk", flat=True)[:chunk]
+        )
+        if not ids:
+            return deleted
+        with transaction.atomic():
+            deleted += WeightReading.objects.filter(pk__in=ids).delete()[0]
+        if progress:
+            progress(deleted)

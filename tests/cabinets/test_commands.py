@@ -152,3 +152,29 @@ def test_pull_cabinet_refuses_unknown_codes_and_push_only_cabinets(cabinet):
         run("pull_cabinet", "NOPE")
     with pytest.raises(CommandError, match="pull failed for CAB1"):
         run("pull_cabinet", "CAB1")
+
+
+def test_prune_readings_deletes_old_readings_but_keeps_those_behind_shrink_alerts(cabinet, tray):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from cabinets.models import ShrinkAlert, WeightReading
+    from cabinets.services.readings import ReadingIn, readings_apply
+
+    old = timezone.now() - timedelta(days=100)
+    readings_apply(cabinet=cabinet, via="push", readings=[
+        ReadingIn(tray_id="T-1", weight_g=Decimal("300"), read_at=old),
+        ReadingIn(tray_id="T-1", weight_g=Decimal("200"), read_at=old + timedelta(minutes=10)),  # shrink
+        ReadingIn(tray_id="T-1", weight_g=Decimal("200"), read_at=timezone.now() - timedelta(days=1)),
+    ])
+    assert ShrinkAlert.objects.count() == 1
+
+    out, _ = run("prune_readings", "--days", "90")
+
+    assert out.splitlines()[0] == "1 readings deleted ..."
+    assert out.splitlines()[-1].startswith("1 readings read before ")
+    assert sorted(WeightReading.objects.values_list("weight_g", flat=True)) == [Decimal("200"), Decimal("200")]
+    assert ShrinkAlert.objects.count() == 1
+    with pytest.raises(CommandError, match="--days must be at least 1"):
+        run("prune_readings", "--days", "0")
