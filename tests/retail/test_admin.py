@@ -145,3 +145,33 @@ def test_demo_loader_is_idempotent_and_gives_a_scannable_scale_label(db, setting
     assert list(TransferOrder.objects.values_list("source__code", "destination__code", "status")) == [
         ("W1", "S1", "draft")
     ]
+
+
+def test_detail_pages_render_read_only_once_goods_moved(admin_client, till, pen, shop):
+    from retail.services.transfers import transfer_ship
+
+    stock_in(article=pen, location=shop, quantity="10")
+    make_location(code="S2")
+    order = transfer_create(
+        source_code="S1", destination_code="S2", lines=[TransferLineSpec(sku="PEN-01", quantity=Decimal("2"))]
+    )
+    transfer_ship(number=order.number)
+    till.post(
+        "/api/v1/sales/",
+        {"lines": [{"code": EAN13, "quantity": "1", "price": "1.99"}]},
+        format="json",
+        HTTP_IDEMPOTENCY_KEY="d-1",
+    )
+    read, _ = rfid_read_post(
+        location_code="S1", epcs=["3114257BF7194E4000001A85"], read_id="g2", origin=StockOrigin(kind="user", code="t")
+    )
+
+    transfer_page = admin_client.get(f"/admin/retail/transferorder/{order.pk}/change/")
+    sale_page = admin_client.get(f"/admin/retail/livesale/{LiveSale.objects.get().pk}/change/")
+    read_page = admin_client.get(f"/admin/retail/rfidread/{read.pk}/change/")
+
+    assert (transfer_page.status_code, sale_page.status_code, read_page.status_code) == (200, 200, 200)
+    html = transfer_page.content.decode()
+    assert 'name="lines-0-quantity"' not in html  # lines are frozen once shipped
+    assert "Shipped" in html
+    assert "d-1" in sale_page.content.decode()
