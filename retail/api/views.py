@@ -8,6 +8,7 @@ from django.db.models import Prefetch
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
+from rest_framework.generics import GenericAPIView
 from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -338,23 +339,24 @@ def _transfers():
     )
 
 
-class TransferListView(APIView):
-    @extend_schema(operation_id="transfers_list", responses={200: s.TransferOut(many=True)}, tags=["transfers"])
+class TransferListView(GenericAPIView):
+    serializer_class = s.TransferOut
+
+    @extend_schema(
+        operation_id="transfers_list",
+        parameters=[OpenApiParameter("status", OpenApiTypes.STR, enum=TransferOrder.Status.values)],
+        responses={200: s.TransferOut(many=True)},
+        tags=["transfers"],
+    )
     def get(self, request):
         queryset = _transfers().order_by("-created_at")
         status_filter = request.query_params.get("status")
         if status_filter:
+            if status_filter not in TransferOrder.Status.values:
+                raise InvalidInput([Problem(field="status", reason=f"one of {', '.join(TransferOrder.Status.values)}")])
             queryset = queryset.filter(status=status_filter)
-        page = self.paginator.paginate_queryset(queryset, request, view=self)
-        return self.paginator.get_paginated_response(s.TransferOut(page, many=True).data)
-
-    @property
-    def paginator(self):
-        if not hasattr(self, "_paginator"):
-            from rest_framework.settings import api_settings
-
-            self._paginator = api_settings.DEFAULT_PAGINATION_CLASS()
-        return self._paginator
+        page = self.paginate_queryset(queryset)
+        return self.get_paginated_response(s.TransferOut(page, many=True).data)
 
     @extend_schema(
         operation_id="transfers_create",

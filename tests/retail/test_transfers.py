@@ -284,3 +284,15 @@ def test_two_clerks_shipping_the_same_order_at_once_ship_it_once():
     assert sorted(outcomes) == ["conflict", "conflict", "conflict", "shipped"]
     assert level("APPLE", "S1") == Decimal(6)
     assert StockMove.objects.filter(kind="transfer").count() == 1
+
+
+def test_transfer_list_filters_by_status_and_refuses_an_unknown_one(staff_client, stores):
+    number = create(staff_client).json()["number"]
+    create(staff_client)
+    staff_client.post(f"/api/v1/transfers/{number}/ship/")
+
+    shipped = staff_client.get("/api/v1/transfers/", {"status": "shipped"})
+    bad = staff_client.get("/api/v1/transfers/", {"status": "lost"})
+
+    assert [order["number"] for order in shipped.json()["results"]] == [number]
+    assert (bad.status_code, bad.json()["errors"][0]["field"]) == (400, "status")
