@@ -142,6 +142,7 @@ class _Claim:
     token: str
     links: list[ProductLink]
     entry_ids: dict[int, list[int]]  # article_id -> entry ids
+    renewed_at: float = field(default_factory=time.monotonic)
 
 
 def stack_claim(*, store: ExternalStore, limit: int, claim_seconds: float) -> _Claim | None:
@@ -326,6 +327,11 @@ def _send_claim(store, connector, claim: _Claim, params: CartSettings, result: S
         links = [link for link in links if link.article_id in pending]
         if not links:
             return
+        links = _still_ours(claim, links, params)
+        for lost in set(pending) - {link.article_id for link in links}:
+            pending.pop(lost)
+        if not links:
+            return
         updates = [
             QuantityUpdate(ref=link.remote_ref, quantity=quantities[link.article_id],
                            expected=link.remote_quantity if connector.compare_and_set else None)
@@ -385,6 +391,22 @@ def _send_claim(store, connector, claim: _Claim, params: CartSettings, result: S
                                            response="still stale after re-reading the store", delay=0,
                                            count_attempt=True, params=params)
             return
+
+
+def _still_ours(claim: _Claim, links: list[ProductLink], params: CartSettings) -> list[ProductLink]:
+    """Before a send that comes late in a batch (read-backs, an order import),
+    renew the claim; a product whose lease ran out may already be with
+    another worker, which may have sent a newer figure: never send it here."""
+    if time.monotonic() - claim.renewed_at < params.claim_seconds / 3:
+        return links
+    now = timezone.now()
+    with transaction.atomic():
+        kept = ProductLink.objects.filter(pk__in=[link.pk for link in links], claim_token=claim.token,
+                                          claimed_until__gt=now)
+        ids = set(kept.values_list("pk", flat=True))
+        kept.update(claimed_until=now + timedelta(seconds=params.claim_seconds))
+    claim.renewed_at = time.monotonic()
+    return [link for link in links if link.pk in ids]
 
 
 def _ok_text(outcome: PushOutcome, update: QuantityUpdate) -> str:

@@ -220,3 +220,22 @@ def test_discard_drops_waiting_entries_only(sync_on, shopify, shop_location):
     stack_sweep(store_id=shop.pk)
     assert StackEntry.objects.get().state == "discarded"
     assert shopify.available("A-1") == 0
+
+
+def test_a_product_whose_claim_lease_ran_out_is_not_sent_by_the_late_worker(sync_on, shopify, shop_location):
+    from carts.services.stack import SweepResult, _send_claim
+    from carts.services.stores import store_connector
+
+    articles("A-1")
+    shopify.add_variant(sku="A-1")
+    shop = make_shopify_store(shopify, location=shop_location)
+    link_all(shop)
+    receive("A-1", shop_location, 4)
+    claim = stack_claim(store=shop, limit=10, claim_seconds=5)
+    # while this worker was slow, its lease ran out and another worker took the product
+    ProductLink.objects.update(claim_token="999:other")
+    claim.renewed_at = 0
+    _send_claim(shop, store_connector(store=shop), claim, CartSettings.objects.get(), SweepResult())
+    assert shopify.set_calls == 0
+    assert list(StackEntry.objects.values_list("state", flat=True)) == ["sending"]
+    assert ProductLink.objects.get().claim_token == "999:other"
