@@ -113,9 +113,14 @@ class BarcodeForm(forms.ModelForm):
     def clean_code(self):
         code = self.cleaned_data["code"]
         try:
-            self.instance.gtin = gtin_normalize(code)
+            gtin = gtin_normalize(code)
         except InvalidInput as exc:
             raise forms.ValidationError(exc.problems[0].reason) from exc
+        # gtin is not a form field, so the form's unique check cannot see it.
+        taken = Barcode.objects.filter(gtin=gtin).exclude(pk=self.instance.pk).select_related("article").first()
+        if taken:
+            raise forms.ValidationError(f"barcode {code.strip()} already belongs to {taken.article.sku}")
+        self.instance.gtin = gtin
         return code.strip()
 
 

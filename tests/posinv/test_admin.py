@@ -245,3 +245,22 @@ def test_suggestion_actions(admin_client):
 
     suggestion.refresh_from_db()
     assert suggestion.state == "ordered"
+
+
+def test_barcode_admin_validates_check_digit_and_uniqueness_in_any_gtin_form(admin_client):
+    apple = make_article(sku="A-1")
+    pear = make_article(sku="P-1")
+    make_barcode(article=apple, code=EAN)
+
+    bad_digit = admin_client.post(
+        "/admin/posinv/barcode/add/", {"article": pear.pk, "code": EAN[:-1] + "0", "pack_qty": "1"}
+    )
+    taken = admin_client.post("/admin/posinv/barcode/add/", {"article": pear.pk, "code": "0" + EAN, "pack_qty": "1"})
+    ok = admin_client.post("/admin/posinv/barcode/add/", {"article": pear.pk, "code": "036000291452", "pack_qty": "6"})
+
+    assert bad_digit.context["adminform"].form.errors == {
+        "code": [f"barcode '{EAN[:-1]}0' has check digit 0, expected {EAN[-1]} (EAN-13)"]
+    }
+    assert taken.context["adminform"].form.errors == {"code": [f"barcode 0{EAN} already belongs to A-1"]}
+    assert ok.status_code == 302
+    assert list(pear.barcodes.values_list("gtin", "pack_qty")) == [("00036000291452", Decimal("6"))]
