@@ -13,7 +13,8 @@ from posinv.models import ReorderSuggestion, StockLevel
 pytestmark = pytest.mark.django_db
 
 
-def test_demo_data_creates_the_screw_cabinet_once_with_readings_and_suggestions(capsys):
+def test_demo_data_creates_the_screw_cabinet_once_with_readings_and_suggestions(capsys, settings):
+    settings.POSINV_DEMO_LOADERS = ["cabinets.demo.cabinets_demo_load"]  # the core's data, then ours only
     call_command("demo_data", stdout=StringIO())
     call_command("demo_data", stdout=StringIO())  # idempotent: nothing doubled
 
