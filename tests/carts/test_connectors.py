@@ -173,3 +173,22 @@ def test_shopify_paces_itself_from_the_cost_reported_on_every_answer():
         assert [status for _, _, status in fake.requests] == [200]
         time.sleep(waiting.value.retry_after + 0.05)
         assert [o.status for o in connector.push_quantities([QuantityUpdate(item, 2, expected=1)])] == ["ok"]
+
+
+def test_the_rest_call_limit_header_makes_every_worker_wait_before_a_429(shopify):
+    # given the legacy REST bucket of 40 calls leaking 2 a second, 38 already used by another app
+    shopify.rest_capacity, shopify.rest_leak = 40, 0.01
+    variant = shopify.add_variant(sku="A")
+    url = f"{shopify.url}/admin/api/2026-04/inventory_levels/set.json"
+    headers = {"X-Shopify-Access-Token": shopify.token}
+    for n in range(38):
+        requests.post(url, json={"location_id": 1, "inventory_item_id": variant.id, "available": n},
+                      headers=headers, timeout=5)
+    connector = _shopify(shopify)
+    answer = connector.request("POST", url, json={"location_id": 1, "inventory_item_id": variant.id,
+                                                  "available": 7}, headers=headers, sends=True)
+    assert (answer.status_code, answer.headers["X-Shopify-Shop-Api-Call-Limit"]) == (200, "39/40")
+    # then the shared budget holds the next call back instead of earning a 429
+    with pytest.raises(Throttled, match="rate budget spent"):
+        _shopify(shopify).request("POST", url, json={}, headers=headers)
+    assert shopify.count(status=429) == 0 and shopify.available("A") == 7

@@ -8,6 +8,7 @@ recognised by its root field and reads its variables, as our connector sends."""
 from __future__ import annotations
 
 import itertools
+import math
 import re
 import time
 from dataclasses import dataclass, field
@@ -60,6 +61,8 @@ class FakeShopify(FakeServer):
         self._ids = itertools.count(1001)
         self.set_calls = 0
         self.stale_answers = 0
+        self.rest_capacity = 40
+        self.rest_leak = 2.0
 
     # -- test helpers ----------------------------------------------------------
     def add_variant(self, *, sku: str, available: int = 0, barcode: str = "", title: str = "") -> Variant:
@@ -109,11 +112,13 @@ class FakeShopify(FakeServer):
 
     # -- HTTP ------------------------------------------------------------------
     def handle(self, request: Request) -> Reply:
-        if request.path != f"/admin/api/{self.version}/graphql.json" or request.method != "POST":
-            return Reply(404, {"errors": "Not Found"})
         if request.headers.get("X-Shopify-Access-Token") != self.token:
             return Reply(401, {"errors": "[API] Invalid API key or access token (unrecognized login or wrong "
                                          "password)"})
+        if request.path == f"/admin/api/{self.version}/inventory_levels/set.json" and request.method == "POST":
+            return self._rest_set(request)
+        if request.path != f"/admin/api/{self.version}/graphql.json" or request.method != "POST":
+            return Reply(404, {"errors": "Not Found"})
         body = request.json() or {}
         query, variables = body.get("query", ""), body.get("variables") or {}
         if "inventorySetQuantities" in query:
@@ -143,6 +148,30 @@ class FakeShopify(FakeServer):
         throttle["currentlyAvailable"] = int(self._cost_available)
         return Reply(200, {"data": data, "extensions": {"cost": {"requestedQueryCost": cost, "actualQueryCost": cost,
                                                                  "throttleStatus": throttle}}}, delay=delay)
+
+    def _rest_set(self, request: Request) -> Reply:
+        """The legacy REST call: a leaky bucket of `rest_capacity` requests
+        leaking `rest_leak` a second per app and store, reported on every
+        answer in X-Shopify-Shop-Api-Call-Limit; over it, 429 + Retry-After."""
+        now = time.monotonic()
+        self._rest_used = max(0.0, getattr(self, "_rest_used", 0.0) - (now - getattr(self, "_rest_stamp", now))
+                              * self.rest_leak)
+        self._rest_stamp = now
+        if self._rest_used + 1 > self.rest_capacity:
+            return Reply(429, {"errors": "Exceeded 2 calls per second for api client. Reduce request rates to "
+                                         "resume uninterrupted service."},
+                         {"Retry-After": "1.0", "X-Shopify-Shop-Api-Call-Limit": f"{self.rest_capacity}/"
+                                                                                  f"{self.rest_capacity}"})
+        self._rest_used += 1
+        limit = {"X-Shopify-Shop-Api-Call-Limit": f"{math.ceil(self._rest_used)}/{self.rest_capacity}"}
+        body = request.json() or {}
+        variant = self.variants.get(int(body.get("inventory_item_id", 0) or 0))
+        if variant is None or body.get("location_id") != 1:
+            return Reply(422, {"errors": {"inventory_item_id": ["is invalid"]}}, limit)
+        variant.available = int(body["available"])
+        self.holds.append((now, variant.sku, variant.available))
+        return Reply(200, {"inventory_level": {"inventory_item_id": variant.id, "location_id": 1,
+                                               "available": variant.available}}, limit)
 
     def _level(self, variant: Variant) -> dict:
         return {"quantities": [{"name": "available", "quantity": variant.available}]}
