@@ -140,22 +140,12 @@ def stock_moves_post(*, moves: Sequence[MoveSpec], origin: StockOrigin, partial_
 def _post(moves: Sequence[MoveSpec], origin: StockOrigin, partial_ok: bool) -> PostResult:
     results: dict[int, MoveResult] = {}
     pending = _validate(moves, results)
-    pending = _resolve(pending, results)
+    pending, refusing = _resolve(pending, results)
     pending = _drop_batch_duplicates(pending, results)
 
     pairs = {(p.article_id, p.location_id) for p in pending}
     levels = locks.stock_levels_lock(pairs=pairs)
     pending = _drop_replays(pending, results)
-
-    refusing = (
-        set(
-            Location.objects.filter(
-                pk__in={loc for _, loc in pairs}, negative_stock=Location.NegativeStock.REFUSE
-            ).values_list("pk", flat=True)
-        )
-        if pending
-        else set()
-    )
 
     balances = {pair: level.on_hand for pair, level in levels.items()}
     to_write: list[tuple[_Pending, Decimal, Decimal]] = []
@@ -261,16 +251,23 @@ def _problem_of(index: int, spec: MoveSpec) -> Problem | None:
     return None
 
 
-def _resolve(pending: list[_Pending], results: dict[int, MoveResult]) -> list[_Pending]:
-    """Article and location ids for every pending move, two queries at most each."""
+def _resolve(pending: list[_Pending], results: dict[int, MoveResult]) -> tuple[list[_Pending], set[int]]:
+    """Article and location ids for every pending move (two queries at most
+    each), and the ids of the locations that refuse negative stock."""
     skus = {p.spec.sku for p in pending if p.spec.article_id is None}
     article_ids = {p.spec.article_id for p in pending if p.spec.article_id is not None}
     by_sku = dict(_rows_where_in(Article, "sku", skus, ("sku", "id")))
     known_articles = {pk for (pk,) in _rows_where_in(Article, "id", article_ids, ("id",))}
     codes = {p.spec.location_code for p in pending if p.spec.location_id is None}
     location_ids = {p.spec.location_id for p in pending if p.spec.location_id is not None}
-    by_code = dict(_rows_where_in(Location, "code", codes, ("code", "id")))
-    known_locations = {pk for (pk,) in _rows_where_in(Location, "id", location_ids, ("id",))}
+    policy: dict[int, str] = {}
+    by_code = {}
+    for code, pk, negative in _rows_where_in(Location, "code", codes, ("code", "id", "negative_stock")):
+        by_code[code], policy[pk] = pk, negative
+    for pk, negative in _rows_where_in(Location, "id", location_ids, ("id", "negative_stock")):
+        policy[pk] = negative
+    known_locations = set(policy)
+    refusing = {pk for pk, negative in policy.items() if negative == Location.NegativeStock.REFUSE}
     kept = []
     for item in pending:
         spec = item.spec
@@ -289,7 +286,7 @@ def _resolve(pending: list[_Pending], results: dict[int, MoveResult]) -> list[_P
             )
         else:
             kept.append(item)
-    return kept
+    return kept, refusing
 
 
 def _rows_where_in(model, column: str, values, columns: tuple[str, ...]) -> list[tuple]:
@@ -438,37 +435,54 @@ def _write(
 
 def _insert_moves_pg(to_write, origin: StockOrigin, now) -> list[int]:
     """All moves in one INSERT ... SELECT FROM unnest(arrays): one parameter
-    per column instead of one per value. Ids come back with their keys."""
-    table = StockMove._meta.db_table
-    columns = [[] for _ in range(9)]
+    per column instead of one per value, and a plain value for a column that
+    is the same on every move (kind, counted, reference, reason usually are).
+    Ids come back with their keys."""
+    names = (
+        "article_id",
+        "location_id",
+        "kind",
+        "quantity",
+        "counted",
+        "balance_after",
+        "idempotency_key",
+        "reference",
+        "reason",
+    )
+    types = ("bigint", "bigint", "text", "numeric", "numeric", "numeric", "text", "text", "text")
+    columns: tuple[list, ...] = tuple([] for _ in names)
     for item, delta, after in to_write:
         spec = item.spec
-        for column, value in zip(
-            columns,
-            (
-                item.article_id,
-                item.location_id,
-                spec.kind,
-                delta,
-                item.counted,
-                after,
-                spec.idempotency_key,
-                spec.reference[:120],
-                spec.reason[:200],
-            ),
-            strict=True,
-        ):
+        values = (
+            item.article_id,
+            item.location_id,
+            spec.kind,
+            delta,
+            item.counted,
+            after,
+            spec.idempotency_key,
+            spec.reference[:120],
+            spec.reason[:200],
+        )
+        for column, value in zip(columns, values, strict=True):
             column.append(value)
+    select, arrays, array_params, scalar_params = [], [], [], []
+    for name, sql_type, values in zip(names, types, columns, strict=True):
+        if name in ("kind", "counted", "reference", "reason") and all(v == values[0] for v in values):
+            select.append(f"%s::{sql_type}")
+            scalar_params.append(values[0])
+        else:
+            select.append(f"t.{name}")
+            arrays.append((name, sql_type))
+            array_params.append(values)
     sql = (
-        f'INSERT INTO "{table}" (article_id, location_id, kind, quantity, counted, balance_after, idempotency_key, '
-        "origin, origin_code, reference, reason, created_at) "
-        "SELECT t.a, t.l, t.k, t.q, t.c, t.b, t.key, %s, %s, t.r, t.why, %s "
-        "FROM unnest(%s::bigint[], %s::bigint[], %s::text[], %s::numeric[], %s::numeric[], %s::numeric[], "
-        "%s::text[], %s::text[], %s::text[]) WITH ORDINALITY AS t(a, l, k, q, c, b, key, r, why, n) "
-        "ORDER BY t.n RETURNING id, idempotency_key"
+        f'INSERT INTO "{StockMove._meta.db_table}" ({", ".join(names)}, origin, origin_code, created_at) '
+        f"SELECT {', '.join(select)}, %s, %s, %s "
+        f"FROM unnest({', '.join(f'%s::{t}[]' for _, t in arrays)}) WITH ORDINALITY "
+        f"AS t({', '.join(n for n, _ in arrays)}, n) ORDER BY t.n RETURNING id, idempotency_key"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [origin.kind, origin.code[:120], now, *columns])
+        cursor.execute(sql, [*scalar_params, origin.kind, origin.code[:120], now, *array_params])
         ids = dict((key, pk) for pk, key in cursor.fetchall())
     return [ids[item.spec.idempotency_key] for item, _, _ in to_write]
 
