@@ -86,9 +86,10 @@ def generate(*, lines: int, articles: int, locations: int, days: int, end: date)
             "recorded_at) "
             f"SELECT (ARRAY[{register_ids}])[1 + (i %% %s)], 'B' || i, "
             "CASE WHEN random() < 0.2 THEN %s + floor(random() * 20000)::int END, 0, 'EUR', "
-            "%s::timestamptz + random() * (%s * interval '1 day'), 'sync', now() "
+            # Receipts are recorded in time order, as tills produce them.
+            "%s::timestamptz + ((i - 1 + random()) / %s) * (%s * interval '1 day'), 'sync', now() "
             "FROM generate_series(1, %s) i",
-            [locations, first_customer, start.isoformat() + "T00:00:00Z", days, receipts],
+            [locations, first_customer, start.isoformat() + "T00:00:00Z", receipts, days, receipts],
         )
         # Popularity is skewed (random()^2): a few best sellers, a long tail.
         cur.execute(

@@ -14,7 +14,7 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
 from django.db import connection
-from django.db.models import Count, DecimalField, ExpressionWrapper, F, QuerySet, Sum
+from django.db.models import Count, DecimalField, ExpressionWrapper, F, Max, Min, QuerySet, Sum
 from django.db.models.functions import TruncDate, TruncMonth, TruncWeek
 from django.utils import timezone
 
@@ -70,11 +70,38 @@ def window_make(*, date_from: date, date_to: date, location_id: int | None = Non
     return Window(date_from=date_from, date_to=date_to, location_id=location_id)
 
 
+def _receipt_id_range(window: Window) -> tuple[int, int]:
+    """The lowest and highest receipt id dated in the window (indexed on
+    created_at). Receipts are recorded roughly in time order, so this range
+    is narrow, and bounding the lines by it lets the database read the
+    window's lines through the receipt_id index instead of every line. It
+    never drops a line: each line of a receipt in the window is in it."""
+    bounds = Receipt.objects.filter(created_at__gte=window.start, created_at__lt=window.end).aggregate(
+        lo=Min("pk"), hi=Max("pk")
+    )
+    if bounds["lo"] is None:
+        return 0, -1
+    return bounds["lo"], bounds["hi"]
+
+
 def _sales_lines(window: Window) -> QuerySet:
-    lines = ReceiptLine.objects.filter(receipt__created_at__gte=window.start, receipt__created_at__lt=window.end)
+    lo, hi = _receipt_id_range(window)
+    lines = ReceiptLine.objects.filter(
+        receipt_id__gte=lo,
+        receipt_id__lte=hi,
+        receipt__created_at__gte=window.start,
+        receipt__created_at__lt=window.end,
+    )
     if window.location_id is not None:
         lines = lines.filter(receipt__register__location_id=window.location_id)
     return lines
+
+
+def _receipts(window: Window) -> QuerySet:
+    receipts = Receipt.objects.filter(created_at__gte=window.start, created_at__lt=window.end)
+    if window.location_id is not None:
+        receipts = receipts.filter(register__location_id=window.location_id)
+    return receipts
 
 
 def _money(value) -> Decimal:
@@ -89,38 +116,53 @@ def sales_by_period(*, window: Window, granularity: str = "day") -> list[dict]:
     """Quantity, revenue and receipts per period and location."""
     if granularity not in GRANULARITIES:
         raise InvalidInput([Problem(field="granularity", reason=f"expected one of {', '.join(GRANULARITIES)}")])
-    trunc = GRANULARITIES[granularity]("receipt__created_at")
+    trunc = GRANULARITIES[granularity]
     rows = (
         _sales_lines(window)
-        .annotate(period=trunc)
+        .annotate(period=trunc("receipt__created_at"))
         .values("period", "receipt__register__location__code")
-        .annotate(revenue=Sum(REVENUE), units=Sum("quantity"), receipts=Count("receipt_id", distinct=True))
+        .annotate(revenue=Sum(REVENUE), units=Sum("quantity"))
         .order_by("period", "receipt__register__location__code")
     )
+    # Receipts are counted on their own table: a COUNT(DISTINCT) over the
+    # lines would sort every line of the window.
+    counts = {
+        (row["period"], row["register__location__code"]): row["n"]
+        for row in _receipts(window)
+        .annotate(period=trunc("created_at"))
+        .values("period", "register__location__code")
+        .annotate(n=Count("pk"))
+        .order_by()
+    }
     return [
         {
-            "period": row["period"].date() if isinstance(row["period"], datetime) else row["period"],
+            "period": _day(row["period"]),
             "location": row["receipt__register__location__code"],
             "quantity": _qty(row["units"]),
             "revenue": _money(row["revenue"]),
-            "receipts": row["receipts"],
+            "receipts": counts.get((row["period"], row["receipt__register__location__code"]), 0),
         }
         for row in rows
     ]
+
+
+def _day(value) -> date:
+    return value.date() if isinstance(value, datetime) else value
 
 
 def _totals_by_location(window: Window) -> dict[str, dict]:
     rows = (
         _sales_lines(window)
         .values("receipt__register__location__code")
-        .annotate(revenue=Sum(REVENUE), units=Sum("quantity"), receipts=Count("receipt_id", distinct=True))
+        .annotate(revenue=Sum(REVENUE), units=Sum("quantity"))
         .order_by()
     )
+    counts = dict(_receipts(window).values_list("register__location__code").annotate(n=Count("pk")).order_by())
     return {
         row["receipt__register__location__code"]: {
             "quantity": _qty(row["units"]),
             "revenue": _money(row["revenue"]),
-            "receipts": row["receipts"],
+            "receipts": counts.get(row["receipt__register__location__code"], 0),
         }
         for row in rows
     }
@@ -209,11 +251,13 @@ def _sold_cte(window: Window, by_location: bool) -> tuple[str, list]:
         f"SUM(l.quantity * l.unit_price - l.discount) AS revenue "
         f'FROM "{t["line"]}" l JOIN "{t["receipt"]}" r ON r.id = l.receipt_id '
         f'JOIN "{t["register"]}" c ON c.id = r.register_id '
-        f"WHERE r.created_at >= %s AND r.created_at < %s AND l.article_id IS NOT NULL{where_location} "
+        f"WHERE l.receipt_id BETWEEN %s AND %s AND r.created_at >= %s AND r.created_at < %s "
+        f"AND l.article_id IS NOT NULL{where_location} "
         f"GROUP BY l.article_id{location_col})"
     )
     adapt = connection.ops.adapt_datetimefield_value
-    params: list = [adapt(window.start), adapt(window.end)]
+    lo, hi = _receipt_id_range(window)
+    params: list = [lo, hi, adapt(window.start), adapt(window.end)]
     if window.location_id is not None:
         params.append(window.location_id)
     return sql, params
@@ -349,13 +393,16 @@ def stock_cover(*, window: Window, limit: int = 50, today: date | None = None) -
     t = _tables()
     today = today or timezone.localdate()
     sold, sold_params = _sold_cte(window, by_location=True)
+    # Rank on ids first; names are joined for the `limit` rows only.
     sql = (
-        f"WITH {sold} "
-        f"SELECT a.sku, a.name, loc.code AS location, lv.on_hand, s.quantity AS sold, "
+        f"WITH {sold}, ranked AS (SELECT s.article_id, s.location_id, lv.on_hand, s.quantity AS sold, "
         f"CASE WHEN lv.on_hand <= 0 THEN 0 ELSE lv.on_hand * 1.0 * %s / s.quantity END AS cover "
         f'FROM sold s JOIN "{t["level"]}" lv ON lv.article_id = s.article_id AND lv.location_id = s.location_id '
-        f'JOIN "{t["article"]}" a ON a.id = s.article_id JOIN "{t["location"]}" loc ON loc.id = s.location_id '
-        f"WHERE s.quantity > 0 ORDER BY cover ASC, a.sku ASC, loc.code ASC LIMIT %s"
+        f"WHERE s.quantity > 0) "
+        f"SELECT a.sku, a.name, loc.code AS location, r.on_hand, r.sold, r.cover "
+        f'FROM ranked r JOIN "{t["article"]}" a ON a.id = r.article_id '
+        f'JOIN "{t["location"]}" loc ON loc.id = r.location_id '
+        f"ORDER BY r.cover ASC, a.sku ASC, loc.code ASC LIMIT %s"
     )
     rows = _fetch(sql, [*sold_params, window.days, limit])
     out = []
