@@ -10,10 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal
 
+from django.db.models import DecimalField, OuterRef, Subquery, Value
+from django.utils import timezone
+
 from posinv.exceptions import InvalidInput, NotFound, Problem
-from posinv.models import Barcode
+from posinv.models import Barcode, Price
 from posinv.services.barcodes import GTIN_LENGTHS, gtin_check_digit, gtin_normalize
 from retail.models import ScaleLayout
 
@@ -98,26 +102,43 @@ def scale_label_parse(*, code: str, layout: ScaleLayout, field: str = "code") ->
 @dataclass(frozen=True)
 class ResolvedCode:
     """What one scanned code means: the article, the symbology, the GTIN-14,
-    the units one scan stands for (pack barcodes), and for scale labels the
-    weight (grams) or the price (currency units) printed on the label."""
+    the units one scan stands for (pack barcodes), for scale labels the
+    weight (grams) or the price (currency units) printed on the label, and
+    the article's price when a price group was asked for."""
 
     code: str
     kind: str
     gtin: str
     article_id: int
     sku: str
+    name: str
+    unit: str
+    category: str
     pack_qty: Decimal
+    unit_price: Decimal | None
     weight_g: int | None = None
     label_amount: Decimal | None = None
 
 
+def _money(value) -> Decimal | None:
+    # SQLite hands back a subquery's decimal unscaled (1.99000000000000).
+    return None if value is None else Decimal(value).quantize(Decimal("0.01"))
+
+
 def codes_resolve(
-    *, codes: Sequence[str], field: str = "code", fields: Sequence[str] | None = None
+    *,
+    codes: Sequence[str],
+    field: str = "code",
+    fields: Sequence[str] | None = None,
+    price_group_id: int | None = None,
+    on: date | None = None,
 ) -> list[ResolvedCode]:
     """Resolve codes in order, with at most two queries for any number of them.
 
     `field` names the input in errors (with several codes `field[index]`), or
-    `fields` names each code's input. A malformed code or a wrong check digit (or verifier) is
+    `fields` names each code's input. With `price_group_id`, each code also
+    carries its article's price in that group valid `on` (default today),
+    read in the same query. A malformed code or a wrong check digit (or verifier) is
     InvalidInput (400); a valid code no article carries is NotFound (404),
     echoing the code. Every bad code is reported, not just the first."""
 
@@ -155,9 +176,34 @@ def codes_resolve(
         raise InvalidInput(problems)
 
     lookups = {labels[i].article_gtin if i in labels else gtin for i, gtin in enumerate(normalized)}
+    rows = Barcode.objects.filter(gtin__in=lookups)
+    if price_group_id is not None:
+        rows = rows.annotate(
+            unit_price=Subquery(
+                Price.objects.filter(
+                    article_id=OuterRef("article_id"),
+                    group_id=price_group_id,
+                    valid_from__lte=on or timezone.localdate(),
+                )
+                .order_by("-valid_from")
+                .values("amount")[:1],
+                output_field=DecimalField(max_digits=12, decimal_places=2),
+            )
+        )
+    else:
+        rows = rows.annotate(unit_price=Value(None, output_field=DecimalField(max_digits=12, decimal_places=2)))
     barcodes = {
         row["gtin"]: row
-        for row in Barcode.objects.filter(gtin__in=lookups).values("gtin", "article_id", "article__sku", "pack_qty")
+        for row in rows.values(
+            "gtin",
+            "article_id",
+            "article__sku",
+            "article__name",
+            "article__unit",
+            "article__category",
+            "pack_qty",
+            "unit_price",
+        )
     }
     resolved: list[ResolvedCode] = []
     for index, gtin in enumerate(normalized):
@@ -183,6 +229,10 @@ def codes_resolve(
                     gtin=gtin,
                     article_id=row["article_id"],
                     sku=row["article__sku"],
+                    name=row["article__name"],
+                    unit=row["article__unit"],
+                    category=row["article__category"],
+                    unit_price=_money(row["unit_price"]),
                     pack_qty=Decimal(1),
                     weight_g=label.weight_g,
                     label_amount=label.amount,
@@ -199,6 +249,10 @@ def codes_resolve(
                     gtin=gtin,
                     article_id=row["article_id"],
                     sku=row["article__sku"],
+                    name=row["article__name"],
+                    unit=row["article__unit"],
+                    category=row["article__category"],
+                    unit_price=_money(row["unit_price"]),
                     pack_qty=row["pack_qty"],
                 )
             )

@@ -267,13 +267,16 @@ class _Planned:
 
 def _plan(register: CashRegister, lines: Sequence[SaleLine]) -> list[_Planned]:
     """Resolve every line to an article and stock quantity (one query for
-    codes, one for articles, one for prices) and flag price disagreements."""
+    codes with their prices; for SKU lines one for articles and one for
+    prices) and flag price disagreements."""
     code_indexes = [i for i, line in enumerate(lines) if line.code.strip()]
     resolved: dict[int, ResolvedCode] = {}
     if code_indexes:
         try:
             found = codes_resolve(
-                codes=[lines[i].code for i in code_indexes], fields=[f"lines[{i}].code" for i in code_indexes]
+                codes=[lines[i].code for i in code_indexes],
+                fields=[f"lines[{i}].code" for i in code_indexes],
+                price_group_id=register.price_group_id,
             )
         except NotFound as exc:
             # In a sale an unknown code is bad input of that line, not a missing resource.
@@ -295,7 +298,11 @@ def _plan(register: CashRegister, lines: Sequence[SaleLine]) -> list[_Planned]:
     article_of = {
         i: resolved[i].article_id if i in resolved else by_sku[line.sku.strip()] for i, line in enumerate(lines)
     }
-    prices = prices_current(article_ids=set(article_of.values()), group_id=register.price_group_id)
+    # Codes carry their price already; only articles sold by SKU need the price query.
+    prices = {r.article_id: r.unit_price for r in resolved.values() if r.unit_price is not None}
+    by_sku_only = {article_of[i] for i, line in enumerate(lines) if i not in resolved} - prices.keys()
+    if by_sku_only:
+        prices.update(prices_current(article_ids=by_sku_only, group_id=register.price_group_id))
 
     planned = []
     for index, line in enumerate(lines):

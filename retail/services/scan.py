@@ -13,7 +13,7 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from pos.models import CashRegister
-from posinv.models import Article, Price, StockLevel
+from posinv.models import Price, StockLevel
 from retail.models import TransferLine, TransferOrder
 from retail.services.codes import GRAMS_PER_KG, ResolvedCode, codes_resolve
 
@@ -78,15 +78,10 @@ def code_quantity(*, resolved: ResolvedCode, unit_price: Decimal | None) -> Deci
 class ScanAnswer:
     """Everything a till shows after a scan."""
 
-    code: str
-    kind: str
-    gtin: str
-    article: Article
+    resolved: ResolvedCode
     quantity: Decimal
-    unit_price: Decimal | None
     amount: Decimal | None
     currency: str
-    weight_g: int | None
     on_hand: Decimal
     available: Decimal
     location_code: str
@@ -95,19 +90,15 @@ class ScanAnswer:
         def text(value):
             return None if value is None else str(value)
 
+        code = self.resolved
         return {
-            "code": self.code,
-            "kind": self.kind,
-            "gtin": self.gtin,
-            "article": {
-                "sku": self.article.sku,
-                "name": self.article.name,
-                "unit": self.article.unit,
-                "category": self.article.category,
-            },
+            "code": code.code,
+            "kind": code.kind,
+            "gtin": code.gtin,
+            "article": {"sku": code.sku, "name": code.name, "unit": code.unit, "category": code.category},
             "quantity": text(self.quantity),
-            "weight_g": self.weight_g,
-            "unit_price": text(self.unit_price),
+            "weight_g": code.weight_g,
+            "unit_price": text(code.unit_price),
             "amount": text(self.amount),
             "currency": self.currency,
             "location": self.location_code,
@@ -119,10 +110,10 @@ class ScanAnswer:
 def register_scan(*, register: CashRegister, code: str) -> ScanAnswer:
     """Resolve one scanned code for `register` (its location, price group
     and currency). Raises InvalidInput (bad code, check digit) or NotFound
-    (no article carries it)."""
-    resolved = codes_resolve(codes=[code])[0]
-    article = Article.objects.only("pk", "sku", "name", "unit", "category").get(pk=resolved.article_id)
-    unit_price = prices_current(article_ids=[article.pk], group_id=register.price_group_id).get(article.pk)
+    (no article carries it). Three queries: code with article and price,
+    stock level, draft transfers (plus one for layouts on a scale label)."""
+    resolved = codes_resolve(codes=[code], price_group_id=register.price_group_id)[0]
+    unit_price = resolved.unit_price
     quantity = code_quantity(resolved=resolved, unit_price=unit_price)
     if resolved.label_amount is not None:
         amount = resolved.label_amount.quantize(CENT)
@@ -130,18 +121,15 @@ def register_scan(*, register: CashRegister, code: str) -> ScanAnswer:
         amount = (unit_price * quantity).quantize(CENT, rounding=ROUND_HALF_UP)
     else:
         amount = None
-    on_hand, available = stock_available(article_ids=[article.pk], location_id=register.location_id)[article.pk]
+    on_hand, available = stock_available(article_ids=[resolved.article_id], location_id=register.location_id)[
+        resolved.article_id
+    ]
     currency = register.price_group.currency if register.price_group_id else register.currency
     return ScanAnswer(
-        code=resolved.code,
-        kind=resolved.kind,
-        gtin=resolved.gtin,
-        article=article,
+        resolved=resolved,
         quantity=quantity,
-        unit_price=unit_price,
         amount=amount,
         currency=currency,
-        weight_g=resolved.weight_g,
         on_hand=on_hand,
         available=available,
         location_code=register.location.code,
