@@ -8,6 +8,7 @@ from django.db.models import Prefetch
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.generics import GenericAPIView
 from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
@@ -61,7 +62,8 @@ def _register(request) -> CashRegister:
         CashRegister.objects.select_related("location", "price_group").filter(code=device.code, active=True).first()
     )
     if register is None:
-        raise NotFound([Problem(field="register", code="not_found", reason=f"register {device.code!r} is not active")])
+        # A deactivated (or deleted) till keeps its token until rotated; refuse it.
+        raise PermissionDenied(f"register {device.code!r} is not active")
     return register
 
 

@@ -220,3 +220,14 @@ def test_scan_answers_in_five_queries(till, pen, django_assert_num_queries):
     # Token, register, the code with its article and price, the stock level, draft transfers.
     with django_assert_num_queries(5):
         assert scan(till, EAN13).status_code == 200
+
+
+def test_a_deactivated_register_is_refused(till, pen):
+    type(till.register).objects.filter(pk=till.register.pk).update(active=False)
+
+    response = scan(till, EAN13)
+
+    assert (response.status_code, response.json()) == (
+        403,
+        {"errors": [{"reason": "register 'R1' is not active", "code": "permission_denied"}]},
+    )
