@@ -308,8 +308,8 @@ def _decide(
 ) -> _Decision:
     """Apply the rules of docs/cabinets.md to one reading, updating `tray` in memory."""
     row = WeightReading(
-        cabinet=cabinet,
-        tray=tray,
+        cabinet_id=cabinet.pk,
+        tray_id=tray.pk if tray is not None else None,
         tray_code=reading.tray_id,
         weight_g=reading.weight_g,
         position=reading.position or "",
