@@ -138,7 +138,9 @@ def main() -> None:
     args = parser.parse_args()
     vendor = django_for_bench("live_sales")
     if vendor != "postgresql":
-        sys.exit("live_sales measures the main system on PostgreSQL: set DATABASE_URL=postgres://...")
+        # Not an error: `make bench` on SQLite runs the others and says why this one did not run.
+        print("live_sales: skipped; it measures the main system on PostgreSQL (set DATABASE_URL=postgres://...)")
+        return
 
     from django.db import connection, connections
     from django.utils import timezone
