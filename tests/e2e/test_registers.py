@@ -6,6 +6,7 @@ the main system by themselves; receipts and stock are read back through the
 main system's API."""
 from __future__ import annotations
 
+import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from decimal import Decimal
@@ -19,9 +20,10 @@ from tests.pos.realsystems import (
     flush_node_redis,
     main_system,
     node_env,
+    record_sales_file,
     sales,
 )
-from tests.support.processes import started_command, started_server, started_worker, wait_until
+from tests.support.processes import free_port, manage, started_command, started_server, started_worker, wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -81,4 +83,32 @@ def test_thousand_sales_on_a_register_node_reach_the_main_system_in_order_once()
                     for e in outbox if e["table"] == "receipt_line"]
         assert len(move_ids) == 2000
         assert move_ids == sorted(move_ids)
+    flush_node_redis()
+
+
+def test_synchronize_on_the_main_system_makes_a_push_node_send_now(tmp_path):
+    flush_node_redis()
+    with main_system("regsync") as main, ExitStack() as stack:
+        node_port = free_port()
+        # An hour between runs: only the first tick and Synchronize make the node send.
+        create_register(main, "R1", location="S1", interval=3600, node_url=f"http://127.0.0.1:{node_port}")
+        env = node_env(main, "R1", label="regsyncnode")
+        stack.enter_context(started_server(env=env, port=node_port, name="regsyncnode"))
+        receipts = sales(40, prefix="R1")
+        record_sales_file(env, receipts[:10], tmp_path, "before")
+        if "REDIS_URL" in env:
+            stack.enter_context(started_worker(env=env, name="node-worker"))
+        stack.enter_context(started_command("run_scheduler", "--interval", "0.5", env=env, name="node-scheduler"))
+        wait_until(lambda: main.status("R1")["last_applied_entry_no"] == 1 + 10 * 4, timeout=60,
+                   message="the first run to send what was there")
+        record_sales_file(env, receipts[10:], tmp_path, "after")
+        time.sleep(2)
+        assert main.status("R1")["last_applied_entry_no"] == 41  # nothing travels before the next interval
+
+        out = manage("synchronize", "R1", env=main.env).stdout
+
+        assert out.strip() == "R1: the register node was asked to send now"
+        wait_until(lambda: main.status("R1")["last_applied_entry_no"] == 41 + 30 * 4, timeout=60,
+                   message="the node to send")
+        assert main.on_hand("S1") == expected_on_hand(receipts)
     flush_node_redis()
