@@ -17,6 +17,7 @@ from cabinets.services.alerts import shrink_alerts_acknowledge
 from cabinets.services.provisioning import cabinet_token_rotate
 from cabinets.services.pull import PullError, cabinet_pull_request
 from cabinets.services.readings import readings_of_tray
+from posinv.models import ApiToken
 
 STATE_COLOURS = {"empty": "#9e9e9e", "filled": "#2e7d32"}
 OUTCOME_COLOURS = {
@@ -123,6 +124,7 @@ class WeighingCabinetAdmin(admin.ModelAdmin):
     actions = ("pull_now", "rotate_token")
     readonly_fields = (
         "last_reading_at", "last_pull_at", "pull_cursor", "last_pull_error", "pull_blocked_until", "created_at",
+        "device_token",
     )
     fieldsets = (
         (None, {"fields": ("code", "name", "location", "active", "interval_seconds")}),
@@ -130,7 +132,7 @@ class WeighingCabinetAdmin(admin.ModelAdmin):
                                     "pull_cursor", "last_pull_error", "pull_blocked_until")}),
         ("Weight to quantity (docs/cabinets.md)", {"fields": ("tolerance", "hysteresis_units", "piece_variation",
                                                               "max_weight_g")}),
-        ("Activity", {"fields": ("last_reading_at", "created_at")}),
+        ("Activity", {"fields": ("device_token", "last_reading_at", "created_at")}),
     )
 
     def get_queryset(self, request):
@@ -167,6 +169,14 @@ class WeighingCabinetAdmin(admin.ModelAdmin):
         if cabinet.is_silent():
             return badge(f"⚠ silent for over two intervals ({2 * cabinet.interval_seconds} s)", "#c62828")
         return badge("ok", "#2e7d32")
+
+    @admin.display(description="device token")
+    def device_token(self, cabinet):
+        token = ApiToken.objects.filter(kind=ApiToken.Kind.CABINET, subject=cabinet.code).first()
+        if token is None:
+            return "none: issue one with the action 'Issue a new device token'"
+        used = f"last used {ago(token.last_used_at)}" if token.last_used_at else "never used"
+        return f"{token.prefix}… (issued {token.created_at:%Y-%m-%d %H:%M}, {used})"
 
     @admin.display(description="last pull error")
     def last_pull_error_short(self, cabinet):

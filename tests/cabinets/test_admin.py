@@ -87,6 +87,7 @@ def test_cabinet_page_shows_trays_inline_and_warns_when_the_cabinet_is_silent(ad
     assert "Cabinet CAB1 has sent nothing for more than two intervals (last reading: 1 h ago, interval 600 s)." in page
     assert 'value="T-1"' in page and 'value="A-03"' in page
     assert '<td class="field-quantity"> <p>12.000</p> </td>' in page
+    assert f"{ApiToken.objects.get(subject='CAB1').prefix}… (issued " in page
     assert ">Filled</span>" in page
 
 
