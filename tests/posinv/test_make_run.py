@@ -9,6 +9,7 @@ import os
 import re
 import signal
 import subprocess
+from decimal import Decimal
 
 import pytest
 import requests
@@ -18,6 +19,7 @@ from tests.support.processes import (
     database_url,
     drop_database,
     free_port,
+    manage,
     process_env,
     spawn,
     wait_until,
@@ -31,7 +33,39 @@ def children_of(pid: int) -> list[int]:
     return [int(p) for p in out.split()]
 
 
-def serve_once(env: dict[str, str], port: int) -> tuple[str, list[int]]:
+def api_roundtrip(env: dict[str, str], base: str) -> None:
+    """A staff token from the command, moves posted twice over HTTP (the
+    replay moves nothing), levels read back, and the ledger checked by the
+    command's exit code."""
+    token = manage("create_api_token", "admin", env=env).stdout.strip().splitlines()[-1]
+    headers = {"Authorization": f"Token {token}"}
+    batch = {
+        "moves": [
+            {"kind": "sale", "idempotency_key": "e2e:1", "sku": "NUT-M8", "location": "S1", "quantity": "-3"},
+            {"kind": "count", "idempotency_key": "e2e:2", "sku": "NUT-M8", "location": "W1", "counted": "480"},
+        ]
+    }
+
+    def on_hand() -> dict[str, Decimal]:
+        answer = requests.get(f"{base}/api/v1/stock-levels/", params={"article": "NUT-M8"}, headers=headers, timeout=30)
+        assert answer.status_code == 200, answer.text
+        return {row["location"]: Decimal(row["on_hand"]) for row in answer.json()["results"]}
+
+    before = on_hand()  # other apps' demo loaders sell and count too
+    first = requests.post(f"{base}/api/v1/stock-moves/", json=batch, headers=headers, timeout=30)
+    again = requests.post(f"{base}/api/v1/stock-moves/", json=batch, headers=headers, timeout=30)
+    after = on_hand()
+    assert first.status_code == 200, first.text
+    assert [(r["status"], Decimal(r["quantity"])) for r in first.json()["results"]] == [
+        ("posted", Decimal("-3")),
+        ("posted", Decimal("480") - before["W1"]),
+    ]
+    assert [r["status"] for r in again.json()["results"]] == ["duplicate", "duplicate"]
+    assert after == {**before, "S1": before["S1"] - 3, "W1": Decimal("480")}
+    assert manage("verify_ledger", env=env, check=False).returncode == 0
+
+
+def serve_once(env: dict[str, str], port: int, check_api: bool = False) -> tuple[str, list[int]]:
     """Start scripts/run-all.sh, check it serves, stop it with SIGTERM; returns its log and children."""
     child = spawn(["bash", "scripts/run-all.sh"], env={**env, "PORT": str(port)}, name="make-run")
     base = f"http://127.0.0.1:{port}"
@@ -54,6 +88,8 @@ def serve_once(env: dict[str, str], port: int) -> tuple[str, list[int]]:
         }
         assert "openapi: 3" in answers["/api/schema/"].text
         assert requests.get(f"{base}/api/v1/stock-levels/", timeout=10).status_code in (401, 403)
+        if check_api:
+            api_roundtrip(env, base)
     finally:
         os.kill(child.pid, signal.SIGTERM)
         child.popen.wait(timeout=30)
@@ -64,7 +100,7 @@ def test_make_run_serves_and_runs_twice_safely():
     env = process_env(database=database_url("a_makerun"), DEBUG="1")
     create_database(env["DATABASE_URL"])
     try:
-        first_log, first_children = serve_once(env, free_port())
+        first_log, first_children = serve_once(env, free_port(), check_api=True)
         second_log, _ = serve_once(env, free_port())
     finally:
         drop_database(env["DATABASE_URL"])
