@@ -218,3 +218,19 @@ def test_trays_are_untouched_when_a_pull_fails(pulling, vendor, tray):
         cabinet_pull(cabinet=pulling)
     tray.refresh_from_db()
     assert (tray.quantity, tray.weight_g, tray.state) == (None, None, Tray.State.EMPTY)
+
+
+def test_the_vendors_rate_limit_stops_a_long_pull_and_holds_the_next(cabinet, tray):
+    with FakeCabinetVendor(api_key="k", page_max=10, rate_per_minute=2) as vendor:
+        WeighingCabinet.objects.filter(pk=cabinet.pk).update(pull_url=vendor.url("SN-1"), pull_api_key="k")
+        cabinet.refresh_from_db()
+        add_series(vendor, 30)
+
+        with pytest.raises(PullError) as error:
+            cabinet_pull(cabinet=cabinet)
+
+    assert str(error.value).startswith("the vendor is rate limiting us (429); retry after ")
+    assert WeightReading.objects.count() == 20  # two pages of 10 before the limit
+    cabinet.refresh_from_db()
+    assert cabinet.pull_cursor == T0 + timedelta(minutes=19)
+    assert cabinet.pull_blocked_until > cabinet.last_pull_at
