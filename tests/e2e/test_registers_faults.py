@@ -81,6 +81,16 @@ def test_main_down_while_sales_go_on_then_entries_arrive_once_in_order(settings)
             got = main.receipts("R1")
             on_hand = main.on_hand("S1")
 
+            # The register is reinstalled with an empty database and numbers
+            # from 1 again: its new entries clash with applied ones. They are
+            # kept on the main system for a person (409) and stop nothing.
+            SyncEntry.objects.all().delete()
+            CashRegister.objects.filter(code="R1").update(next_entry_no=1)
+            assert till.post("/api/v1/till/receipts/", sales(1, prefix="NEW")[0], format="json").status_code == 201
+            clash = register_push()
+            register_after_clash = CashRegister.objects.get(code="R1")
+            status_after_clash = main.status("R1")
+
         assert (counts["sent"], counts["applied"], counts["duplicate"], counts["calls"]) == (160, 160, 0, 4)
         assert SyncEntry.objects.filter(state="pending").count() == 0
         register.refresh_from_db()
@@ -90,6 +100,10 @@ def test_main_down_while_sales_go_on_then_entries_arrive_once_in_order(settings)
         move_ids = [line["stock_move_id"] for r in sorted(got, key=lambda r: r["receipt_no"]) for line in r["lines"]]
         assert move_ids == sorted(move_ids)  # applied in entry order
         assert on_hand == expected_on_hand(receipts)
+        assert (clash["conflict"], clash["applied"], clash["sent"]) == (5, 0, 5)
+        assert "entry no. 1 was received before with different content" in register_after_clash.last_error
+        assert SyncEntry.objects.filter(state="pending").count() == 0  # nothing is sent again and again
+        assert (status_after_clash["last_applied_entry_no"], status_after_clash["receipts"]) == (241, 60)
     finally:
         drop_database(env["DATABASE_URL"])
 
