@@ -69,7 +69,7 @@ def purchase_order_create(*, supplier_id: int, location_id: int, note: str = "")
     insert, so a unique placeholder goes in first, in the same transaction)."""
     with transaction.atomic():
         order = PurchaseOrder.objects.create(
-            number=f"new-{uuid.uuid4().hex}", supplier_id=supplier_id, location_id=location_id, note=note
+            number=f"new-{uuid.uuid4().hex[:28]}", supplier_id=supplier_id, location_id=location_id, note=note
         )
         order.number = f"PO-{order.pk:06d}"
         PurchaseOrder.objects.filter(pk=order.pk).update(number=order.number)
