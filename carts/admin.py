@@ -16,6 +16,7 @@ from carts.services.orders import order_lines_retry, orders_import
 from carts.services.qoh import qoh_get, qoh_reconcile
 from carts.services.stack import stack_discard, stack_retry
 from carts.services.stores import store_secrets_set, store_validate
+from carts.services.warehouses import store_directions_validate
 from posinv.exceptions import DomainError
 from posinv.queueing import enqueue
 
@@ -69,11 +70,13 @@ class ExternalStoreForm(forms.ModelForm):
         if self.errors:
             return cleaned
         store = self.instance
-        for name in ("platform", "url", "params", "sync_inventory"):
+        for name in ("platform", "url", "params", "sync_inventory", "kind", "stock_direction", "stock_target",
+                     "price_direction", "price_group"):
             setattr(store, name, cleaned.get(name))
         secrets = {**(store.secrets if store.pk else {}), **self.new_secrets()}
         try:
             store_validate(store=store, secrets=secrets)
+            store_directions_validate(store=store)
         except DomainError as exc:
             for problem in exc.problems:
                 field = problem.field if problem.field in self.fields else None
@@ -103,7 +106,8 @@ class ExternalStoreAdmin(admin.ModelAdmin):
     list_filter = ["kind", "platform", "sync_inventory", "import_orders", "active"]
     search_fields = ["code", "name", "url"]
     filter_horizontal = ["locations"]
-    readonly_fields = ["secrets_state", "link_report_summary", "last_order_import_at"]
+    readonly_fields = ["secrets_state", "link_report_summary", "last_order_import_at", "last_stock_run_at",
+                       "last_price_run_at"]
     actions = ["send_qoh", "get_qoh", "match_products", "import_orders_now", "reconcile"]
 
     def get_queryset(self, request):
@@ -114,12 +118,29 @@ class ExternalStoreAdmin(admin.ModelAdmin):
             _oldest=Min("stack__created_at", filter=Q(stack__state=WAITING)),
         )
 
-    def get_fields(self, request, obj=None):
-        fields = super().get_fields(request, obj)
-        if obj is not None and not platforms().get(obj.platform, None).supports_inventory_sync:
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        # The secret boxes are added by the form itself (per platform), so the
+        # form is built from its Meta rather than from the fieldsets' names.
+        kwargs["fields"] = None
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def get_fieldsets(self, request, obj=None):
+        cart = ["locations", "order_location", "safety_buffer", "sync_inventory", "import_orders",
+                "order_interval_seconds", "order_cursor", "last_order_import_at"]
+        if obj is not None and not platforms()[obj.platform].supports_inventory_sync:
             # Not offered where the platform cannot take quantities.
-            fields = [f for f in fields if f != "sync_inventory"]
-        return fields
+            cart.remove("sync_inventory")
+        secrets = [name for name, (platform, _) in _secret_fields().items() if obj is None or platform == obj.platform]
+        return [
+            (None, {"fields": ["code", "name", "kind", "platform", "url", "params", "active"]}),
+            ("Secrets (write-only)", {"fields": ["secrets_state", *secrets]}),
+            ("Cart: locations, inventory sync, orders", {"fields": cart}),
+            ("Stock tab", {"fields": ["stock_direction", "stock_target", "stock_interval_seconds", "zero_hold_share",
+                                      "last_stock_run_at"]}),
+            ("Prices tab", {"fields": ["price_direction", "price_group", "price_interval_seconds",
+                                       "last_price_run_at"]}),
+            ("Products", {"fields": ["link_report_summary"]}),
+        ]
 
     @admin.display(description="links", ordering="_links")
     def links_count(self, obj):

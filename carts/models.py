@@ -80,6 +80,29 @@ class ExternalStore(models.Model):
     active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
+    # Issue 7 (seed 004): who leads, separately for stock and prices.
+    class Direction(models.TextChoices):
+        NONE = "none", "No synchronization"
+        DOWNLOAD = "download", "Download from the store (superior store / wholesaler)"
+        SEND = "send", "Send to the store (inferior store)"
+
+    stock_direction = models.CharField(max_length=8, choices=Direction.choices, default=Direction.NONE)
+    stock_target = models.ForeignKey(
+        Location, on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+        help_text="Download: the warehouse that receives the store's quantities (as counts). "
+                  "Send: the source warehouses are the store's locations, summed.")
+    stock_interval_seconds = models.PositiveIntegerField(default=900)
+    last_stock_run_at = models.DateTimeField(null=True, blank=True)
+    zero_hold_share = models.DecimalField(
+        max_digits=4, decimal_places=3, default=Decimal("0.5"),
+        help_text="A download that would zero more than this share of the products is held for confirmation.")
+    price_direction = models.CharField(max_length=8, choices=Direction.choices, default=Direction.NONE)
+    price_group = models.ForeignKey(
+        "posinv.PriceGroup", on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+        help_text="Download: the group that receives the prices. Send: the group whose prices go out.")
+    price_interval_seconds = models.PositiveIntegerField(default=3600)
+    last_price_run_at = models.DateTimeField(null=True, blank=True)
+
     class Meta:
         ordering = ["code"]
         constraints = [

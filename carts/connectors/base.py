@@ -45,6 +45,7 @@ class RemoteProduct:
     title: str = ""
     product_id: str = ""
     quantity: int | None = None
+    price: Decimal | None = None
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,22 @@ class QuantityUpdate:
     ref: str
     quantity: int
     expected: int | None = None
+
+
+@dataclass(frozen=True)
+class PriceUpdate:
+    """Set the price of `ref` (in the connector's configured remote price group)."""
+
+    ref: str
+    price: Decimal
+
+
+@dataclass(frozen=True)
+class BadRow:
+    """A row of a feed that could not be read: where and why (the good rows still apply)."""
+
+    row: int
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -136,6 +153,8 @@ class Connector:
     supports_get_qoh: ClassVar[bool] = True
     compare_and_set: ClassVar[bool] = False
     pushes_orders: ClassVar[bool] = False
+    supports_prices: ClassVar[bool] = False  # list_products carries prices; push_prices works
+    is_wholesaler_feed: ClassVar[bool] = False  # can only be downloaded from
     batch_size: ClassVar[int] = 50
     rate: ClassVar[RateSpec] = RateSpec(capacity=10, per_second=5)
     timeout: ClassVar[float] = 10.0
@@ -149,6 +168,7 @@ class Connector:
         self.timeout = timeout or self.timeout
         self.session = requests.Session()
         self.calls = 0
+        self.bad_rows: list[BadRow] = []  # filled by list_products of feeds
 
     def credential(self) -> str:
         """What identifies the rate budget: by default the URL plus the first secret."""
@@ -210,6 +230,9 @@ class Connector:
 
     def push_quantities(self, updates: list[QuantityUpdate]) -> list[PushOutcome]:
         raise Unsupported(f"{self.platform} does not take quantities")
+
+    def push_prices(self, updates: list[PriceUpdate]) -> list[PushOutcome]:
+        raise Unsupported(f"{self.platform} does not take prices")
 
     def fetch_orders(self, cursor: dict) -> tuple[list[RemoteOrder], dict]:
         """Orders changed since `cursor`, oldest first, and the cursor to save after commit."""

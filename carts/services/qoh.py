@@ -20,6 +20,7 @@ from carts.services.stores import (
     store_connector,
     store_location_ids,
     store_order_location,
+    store_receives_stock,
 )
 from posinv.exceptions import InvalidInput, Problem
 from posinv.models import StockLevel, StockMove
@@ -42,7 +43,7 @@ def qoh_send(*, store: ExternalStore, progress: Progress | None = None, time_bud
     them now (the same controller as real-time sync, so batching, rate
     budget and compare-and-set apply)."""
     article_ids = list(ProductLink.objects.filter(store=store).values_list("article_id", flat=True))
-    if not store.sync_inventory:
+    if not store_receives_stock(store):
         raise InvalidInput([Problem(field="sync_inventory", reason=f"{store.code} does not synchronize inventory")])
     result = SendResult()
     with transaction.atomic():

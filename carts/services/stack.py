@@ -39,7 +39,13 @@ from carts.connectors.base import (
     Unsupported,
 )
 from carts.models import CartSettings, ExternalStore, ProductLink, StackEntry
-from carts.services.stores import cart_settings_get, store_available, store_connector
+from carts.services.stores import (
+    cart_settings_get,
+    store_available,
+    store_connector,
+    store_receives_stock,
+    stores_receiving_stock,
+)
 from posinv.models import StockChange
 from posinv.queueing import enqueue
 
@@ -57,7 +63,7 @@ def stack_wake(store_id: int) -> None:
 
 
 def _synchronized_stores():
-    return ExternalStore.objects.filter(active=True, sync_inventory=True).prefetch_related("locations")
+    return ExternalStore.objects.filter(stores_receiving_stock(), active=True).prefetch_related("locations")
 
 
 def stack_changes_consume(*, changes: list[StockChange]) -> int:
@@ -251,7 +257,7 @@ def stack_sweep(*, store_id: int, time_budget: float = 20.0) -> SweepResult:
     due or `time_budget` seconds have passed."""
     result = SweepResult()
     store = ExternalStore.objects.filter(pk=store_id, active=True).prefetch_related("locations").first()
-    if store is None or not store.sync_inventory:
+    if store is None or not store_receives_stock(store):
         return result
     params = cart_settings_get()
     connector = store_connector(store=store)

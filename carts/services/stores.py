@@ -5,7 +5,7 @@ import math
 from decimal import Decimal
 
 from django.db import transaction
-from django.db.models import Sum
+from django.db.models import Q, Sum
 
 from carts.connectors.base import Connector, connector_class
 from carts.models import CartSettings, ExternalStore, ImportedOrderLine
@@ -67,6 +67,16 @@ def store_secrets_set(*, store: ExternalStore, values: dict) -> None:
     merged = {**store.secrets, **{k: v for k, v in values.items() if str(v).strip()}}
     ExternalStore.objects.filter(pk=store.pk).update(secrets=merged)
     store.secrets = merged
+
+
+def stores_receiving_stock() -> Q:
+    """Stores that get our stock through the web stack: carts with
+    "synchronize inventory" and inferior stores (stock direction "send")."""
+    return Q(sync_inventory=True) | Q(stock_direction=ExternalStore.Direction.SEND)
+
+
+def store_receives_stock(store: ExternalStore) -> bool:
+    return store.sync_inventory or store.stock_direction == ExternalStore.Direction.SEND
 
 
 def store_location_ids(*, store: ExternalStore) -> list[int]:

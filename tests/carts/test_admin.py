@@ -9,6 +9,9 @@ from django.test.utils import CaptureQueriesContext
 from carts.models import ExternalStore, ImportedOrder, StackEntry
 from tests.carts.conftest import articles, link_all, make_shopify_store, make_woo_store, receive
 
+TABS = {"stock_direction": "none", "stock_interval_seconds": "900", "zero_hold_share": "0.5",
+        "price_direction": "none", "price_interval_seconds": "3600"}
+
 
 def _admin(client, staff_user):
     client.force_login(staff_user)
@@ -48,7 +51,7 @@ def test_secrets_are_write_only_in_the_store_form(sync_on, shopify, shop_locatio
     form = {"code": "shopify", "name": "Shop", "kind": "cart", "platform": "shopify", "url": shopify.url,
             "params": '{"location_id": "gid://shopify/Location/1"}', "locations": [shop_location.pk],
             "safety_buffer": "1", "sync_inventory": "on", "order_interval_seconds": "60", "order_cursor": "{}",
-            "active": "on", "secret__shopify__access_token": ""}
+            "active": "on", "secret__shopify__access_token": "", **TABS}
     answer = client.post(f"/admin/carts/externalstore/{store.pk}/change/", form)
     assert answer.status_code == 302
     store.refresh_from_db()
@@ -60,7 +63,7 @@ def test_adding_a_store_without_its_required_parameters_is_refused_with_the_fiel
     client = _admin(client, staff_user)
     form = {"code": "wc", "name": "Woo", "kind": "cart", "platform": "woocommerce", "url": "https://shop.example",
             "params": "{}", "locations": [shop_location.pk], "safety_buffer": "0", "order_interval_seconds": "60",
-            "order_cursor": "{}", "active": "on", "secret__woocommerce__consumer_key": "ck_1"}
+            "order_cursor": "{}", "active": "on", "secret__woocommerce__consumer_key": "ck_1", **TABS}
     page = client.post("/admin/carts/externalstore/add/", form)
     assert page.status_code == 200
     assert "consumer_secret: required by WooCommerce (REST v3)" in page.content.decode()
