@@ -209,3 +209,5 @@ LOGGING = {
 POSINV_METRICS_TOKEN = os.environ.get("POSINV_METRICS_TOKEN", "")
 # Hours between recorded ledger verifications (0: off).
 POSINV_VERIFY_LEDGER_HOURS = float(os.environ.get("POSINV_VERIFY_LEDGER_HOURS", "24"))
+# Bad API tokens per client address and minute before 429 (posinv/api/throttling.py).
+POSINV_AUTH_FAILURES_PER_MINUTE = int(os.environ.get("POSINV_AUTH_FAILURES_PER_MINUTE", "20"))

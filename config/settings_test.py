@@ -23,3 +23,6 @@ if REDIS_URL:
     }
     REDIS_URL = TEST_REDIS_URL
 POSINV_JOBS_INLINE = True
+# Every test client is 127.0.0.1: suites that send bad tokens on purpose must not
+# trip the failed-token throttle; tests/reliability sets its own low limit.
+POSINV_AUTH_FAILURES_PER_MINUTE = 100_000

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 from rest_framework import authentication, exceptions
 
+from posinv.api.throttling import throttled_token_find
 from posinv.models import ApiToken
-from posinv.services.tokens import token_find
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,8 @@ class TokenAuthentication(authentication.BaseAuthentication):
             raw = header[1].decode("ascii")
         except UnicodeDecodeError as exc:
             raise exceptions.AuthenticationFailed("Invalid token.") from exc
-        token = token_find(raw)
+        # Counted per client address; 429 once over the limit (posinv/api/throttling.py).
+        token = throttled_token_find(request, raw)
         if token is None:
             raise exceptions.AuthenticationFailed("Invalid token.")
         if token.kind == ApiToken.Kind.USER:
