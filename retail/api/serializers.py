@@ -8,6 +8,7 @@ from decimal import Decimal
 from rest_framework import serializers
 
 from posinv.api.serializers import ErrorsOut  # noqa: F401 - the one error shape, re-exported for the views
+from posinv.models import Location
 from retail.models import TransferOrder
 
 
@@ -195,3 +196,39 @@ class TransferOut(serializers.ModelSerializer):
             "received_at",
             "lines",
         ]
+
+
+class StockMatrixQuery(serializers.Serializer):
+    category = serializers.CharField(required=False, allow_blank=True, default="")
+    kind = serializers.ChoiceField(choices=Location.Kind.choices, required=False, allow_blank=True, default="")
+    below = serializers.BooleanField(required=False, default=False)
+    q = serializers.CharField(required=False, allow_blank=True, default="")
+    page = serializers.IntegerField(required=False, min_value=1, default=1)
+
+
+class MatrixLocationOut(serializers.Serializer):
+    code = serializers.CharField()
+    name = serializers.CharField()
+    kind = serializers.CharField()
+
+
+class MatrixCellOut(serializers.Serializer):
+    on_hand = serializers.DecimalField(max_digits=14, decimal_places=3, allow_null=True)
+    reorder_point = serializers.DecimalField(max_digits=14, decimal_places=3, allow_null=True)
+    below = serializers.BooleanField()
+
+
+class MatrixRowOut(serializers.Serializer):
+    sku = serializers.CharField(source="article.sku")
+    name = serializers.CharField(source="article.name")
+    category = serializers.CharField(source="article.category")
+    cells = MatrixCellOut(many=True, help_text="One per location, in the order of `locations`.")
+    total = serializers.DecimalField(max_digits=16, decimal_places=3)
+
+
+class StockMatrixOut(serializers.Serializer):
+    locations = MatrixLocationOut(many=True)
+    rows = MatrixRowOut(many=True)
+    total_articles = serializers.IntegerField()
+    page = serializers.IntegerField()
+    pages = serializers.IntegerField()

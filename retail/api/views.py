@@ -19,9 +19,11 @@ from pos.services.receipts import CustomerSpec
 from posinv.api.auth import DevicePrincipal
 from posinv.api.permissions import IsStaffUser, device_of_kind
 from posinv.exceptions import InvalidInput, NotFound, Problem
+from posinv.models import Location
 from posinv.services.ledger import StockOrigin
 from retail.api import serializers as s
 from retail.models import TransferLine, TransferOrder
+from retail.selectors import stock_matrix
 from retail.services.rfid import rfid_read_post
 from retail.services.sales import SaleLine, SalePayment, live_sale_post
 from retail.services.scan import register_scan
@@ -333,6 +335,32 @@ class RfidReadView(APIView):
             origin=origin,
         )
         return Response(s.RfidReadOut(read).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+
+class StockMatrixView(APIView):
+    """The stock matrix for other tools (the admin page shows the same)."""
+
+    @extend_schema(
+        operation_id="stock_matrix",
+        summary="Articles by locations: on hand and reorder point per cell",
+        parameters=[
+            OpenApiParameter("category", OpenApiTypes.STR),
+            OpenApiParameter("kind", OpenApiTypes.STR, enum=Location.Kind.values, description="location kind"),
+            OpenApiParameter("below", OpenApiTypes.BOOL, description="only articles below a reorder point"),
+            OpenApiParameter("q", OpenApiTypes.STR, description="SKU or name contains"),
+            OpenApiParameter("page", OpenApiTypes.INT),
+        ],
+        responses={200: s.StockMatrixOut, 400: s.ErrorsOut},
+        tags=["multi-store"],
+    )
+    def get(self, request):
+        params = s.StockMatrixQuery(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        v = params.validated_data
+        matrix = stock_matrix(
+            category=v["category"], location_kind=v["kind"], below_reorder=v["below"], search=v["q"], page=v["page"]
+        )
+        return Response(s.StockMatrixOut(matrix).data)
 
 
 def _transfers():

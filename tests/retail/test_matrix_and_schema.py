@@ -110,3 +110,34 @@ def test_matrix_needs_the_view_permission(client, django_user_model, chain):
     client.force_login(clerk)
 
     assert client.get(URL).status_code == 403
+
+
+def test_matrix_api_gives_the_same_cells_in_a_few_queries(staff_client, chain, django_assert_max_num_queries):
+    with django_assert_max_num_queries(5):
+        response = staff_client.get("/api/v1/stock-matrix/", {"kind": "store", "below": "true"})
+
+    assert response.status_code == 200
+    assert response.json() == {
+        "locations": [{"code": "S1", "name": "S1", "kind": "store"}, {"code": "S2", "name": "S2", "kind": "store"}],
+        "rows": [
+            {
+                "sku": "APPLE",
+                "name": "Apple",
+                "category": "Fruit",
+                "total": "3.000",
+                "cells": [
+                    {"on_hand": "3.000", "reorder_point": "5.000", "below": True},
+                    {"on_hand": None, "reorder_point": None, "below": False},
+                ],
+            }
+        ],
+        "total_articles": 1,
+        "page": 1,
+        "pages": 1,
+    }
+
+
+def test_matrix_api_refuses_an_unknown_location_kind(staff_client, chain):
+    response = staff_client.get("/api/v1/stock-matrix/", {"kind": "moon"})
+
+    assert (response.status_code, response.json()["errors"][0]["field"]) == (400, "kind")
