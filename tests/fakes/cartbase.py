@@ -78,10 +78,15 @@ class FakeServer:
                 reply = fake.dispatch(Request(self, body))
                 if reply.delay:
                     time.sleep(reply.delay)
-                data = b"" if reply.body is None else json.dumps(reply.body).encode()
+                text = getattr(reply, "text", None)
+                if text is not None:
+                    data = text.encode()
+                else:
+                    data = b"" if reply.body is None else json.dumps(reply.body).encode()
                 try:
                     self.send_response(reply.status)
-                    self.send_header("Content-Type", "application/json")
+                    if "Content-Type" not in reply.headers:
+                        self.send_header("Content-Type", "application/json")
                     self.send_header("Content-Length", str(len(data)))
                     for key, value in reply.headers.items():
                         self.send_header(key, str(value))
