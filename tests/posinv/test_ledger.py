@@ -4,7 +4,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from django.db import connection
+from django.db import DatabaseError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from posinv.exceptions import LedgerRefused
@@ -247,3 +247,12 @@ def test_repeated_key_of_a_refused_move_is_refused_too(article):
     assert [r.status for r in result.results] == ["refused", "refused"]
     assert result.results[1].problem.reason.endswith("(same key as item 0)")
     assert not StockMove.objects.exists()
+
+
+def test_the_database_refuses_to_update_a_move(article, store):
+    stock_moves_post(moves=[sale("k1", "-2")], origin=ORIGIN)
+
+    with pytest.raises(DatabaseError, match="stock moves are append-only"), transaction.atomic():
+        StockMove.objects.filter(idempotency_key="k1").update(quantity=Decimal("-20"))
+
+    assert StockMove.objects.get(idempotency_key="k1").quantity == Decimal("-2")
