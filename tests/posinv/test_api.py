@@ -274,4 +274,7 @@ def test_schema_and_docs_are_served(client, staff_user):
     assert {"/api/v1/articles/lookup/", "/api/v1/stock-levels/", "/api/v1/stock-moves/"} <= set(paths)
     assert docs.status_code == 200
     assert b"swagger-ui" in docs.content
+    # Served offline: the Swagger UI comes from our static files, not a CDN.
+    assert b"/static/drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js" in docs.content
+    assert b"cdn.jsdelivr" not in docs.content
     assert ApiToken.objects.count() == 0
