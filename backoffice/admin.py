@@ -226,8 +226,8 @@ class PurchaseOrderAdmin(admin.ModelAdmin):
     list_filter = ["state", "supplier", "location"]
     search_fields = ["number", "supplier__code", "supplier__name"]
     list_select_related = ["supplier", "location"]
-    readonly_fields = ["number", "state", "created_at", "sent_at", "received_at"]
-    fields = ["number", "supplier", "location", "state", "note", "created_at", "sent_at", "received_at"]
+    readonly_fields = ["number", "state", "created_at", "sent_at", "received_at", "receive_link"]
+    fields = ["number", "supplier", "location", "state", "receive_link", "note", "created_at", "sent_at", "received_at"]
     inlines = [PurchaseOrderLineInline]
     actions = ["send_orders", "cancel_orders"]
 
@@ -267,9 +267,9 @@ class PurchaseOrderAdmin(admin.ModelAdmin):
     def received(self, obj):
         return obj.qty_received
 
-    @admin.display(description="")
+    @admin.display(description="goods")
     def receive_link(self, obj):
-        if obj.state in (PurchaseOrder.State.SENT, PurchaseOrder.State.PARTLY_RECEIVED):
+        if obj.pk and obj.state in (PurchaseOrder.State.SENT, PurchaseOrder.State.PARTLY_RECEIVED):
             return format_html(
                 '<a href="{}">Receive</a>', reverse("admin:backoffice_purchaseorder_receive", args=[obj.pk])
             )

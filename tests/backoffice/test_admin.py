@@ -252,3 +252,14 @@ def test_an_order_added_by_hand_gets_the_next_number_and_its_lines(admin_client,
     order = PurchaseOrder.objects.get()
     assert (order.number, order.state, order.note) == (f"PO-{order.pk:06d}", "draft", "phone order")
     assert list(order.lines.values_list("article__sku", "quantity_ordered")) == [("F2", Decimal("8.000"))]
+
+
+def test_a_sent_order_s_page_links_to_receiving(admin_client, purchasing):
+    order = purchase_orders_draft().orders[0]
+    draft_page = admin_client.get(f"/admin/backoffice/purchaseorder/{order.pk}/change/").content.decode()
+    purchase_order_send(order_id=order.pk)
+    sent_page = admin_client.get(f"/admin/backoffice/purchaseorder/{order.pk}/change/").content.decode()
+
+    receive_url = f"/admin/backoffice/purchaseorder/{order.pk}/receive/"
+    assert receive_url not in draft_page
+    assert receive_url in sent_page
