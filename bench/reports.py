@@ -13,6 +13,7 @@ same answer. Target: every report under 1 s.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 from collections import defaultdict
@@ -247,9 +248,10 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=365)
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
-    vendor = django_for_bench("reports")
-    if vendor != "postgresql":
-        raise SystemExit("bench/reports.py needs PostgreSQL: set DATABASE_URL=postgres://...")
+    if not os.environ.get("DATABASE_URL", "").startswith("postgres"):
+        print("bench/reports.py skipped: it needs PostgreSQL (set DATABASE_URL=postgres://...)")
+        return
+    django_for_bench("reports")
 
     from backoffice.selectors import reports as q
 
