@@ -16,7 +16,7 @@ from carts.services.orders import order_lines_retry, orders_import
 from carts.services.qoh import qoh_get, qoh_reconcile
 from carts.services.stack import stack_discard, stack_retry
 from carts.services.stores import store_secrets_set, store_validate
-from carts.services.warehouses import store_directions_validate
+from carts.services.warehouses import store_directions_validate, store_price_run, store_stock_run
 from posinv.exceptions import DomainError
 from posinv.queueing import enqueue
 
@@ -74,6 +74,9 @@ class ExternalStoreForm(forms.ModelForm):
                      "price_direction", "price_group"):
             setattr(store, name, cleaned.get(name))
         secrets = {**(store.secrets if store.pk else {}), **self.new_secrets()}
+        sends = cleaned.get("sync_inventory") or cleaned.get("stock_direction") == ExternalStore.Direction.SEND
+        if sends and not cleaned.get("locations"):
+            self.add_error("locations", "a store that receives our stock needs the locations it sells")
         try:
             store_validate(store=store, secrets=secrets)
             store_directions_validate(store=store)
@@ -101,14 +104,17 @@ class _Action:
 @admin.register(ExternalStore)
 class ExternalStoreAdmin(admin.ModelAdmin):
     form = ExternalStoreForm
-    list_display = ["code", "name", "kind", "platform", "sync_inventory", "import_orders", "links_count",
-                    "waiting_count", "failed_count", "oldest_waiting", "last_order_import_at", "active"]
-    list_filter = ["kind", "platform", "sync_inventory", "import_orders", "active"]
+    list_display = ["code", "name", "kind", "platform", "sync_inventory", "import_orders", "stock_direction",
+                    "price_direction", "links_count", "waiting_count", "failed_count", "oldest_waiting",
+                    "last_order_import_at", "last_stock_run_at", "active"]
+    list_filter = ["kind", "platform", "sync_inventory", "import_orders", "stock_direction", "price_direction",
+                   "active"]
     search_fields = ["code", "name", "url"]
     filter_horizontal = ["locations"]
     readonly_fields = ["secrets_state", "link_report_summary", "last_order_import_at", "last_stock_run_at",
                        "last_price_run_at"]
-    actions = ["send_qoh", "get_qoh", "match_products", "import_orders_now", "reconcile"]
+    actions = ["send_qoh", "get_qoh", "match_products", "import_orders_now", "reconcile", "stock_run_now",
+               "price_run_now"]
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(
@@ -214,6 +220,24 @@ class ExternalStoreAdmin(admin.ModelAdmin):
                 return "an import is already running"
             return f"imported {result.orders} orders; {result.lines_unknown} lines wait for an article"
         _Action.each(self, request, queryset, "order import", call)
+
+    @admin.action(description="Run the stock tab now (download or send)")
+    def stock_run_now(self, request, queryset):
+        def call(store):
+            run = store_stock_run(store=store)
+            if run.sent is not None:
+                return f"stock sent to {run.sent.sent} products; {run.sent.waiting} waiting, {run.sent.failed} failed"
+            bad = "; ".join(f"row {b.row}: {b.reason}" for b in run.bad_rows[:10])
+            return (f"stock read {run.read}, counted {run.counted}, unchanged {run.unchanged}, "
+                    f"not linked {run.unlinked}" + (f"; bad rows: {bad}" if bad else ""))
+        _Action.each(self, request, queryset, "stock run", call)
+
+    @admin.action(description="Run the prices tab now (download or send)")
+    def price_run_now(self, request, queryset):
+        def call(store):
+            run = store_price_run(store=store)
+            return f"prices read {run.read}, changed {run.changed}, unchanged {run.unchanged}, sent {run.sent}"
+        _Action.each(self, request, queryset, "price run", call)
 
     @admin.action(description="Reconcile report (store vs ledger)")
     def reconcile(self, request, queryset):

@@ -45,3 +45,31 @@ def qoh_send_job(*, store_id: int) -> dict | None:
         result = qoh_send(store=store)
         counts.update(result.__dict__)
         return counts
+
+
+def store_stock_job(*, store_id: int) -> dict | None:
+    """One stock run of a superior or inferior store (by its interval); one at a time per store."""
+    from carts.services.warehouses import store_stock_run
+
+    store = ExternalStore.objects.get(pk=store_id)
+    with job_run("store_stock", store.code, lease_seconds=1800) as counts:
+        if counts is None:
+            return None
+        run = store_stock_run(store=store)
+        counts.update(read=run.read, counted=run.counted, unchanged=run.unchanged, unlinked=run.unlinked,
+                      bad_rows=[f"row {b.row}: {b.reason}" for b in run.bad_rows[:50]])
+        return counts
+
+
+def store_prices_job(*, store_id: int) -> dict | None:
+    """One price run of a store (by its interval)."""
+    from carts.services.warehouses import store_price_run
+
+    store = ExternalStore.objects.get(pk=store_id)
+    with job_run("store_prices", store.code, lease_seconds=1800) as counts:
+        if counts is None:
+            return None
+        run = store_price_run(store=store)
+        counts.update(read=run.read, changed=run.changed, unchanged=run.unchanged, sent=run.sent,
+                      errors=run.errors[:50], bad_rows=[f"row {b.row}: {b.reason}" for b in run.bad_rows[:50]])
+        return counts

@@ -58,7 +58,8 @@ class ExternalStore(models.Model):
     params = models.JSONField(default=dict, blank=True, help_text="Connector parameters that are not secret.")
     secrets = models.JSONField(default=dict, blank=True, editable=False)
     locations = models.ManyToManyField(
-        Location, related_name="external_stores", help_text="The locations whose stock this store sells."
+        Location, related_name="external_stores", blank=True,
+        help_text="The locations whose stock this store sells (an inferior store: its source warehouses, summed).",
     )
     order_location = models.ForeignKey(
         Location,

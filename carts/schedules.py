@@ -19,3 +19,11 @@ def carts_due(*, now=None):
         if is_due(store.last_order_import_at, store.order_interval_seconds, now):
             yield Due(key=f"cart-orders:{store.code}", func="carts.jobs.orders_import_job",
                       kwargs={"store_id": store.pk}, ttl=600)
+    none = ExternalStore.Direction.NONE
+    for store in ExternalStore.objects.filter(active=True).exclude(stock_direction=none, price_direction=none):
+        if store.stock_direction != none and is_due(store.last_stock_run_at, store.stock_interval_seconds, now):
+            yield Due(key=f"store-stock:{store.code}", func="carts.jobs.store_stock_job",
+                      kwargs={"store_id": store.pk}, queue="low", ttl=1800)
+        if store.price_direction != none and is_due(store.last_price_run_at, store.price_interval_seconds, now):
+            yield Due(key=f"store-prices:{store.code}", func="carts.jobs.store_prices_job",
+                      kwargs={"store_id": store.pk}, queue="low", ttl=1800)

@@ -224,3 +224,36 @@ def test_a_blocked_token_waits_until_the_time_the_platform_names():
         with pytest.raises(Throttled, match="token blocked: Query limit exceeded") as blocked:
             list(connector.list_products())
         assert 1 <= blocked.value.retry_after <= 3
+
+
+def test_the_admin_refuses_sending_to_a_wholesaler_with_a_clear_message(db, wholesaler, client, staff_user):
+    client.force_login(staff_user)
+    form = {"code": "whs", "name": "Wholesaler", "kind": "wholesaler", "platform": "feed",
+            "url": f"{wholesaler.url}/feed.csv", "params": "{}", "safety_buffer": "0",
+            "order_interval_seconds": "60", "order_cursor": "{}", "active": "on", "stock_direction": "send",
+            "stock_interval_seconds": "900", "zero_hold_share": "0.5", "price_direction": "none",
+            "price_interval_seconds": "3600"}
+    page = client.post("/admin/carts/externalstore/add/", form)
+    assert page.status_code == 200
+    assert "a wholesaler can only be downloaded from" in page.content.decode()
+    assert ExternalStore.objects.count() == 0
+
+
+def test_the_stock_run_command_reports_bad_rows_and_the_schedule_offers_due_runs(
+        sync_on, wholesaler, warehouse):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    from carts.schedules import carts_due
+
+    articles("C-1")
+    wholesaler.set_rows([{"sku": "C-1", "quantity": "4"}, {"sku": "C-2", "quantity": "x"}])
+    store = feed_store(wholesaler, stock_direction=D.DOWNLOAD, stock_target=warehouse)
+    links_match(store=store)
+    assert [due.key for due in carts_due()] == ["store-stock:whs"]
+    out = StringIO()
+    call_command("stores_sync", "whs", stdout=out)
+    assert out.getvalue().splitlines() == ["whs stock: read 1, counted 1, unchanged 0, not linked 0",
+                                           "  row 3: quantity 'x' is not a number"]
+    assert [due.key for due in carts_due()] == []
