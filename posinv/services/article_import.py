@@ -9,12 +9,14 @@ file with any bad row is rolled back entirely, so nothing of it is applied."""
 from __future__ import annotations
 
 import csv
+import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import tablib
 from django.db import transaction
+from openpyxl.utils.exceptions import InvalidFileException
 
 from posinv.exceptions import InvalidInput, Problem
 from posinv.resources import ArticleResource
@@ -122,26 +124,34 @@ def articles_import_file(
     path = Path(path)
     if not path.exists():
         raise InvalidInput([Problem(field="file", reason=f"{path}: no such file")])
-    header, rows = article_file_rows(path=path)
-    header = [str(h).strip() for h in header]
-    resource = ArticleResource()
-    problems = resource.header_problems(header)
-    if problems:
-        raise InvalidInput([Problem(field="columns", reason=p) for p in problems])
-    report = ImportReport()
-    with transaction.atomic():
-        chunk: list[list] = []
-        for row in rows:
-            chunk.append((list(row) + [""] * len(header))[: len(header)])
-            if len(chunk) >= chunk_size:
+    try:
+        header, rows = article_file_rows(path=path)
+        header = [str(h).strip() for h in header]
+        resource = ArticleResource()
+        problems = resource.header_problems(header)
+        if problems:
+            raise InvalidInput([Problem(field="columns", reason=p) for p in problems])
+        report = ImportReport()
+        with transaction.atomic():
+            chunk: list[list] = []
+            for row in rows:
+                chunk.append((list(row) + [""] * len(header))[: len(header)])
+                if len(chunk) >= chunk_size:
+                    _import_chunk(resource, header, chunk, report, progress)
+                    chunk = []
+            if chunk:
                 _import_chunk(resource, header, chunk, report, progress)
-                chunk = []
-        if chunk:
-            _import_chunk(resource, header, chunk, report, progress)
-        report.applied = report.error_rows == 0 or apply_valid
-        if not report.applied:
-            transaction.set_rollback(True)
-    return report
+            report.applied = report.error_rows == 0 or apply_valid
+            if not report.applied:
+                transaction.set_rollback(True)
+        return report
+    except UnicodeDecodeError as exc:
+        raise InvalidInput(
+            [Problem(field="file", reason=f"{path.name} is not UTF-8 text; save it as CSV UTF-8")]
+        ) from exc
+    except (csv.Error, zipfile.BadZipFile, InvalidFileException, KeyError) as exc:
+        # KeyError: openpyxl's answer to a zip that is not a workbook.
+        raise InvalidInput([Problem(field="file", reason=f"{path.name} cannot be read: {exc}")]) from exc
 
 
 def _import_chunk(resource, header, chunk, report: ImportReport, progress) -> None:

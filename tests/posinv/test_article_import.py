@@ -348,3 +348,19 @@ def test_admin_exports_stock_levels_as_xlsx(admin_client):
         ["sku", "name", "location", "on_hand", "reorder_point"],
         ["A-1", "Apple", "S1", "12.5", None],
     ]
+
+
+def test_files_that_cannot_be_read_are_clear_errors_and_change_nothing(tmp_path, groups):
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes("sku,name\nK-1,Käse\n".encode("latin-1"))
+    broken = tmp_path / "broken.xlsx"
+    broken.write_bytes(b"this is not a zip file")
+
+    with pytest.raises(CommandError) as not_utf8:
+        run_import(latin)
+    with pytest.raises(CommandError) as not_xlsx:
+        run_import(broken)
+
+    assert str(not_utf8.value).endswith("file: latin.csv is not UTF-8 text; save it as CSV UTF-8")
+    assert str(not_xlsx.value).endswith("file: broken.xlsx cannot be read: File is not a zip file")
+    assert not Article.objects.exists()
