@@ -5,17 +5,21 @@ actions call services and report with message_user."""
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Sum
+from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
 
 from posinv.exceptions import DomainError
 from posinv.models import Location
+from posinv.services.ledger import StockOrigin
 from retail.models import LiveSale, RfidRead, ScaleLayout, StockMatrix, TransferLine, TransferOrder, TransferReceipt
 from retail.selectors import stock_matrix
+from retail.services.rfid import rfid_read_post
 from retail.services.transfers import transfer_cancel, transfer_number_assign, transfer_receive, transfer_ship
 
 
@@ -97,11 +101,55 @@ class RfidReadAdmin(admin.ModelAdmin):
         "created_at",
     ]
 
-    def has_add_permission(self, request):
-        return False
-
     def has_change_permission(self, request, obj=None):
         return False
+
+    def add_view(self, request, form_url="", extra_context=None):
+        """Post a read exported from a handheld: a location and the EPCs, one per line."""
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        form = RfidReadForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                read, created = rfid_read_post(
+                    location_code=form.cleaned_data["location"].code,
+                    epcs=form.cleaned_data["epcs"],
+                    read_id=form.cleaned_data["read_id"],
+                    reader=form.cleaned_data["reader"],
+                    origin=StockOrigin(kind="user", code=request.user.get_username()),
+                )
+            except DomainError as exc:
+                form.add_error(None, str(exc))
+            else:
+                articles = read.result.get("articles", [])
+                self.message_user(
+                    request,
+                    f"RFID read {read.read_id}: {read.decoded_count} tag(s), {len(articles)} article(s) counted, "
+                    f"{read.unknown_count} not understood" + ("" if created else " (sent before: nothing moved)"),
+                    messages.SUCCESS if created else messages.WARNING,
+                )
+                return redirect("admin:retail_rfidread_change", read.pk)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Post an RFID read",
+            "opts": self.model._meta,
+            "form": form,
+            **(extra_context or {}),
+        }
+        return TemplateResponse(request, "retail/rfid_read_add.html", context)
+
+
+class RfidReadForm(forms.Form):
+    location = forms.ModelChoiceField(queryset=Location.objects.filter(active=True).order_by("code"))
+    read_id = forms.CharField(max_length=80, required=False, help_text="Optional; the same id again moves nothing.")
+    reader = forms.CharField(max_length=80, required=False)
+    epcs = forms.CharField(widget=forms.Textarea(attrs={"rows": 12, "cols": 40}), help_text="One EPC (hex) per line.")
+
+    def clean_epcs(self) -> list[str]:
+        epcs = [line.strip() for line in self.cleaned_data["epcs"].splitlines() if line.strip()]
+        if not epcs:
+            raise forms.ValidationError("at least one EPC")
+        return epcs
 
 
 class TransferLineInline(admin.TabularInline):

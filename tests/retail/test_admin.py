@@ -9,6 +9,7 @@ from decimal import Decimal
 import pytest
 from django.core.management import call_command
 
+from posinv.models import StockLevel
 from posinv.services.ledger import StockOrigin
 from retail.models import LiveSale, RfidRead, ScaleLayout, TransferOrder
 from retail.services.codes import codes_resolve
@@ -175,3 +176,25 @@ def test_detail_pages_render_read_only_once_goods_moved(admin_client, till, pen,
     assert 'name="lines-0-quantity"' not in html  # lines are frozen once shipped
     assert "Shipped" in html
     assert "d-1" in sale_page.content.decode()
+
+
+def test_staff_post_an_rfid_read_from_the_admin(admin_client, pen, shop):
+    from retail.services.epc import sgtin96_encode
+
+    epcs = "\n".join(sgtin96_encode(gtin="0" + EAN13, serial=n, partition=5) for n in (1, 2, 3))
+
+    response = admin_client.post(
+        "/admin/retail/rfidread/add/",
+        {"location": shop.pk, "read_id": "hand-1", "reader": "HH-7", "epcs": epcs + "\nE2801160600002082B3A1C5F\n"},
+        follow=True,
+    )
+    again = admin_client.post(
+        "/admin/retail/rfidread/add/", {"location": shop.pk, "read_id": "hand-1", "epcs": epcs}, follow=True
+    )
+    empty = admin_client.post("/admin/retail/rfidread/add/", {"location": shop.pk, "epcs": "  \n "})
+
+    assert "RFID read hand-1: 3 tag(s), 1 article(s) counted, 1 not understood" in response.content.decode()
+    assert "(sent before: nothing moved)" in again.content.decode()
+    assert "This field is required." in empty.content.decode()
+    assert StockLevel.objects.get(article=pen, location=shop).on_hand == Decimal("3")
+    assert RfidRead.objects.get().reader == "HH-7"
