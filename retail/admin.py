@@ -146,10 +146,8 @@ class RfidReadForm(forms.Form):
     epcs = forms.CharField(widget=forms.Textarea(attrs={"rows": 12, "cols": 40}), help_text="One EPC (hex) per line.")
 
     def clean_epcs(self) -> list[str]:
-        epcs = [line.strip() for line in self.cleaned_data["epcs"].splitlines() if line.strip()]
-        if not epcs:
-            raise forms.ValidationError("at least one EPC")
-        return epcs
+        # The field is required and stripped, so at least one line has an EPC.
+        return [line.strip() for line in self.cleaned_data["epcs"].splitlines() if line.strip()]
 
 
 class TransferLineInline(admin.TabularInline):
