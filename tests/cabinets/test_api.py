@@ -163,3 +163,27 @@ def test_the_openapi_schema_documents_the_readings_push(staff_client):
     assert operation["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].endswith(
         "/ReadingsAnswer"
     )
+
+
+@pytest.mark.postgres  # SQLite splits bulk statements at its parameter limit
+def test_a_push_costs_the_same_statements_for_one_reading_or_three_hundred(device, cabinet, screw):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from cabinets.models import Tray
+
+    Tray.objects.bulk_create(
+        [Tray(cabinet=cabinet, tray_id=f"T-{i:03d}", article=screw, tare_g=Decimal("100")) for i in range(300)]
+    )
+
+    def statements(count: int, minute: int) -> int:
+        body = {"readings": [
+            {"tray_id": f"T-{i:03d}", "weight_g": str(200 + 10 * minute), "read_at": f"2026-05-03T08:{minute:02d}:00Z"}
+            for i in range(count)
+        ]}
+        with CaptureQueriesContext(connection) as queries:
+            assert device.post(URL, body, format="json").json()["posted"] == count
+        return len(queries)
+
+    statements(300, 0)  # every level exists from here on
+    assert statements(1, 1) == statements(300, 2)
