@@ -155,3 +155,18 @@ def test_receipt_list_counts_lines_without_a_stock_move(admin_client, register):
 
     assert response.status_code == 200
     assert '<td class="field-lines_without_move">1</td>' in response.content.decode()
+
+
+def test_register_list_costs_the_same_queries_for_1_or_8_registers(admin_client, register, store):
+    url = reverse("admin:pos_cashregister_changelist")
+    admin_client.get(url)
+    with CaptureQueriesContext(connection) as few:
+        admin_client.get(url)
+    for n in range(2, 9):
+        other = make_register(code=f"R{n}", location=store)
+        entries_receive(register_id=other.pk, entries=receipt_entries(3, f"R{n}-1", [("NEW-1", "1", "1.00")]))
+    with CaptureQueriesContext(connection) as many:
+        response = admin_client.get(url)
+
+    assert response.content.decode().count('<span style="color:#ba2121">1–2</span>') == 7
+    assert len(many.captured_queries) == len(few.captured_queries)

@@ -14,6 +14,7 @@ from rest_framework.test import APIClient
 from pos.models import CashRegister, Receipt, SyncEntry
 from pos.services.apply import entries_receive
 from posinv.models import ApiToken
+from posinv.services.tokens import token_issue
 from tests.factories import make_article
 from tests.pos.factories import make_register, receipt_entries
 
@@ -141,3 +142,17 @@ def test_pos_export_of_a_receipt_on_the_main_system(store, article):
     assert out.strip() == "3 entries written (entry no. 1–3)"
     with pytest.raises(CommandError, match="no receipt 'R1-9' on register 'R1'"):
         run("pos_export", "--register", "R1", "--receipt", "R1-9")
+
+
+def test_synchronize_names_unknown_registers_and_reports_an_unreachable_node(store):
+    make_register(location=store, sync_type="pull", node_url="http://127.0.0.1:9")
+    token_issue(kind="register", subject="R1")
+    err = StringIO()
+
+    with pytest.raises(CommandError, match="no register\\(s\\) R9"):
+        run("synchronize", "R1", "R9")
+    with pytest.raises(CommandError, match="synchronize failed for R1"):
+        call_command("synchronize", "R1", stdout=StringIO(), stderr=err)
+
+    assert err.getvalue().startswith("R1: ")
+    assert CashRegister.objects.get(code="R1").last_error.startswith("GET outbox: ")
