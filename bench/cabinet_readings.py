@@ -81,10 +81,8 @@ def main() -> None:
         "POSINV_VAR_DIR": os.environ.get("POSINV_VAR_DIR", "/tmp"),
     }
     if redis_url:
+        # Give the bench a Redis database number of its own: its worker takes any job queued there.
         env["REDIS_URL"] = redis_url
-        import redis
-
-        redis.Redis.from_url(redis_url).flushdb()  # the bench's own Redis database only
     port = free_port()
     server = spawn(
         [sys.executable, "-m", "gunicorn", "config.wsgi:application", "--bind", f"127.0.0.1:{port}",
