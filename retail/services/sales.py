@@ -15,7 +15,7 @@ import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from django.db import IntegrityError, transaction
@@ -358,3 +358,20 @@ def _plan(register: CashRegister, lines: Sequence[SaleLine]) -> list[_Planned]:
             )
         )
     return planned
+
+
+def live_sales_prune(*, older_than_days: int, batch_size: int = 5000) -> int:
+    """Delete idempotency records older than `older_than_days` days, in
+    batches (the receipts stay). A till retrying a key that old gets a 409
+    (its receipt exists) instead of the first answer. Returns how many went."""
+    if older_than_days < 1:
+        raise InvalidInput([Problem(field="older_than_days", reason="must be at least 1")])
+    cutoff = timezone.now() - timedelta(days=older_than_days)
+    deleted = 0
+    while True:
+        ids = list(
+            LiveSale.objects.filter(created_at__lt=cutoff).order_by("pk").values_list("pk", flat=True)[:batch_size]
+        )
+        if not ids:
+            return deleted
+        deleted += LiveSale.objects.filter(pk__in=ids).delete()[0]

@@ -428,3 +428,27 @@ def test_a_sale_wakes_the_change_dispatcher_on_rq_and_a_worker_drains_the_outbox
     SimpleWorker([queue], connection=queue.connection).work(burst=True)
 
     assert (queue.count, StockChange.objects.count()) == (0, 0)
+
+
+def test_old_idempotency_records_are_pruned_and_receipts_stay(till, pen, shop, stocked):
+    import io
+    from datetime import timedelta
+
+    from django.core.management import CommandError, call_command
+    from django.utils import timezone
+
+    sell(till, {"lines": [{"code": EAN13, "quantity": "1", "price": "1.99"}]}, key="old")
+    sell(till, {"lines": [{"code": EAN13, "quantity": "1", "price": "1.99"}]}, key="new")
+    LiveSale.objects.filter(idempotency_key="old").update(created_at=timezone.now() - timedelta(days=31))
+    out = io.StringIO()
+
+    call_command("live_sales_prune", "--older-than-days", "30", stdout=out)
+
+    assert out.getvalue() == "1 live-sale idempotency record(s) older than 30 days deleted\n"
+    assert list(LiveSale.objects.values_list("idempotency_key", flat=True)) == ["new"]
+    assert Receipt.objects.count() == 2
+    retry = sell(till, {"lines": [{"code": EAN13, "quantity": "1", "price": "1.99"}]}, key="old")
+    assert (retry.status_code, retry.json()["errors"][0]["field"]) == (409, "receipt_no")
+    assert on_hand(pen, shop) == Decimal("48")
+    with pytest.raises(CommandError, match="older_than_days: must be at least 1"):
+        call_command("live_sales_prune", "--older-than-days", "0")
