@@ -157,6 +157,8 @@ RQ = {"COMMIT_MODE": "auto"}
 # override them (tests do).
 POSINV_SCHEDULER_TICK_SECONDS = float(os.environ.get("POSINV_SCHEDULER_TICK_SECONDS", "2"))
 POSINV_CHANGES_SWEEP_SECONDS = float(os.environ.get("POSINV_CHANGES_SWEEP_SECONDS", "10"))
+# Retail: days a live sale's Idempotency-Key keeps answering retries (docs/retail.md).
+POSINV_LIVE_SALE_KEY_DAYS = int(os.environ.get("POSINV_LIVE_SALE_KEY_DAYS", "30"))
 # Register push/pull: the lease a worker holds on a register while it syncs,
 # renewed on every call, so a killed worker blocks the next one this long at most.
 POSINV_SYNC_LEASE_SECONDS = float(os.environ.get("POSINV_SYNC_LEASE_SECONDS", "60"))
