@@ -12,8 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
+from functools import wraps
 
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import Count, DecimalField, ExpressionWrapper, F, Max, Min, QuerySet, Sum
 from django.db.models.functions import TruncDate, TruncMonth, TruncWeek
 from django.utils import timezone
@@ -70,31 +71,58 @@ def window_make(*, date_from: date, date_to: date, location_id: int | None = Non
     return Window(date_from=date_from, date_to=date_to, location_id=location_id)
 
 
-def _receipt_id_range(window: Window) -> tuple[int, int]:
-    """The lowest and highest receipt id dated in the window (indexed on
-    created_at). Receipts are recorded roughly in time order, so this range
-    is narrow, and bounding the lines by it lets the database read the
-    window's lines through the receipt_id index instead of every line. It
-    never drops a line: each line of a receipt in the window is in it."""
-    bounds = Receipt.objects.filter(created_at__gte=window.start, created_at__lt=window.end).aggregate(
-        lo=Min("pk"), hi=Max("pk")
+@dataclass(frozen=True)
+class _Bounds:
+    """The lowest and highest receipt id dated in the window, and whether
+    every receipt between them is in the window (`exact`)."""
+
+    lo: int
+    hi: int
+    exact: bool
+
+
+def _receipt_bounds(window: Window) -> _Bounds:
+    """Receipts are recorded roughly in time order, so the window's receipt
+    ids form a narrow range: bounding the lines by it lets the database read
+    them through the receipt_id index instead of every line. It never drops
+    a line (each line of a receipt in the window is in the range). When no
+    receipt of another date lies inside the range (`exact`, the usual case
+    for a past window), the range alone selects the window's lines and the
+    join to the receipts' dates can be left out."""
+    found = Receipt.objects.filter(created_at__gte=window.start, created_at__lt=window.end).aggregate(
+        lo=Min("pk"), hi=Max("pk"), n=Count("pk")
     )
-    if bounds["lo"] is None:
-        return 0, -1
-    return bounds["lo"], bounds["hi"]
+    if found["lo"] is None:
+        return _Bounds(lo=0, hi=-1, exact=True)
+    in_range = Receipt.objects.filter(pk__gte=found["lo"], pk__lte=found["hi"]).count()
+    return _Bounds(lo=found["lo"], hi=found["hi"], exact=in_range == found["n"])
 
 
 def _sales_lines(window: Window) -> QuerySet:
-    lo, hi = _receipt_id_range(window)
-    lines = ReceiptLine.objects.filter(
-        receipt_id__gte=lo,
-        receipt_id__lte=hi,
-        receipt__created_at__gte=window.start,
-        receipt__created_at__lt=window.end,
-    )
+    bounds = _receipt_bounds(window)
+    lines = ReceiptLine.objects.filter(receipt_id__gte=bounds.lo, receipt_id__lte=bounds.hi)
+    if not bounds.exact:
+        lines = lines.filter(receipt__created_at__gte=window.start, receipt__created_at__lt=window.end)
     if window.location_id is not None:
         lines = lines.filter(receipt__register__location_id=window.location_id)
     return lines
+
+
+def consistent(func):
+    """Run a report in one REPEATABLE READ transaction on PostgreSQL, so its
+    queries (bounds, sums, counts) see one snapshot: a receipt committed
+    between them cannot be half counted."""
+
+    @wraps(func)
+    def wrapper(*args, **kwargs):
+        if connection.vendor != "postgresql" or connection.in_atomic_block:
+            return func(*args, **kwargs)
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            return func(*args, **kwargs)
+
+    return wrapper
 
 
 def _receipts(window: Window) -> QuerySet:
@@ -112,6 +140,7 @@ def _qty(value) -> Decimal:
     return Decimal(value or 0).quantize(QTY)
 
 
+@consistent
 def sales_by_period(*, window: Window, granularity: str = "day") -> list[dict]:
     """Quantity, revenue and receipts per period and location."""
     if granularity not in GRANULARITIES:
@@ -174,6 +203,7 @@ def _change(now: Decimal, before: Decimal) -> Decimal | None:
     return ((now - before) / before * 100).quantize(Decimal("0.1"))
 
 
+@consistent
 def sales_comparison(*, window: Window) -> list[dict]:
     """Per location and in total: revenue, quantity and receipts in the
     window and in the previous window of the same length, with the change
@@ -204,6 +234,7 @@ def _comparison_row(label: str, current: dict, previous: dict) -> dict:
     }
 
 
+@consistent
 def articles_ranked(*, window: Window, bottom: bool = False, limit: int = 20) -> list[dict]:
     """Best sellers by revenue, or (`bottom`) the slowest movers: articles
     that are in stock somewhere, ranked by what they sold in the window
@@ -244,20 +275,29 @@ def _tables() -> dict[str, str]:
 def _sold_cte(window: Window, by_location: bool) -> tuple[str, list]:
     """SQL of a CTE `sold(article_id[, location_id], quantity, revenue)`."""
     t = _tables()
+    bounds = _receipt_bounds(window)
+    by_register = by_location or window.location_id is not None
     location_col = ", c.location_id" if by_location else ""
     where_location = " AND c.location_id = %s" if window.location_id is not None else ""
+    joins = ""
+    if by_register or not bounds.exact:
+        joins = f'JOIN "{t["receipt"]}" r ON r.id = l.receipt_id '
+    if by_register:
+        joins += f'JOIN "{t["register"]}" c ON c.id = r.register_id '
+    params: list = [bounds.lo, bounds.hi]
+    where_dates = ""
+    if not bounds.exact:
+        adapt = connection.ops.adapt_datetimefield_value
+        where_dates = " AND r.created_at >= %s AND r.created_at < %s"
+        params += [adapt(window.start), adapt(window.end)]
     sql = (
         f"sold AS (SELECT l.article_id{location_col}, SUM(l.quantity) AS quantity, "
         f"SUM(l.quantity * l.unit_price - l.discount) AS revenue "
-        f'FROM "{t["line"]}" l JOIN "{t["receipt"]}" r ON r.id = l.receipt_id '
-        f'JOIN "{t["register"]}" c ON c.id = r.register_id '
-        f"WHERE l.receipt_id BETWEEN %s AND %s AND r.created_at >= %s AND r.created_at < %s "
+        f'FROM "{t["line"]}" l {joins}'
+        f"WHERE l.receipt_id BETWEEN %s AND %s{where_dates} "
         f"AND l.article_id IS NOT NULL{where_location} "
         f"GROUP BY l.article_id{location_col})"
     )
-    adapt = connection.ops.adapt_datetimefield_value
-    lo, hi = _receipt_id_range(window)
-    params: list = [lo, hi, adapt(window.start), adapt(window.end)]
     if window.location_id is not None:
         params.append(window.location_id)
     return sql, params
@@ -304,6 +344,7 @@ def _slow_movers(window: Window, limit: int) -> list[dict]:
     ]
 
 
+@consistent
 def sales_by_category(*, window: Window) -> list[dict]:
     """Quantity and revenue per article category ("" = uncategorised)."""
     rows = (
@@ -323,6 +364,7 @@ def sales_by_category(*, window: Window) -> list[dict]:
     ]
 
 
+@consistent
 def sell_through(*, window: Window, limit: int = 50) -> list[dict]:
     """Per article: units sold in the window / (units sold + on hand now),
     in percent, highest first; articles that neither sold nor hold stock
@@ -356,6 +398,7 @@ def sell_through(*, window: Window, limit: int = 50) -> list[dict]:
     ]
 
 
+@consistent
 def margins(*, window: Window, limit: int = 50) -> list[dict]:
     """Revenue, cost and margin per article whose preferred supplier
     article has a cost, largest margin first."""
@@ -385,6 +428,7 @@ def margins(*, window: Window, limit: int = 50) -> list[dict]:
     return out
 
 
+@consistent
 def stock_cover(*, window: Window, limit: int = 50, today: date | None = None) -> list[dict]:
     """Days of cover per (article, location): on hand / average daily sales
     over the window, lowest first, with the projected stock-out date

@@ -140,3 +140,26 @@ def test_the_sales_page_chart_shows_days_without_sales_as_zero(window):
         ["2026-05-01", "2026-05-02", "2026-05-03", "2026-05-04", "2026-05-05"],
         [0.0, 34.0, 0.0, 0.0, 10.5],
     )
+
+
+def test_a_window_whose_receipt_ids_interleave_with_other_dates_counts_only_its_own(window):
+    """Apr 20 - May 3 holds the Apr 25 receipt (recorded last) and the May 2
+    one; the May 5 receipts lie between them by id and must not count."""
+    _, s1, _ = window
+    mixed = q.window_make(date_from=date(2026, 4, 20), date_to=date(2026, 5, 3))
+
+    assert [(r["sku"], r["quantity"], r["revenue"]) for r in q.articles_ranked(window=mixed)] == [
+        ("A", D("15.000"), D("29.00")),
+        ("B", D("5.000"), D("15.00")),
+    ]
+    assert [(r["location"], r["revenue"], r["receipts"]) for r in q.sales_comparison(window=mixed)] == [
+        ("S1", D("44.00"), 2),
+        ("all locations", D("44.00"), 2),
+    ]
+    assert [(r["sku"], r["quantity"], r["margin"]) for r in q.margins(window=mixed)] == [("A", D("15.000"), D("11.00"))]
+    assert [
+        (r["sku"], r["location"], r["avg_daily_sales"]) for r in q.stock_cover(window=mixed, today=date(2026, 5, 3))
+    ] == [
+        ("B", "S1", D("0.357")),
+        ("A", "S1", D("1.071")),
+    ]
