@@ -10,3 +10,4 @@ class RetailConfig(AppConfig):
     verbose_name = "Retail (live POS, multi-store)"
     default_auto_field = "django.db.models.BigAutoField"
     demo_loaders = ["retail.demo.retail_demo_load"]
+    schedule_providers = ["retail.schedules.retail_due"]

@@ -452,3 +452,24 @@ def test_old_idempotency_records_are_pruned_and_receipts_stay(till, pen, shop, s
     assert on_hand(pen, shop) == Decimal("48")
     with pytest.raises(CommandError, match="older_than_days: must be at least 1"):
         call_command("live_sales_prune", "--older-than-days", "0")
+
+
+def test_the_prune_is_scheduled_daily_and_records_its_run(till, pen, shop, stocked, settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from posinv.models import JobRun
+    from posinv.scheduling import scheduler_tick
+
+    settings.POSINV_SCHEDULE_PROVIDERS = ["retail.schedules.retail_due"]
+    sell(till, {"lines": [{"code": EAN13, "quantity": "1", "price": "1.99"}]}, key="ancient")
+    LiveSale.objects.update(created_at=timezone.now() - timedelta(days=40))
+
+    first = scheduler_tick()  # inline mode: the job runs at once
+    second = scheduler_tick()
+
+    assert (first, second) == (["live-sales-prune"], [])
+    run = JobRun.objects.get(name="live_sales_prune")
+    assert (run.status, run.counts) == ("succeeded", {"deleted": 1})
+    assert LiveSale.objects.count() == 0
