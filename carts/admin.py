@@ -71,7 +71,7 @@ class ExternalStoreForm(forms.ModelForm):
             return cleaned
         store = self.instance
         for name in ("platform", "url", "params", "sync_inventory", "kind", "stock_direction", "stock_target",
-                     "price_direction", "price_group"):
+                     "price_direction", "price_group", "direct_source"):
             setattr(store, name, cleaned.get(name))
         secrets = {**(store.secrets if store.pk else {}), **self.new_secrets()}
         sends = cleaned.get("sync_inventory") or cleaned.get("stock_direction") == ExternalStore.Direction.SEND
@@ -131,7 +131,7 @@ class ExternalStoreAdmin(admin.ModelAdmin):
         return super().get_form(request, obj, change=change, **kwargs)
 
     def get_fieldsets(self, request, obj=None):
-        cart = ["locations", "order_location", "safety_buffer", "sync_inventory", "import_orders",
+        cart = ["locations", "order_location", "safety_buffer", "sync_inventory", "direct_source", "import_orders",
                 "order_interval_seconds", "order_cursor", "last_order_import_at"]
         if obj is not None and not platforms()[obj.platform].supports_inventory_sync:
             # Not offered where the platform cannot take quantities.

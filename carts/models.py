@@ -103,6 +103,10 @@ class ExternalStore(models.Model):
         help_text="Download: the group that receives the prices. Send: the group whose prices go out.")
     price_interval_seconds = models.PositiveIntegerField(default=3600)
     last_price_run_at = models.DateTimeField(null=True, blank=True)
+    direct_source = models.ForeignKey(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="direct_channels",
+        help_text="Direct scenario: publish the quantities last fetched from this external warehouse "
+                  "(a superior store or wholesaler) instead of our ledger's; no ledger moves.")
 
     class Meta:
         ordering = ["code"]

@@ -1,6 +1,7 @@
 """What the carts app needs run periodically (the scheduler tick asks)."""
 from __future__ import annotations
 
+from django.db.models import Q
 from django.utils import timezone
 
 from carts.models import ExternalStore
@@ -20,8 +21,11 @@ def carts_due(*, now=None):
             yield Due(key=f"cart-orders:{store.code}", func="carts.jobs.orders_import_job",
                       kwargs={"store_id": store.pk}, ttl=600)
     none = ExternalStore.Direction.NONE
-    for store in ExternalStore.objects.filter(active=True).exclude(stock_direction=none, price_direction=none):
-        if store.stock_direction != none and is_due(store.last_stock_run_at, store.stock_interval_seconds, now):
+    sources = set(ExternalStore.objects.filter(direct_source__isnull=False).values_list("direct_source_id", flat=True))
+    for store in ExternalStore.objects.filter(active=True).exclude(
+            Q(stock_direction=none, price_direction=none) & ~Q(pk__in=sources)):
+        feeds = store.stock_direction != none or store.pk in sources
+        if feeds and is_due(store.last_stock_run_at, store.stock_interval_seconds, now):
             yield Due(key=f"store-stock:{store.code}", func="carts.jobs.store_stock_job",
                       kwargs={"store_id": store.pk}, queue="low", ttl=1800)
         if store.price_direction != none and is_due(store.last_price_run_at, store.price_interval_seconds, now):

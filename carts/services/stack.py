@@ -71,7 +71,8 @@ def stack_changes_consume(*, changes: list[StockChange]) -> int:
     cart selling its location. Returns the number of entries written."""
     if not changes or not cart_settings_get().synch_qoh:
         return 0
-    stores = list(_synchronized_stores())
+    # Direct channels publish an external warehouse's figures, not the ledger's.
+    stores = [s for s in _synchronized_stores() if not s.direct_source_id]
     written = 0
     for store in stores:
         location_ids = {loc.pk for loc in store.locations.all()}

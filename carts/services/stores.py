@@ -110,11 +110,23 @@ def _order_location_id(store: ExternalStore) -> int | None:
     return locations[0].pk if locations else None
 
 
+def _direct_available(store: ExternalStore, article_ids: list[int]) -> dict[int, int]:
+    """Direct scenario: the source warehouse's last fetched figure (kept on
+    its product links) minus this channel's buffer; unknown counts as 0."""
+    from carts.models import ProductLink
+
+    fetched = dict(ProductLink.objects.filter(store_id=store.direct_source_id, article_id__in=article_ids)
+                   .values_list("article_id", "remote_quantity"))
+    return {a: max(0, math.floor(Decimal(fetched.get(a) or 0) - store.safety_buffer)) for a in article_ids}
+
+
 def store_available(*, store: ExternalStore, article_ids) -> dict[int, int]:
     """Available to sell per article: on hand at the store's locations minus
     the safety buffer and open reservations, rounded down, never below zero.
     An absolute figure, so sending it twice does no harm (docs/carts.md)."""
     article_ids = list(article_ids)
+    if store.direct_source_id:
+        return _direct_available(store, article_ids)
     location_ids = store_location_ids(store=store)
     on_hand = {
         row["article_id"]: row["total"]

@@ -17,6 +17,7 @@ from django.utils import timezone
 from carts.connectors.base import BadRow, PriceUpdate, connector_class
 from carts.models import ExternalStore, ProductLink
 from carts.services.qoh import SendResult, qoh_send
+from carts.services.stack import stack_entries_add
 from carts.services.stores import store_connector
 from posinv.exceptions import InvalidInput, Problem
 from posinv.models import Location, Price, StockLevel, StockMove
@@ -69,6 +70,12 @@ def store_directions_validate(*, store: ExternalStore) -> None:
                  .exclude(pk=store.pk).values_list("code", flat=True).first())
         if rival:
             problems.append(Problem(field="price_group", reason=f"this price group is already fed by {rival}"))
+    if store.direct_source_id:
+        source = store.direct_source
+        if source.pk == store.pk or source.direct_source_id:
+            problems.append(Problem(field="direct_source", reason="the source must be another store's own warehouse"))
+        elif not connector_class(source.platform).supports_get_qoh:
+            problems.append(Problem(field="direct_source", reason=f"{source.code} cannot report quantities"))
     if problems:
         raise InvalidInput(problems)
 
@@ -81,6 +88,7 @@ class StockRun:
     unlinked: int = 0
     bad_rows: list[BadRow] = field(default_factory=list)
     sent: SendResult | None = None
+    direct_queued: int = 0
 
 
 def store_stock_run(*, store: ExternalStore, confirm: bool = False) -> StockRun:
@@ -92,6 +100,8 @@ def store_stock_run(*, store: ExternalStore, confirm: bool = False) -> StockRun:
         run = StockRun(sent=qoh_send(store=store))
         ExternalStore.objects.filter(pk=store.pk).update(last_stock_run_at=timezone.now())
         return run
+    if store.direct_channels.exists():
+        return store_direct_fetch(store=store)
     raise InvalidInput([Problem(field="stock_direction", reason=f"{store.code} does not synchronize stock")])
 
 
@@ -103,6 +113,11 @@ def _stock_download(store: ExternalStore, confirm: bool) -> StockRun:
     remote = {p.ref: p for p in connector.list_products()}
     run = StockRun(read=len(remote), bad_rows=list(connector.bad_rows))
     links = dict(ProductLink.objects.filter(store=store).values_list("remote_ref", "article_id"))
+    if store.stock_direction != D.DOWNLOAD:
+        run.direct_queued = _record_fetched(store, remote, links)
+        # Only feeding direct channels: nothing goes into our ledger.
+        ExternalStore.objects.filter(pk=store.pk).update(last_stock_run_at=timezone.now())
+        return run
     run.unlinked = sum(1 for ref in remote if ref not in links)
     target = store.stock_target
     levels = dict(StockLevel.objects.filter(location=target, article_id__in=links.values())
@@ -125,6 +140,7 @@ def _stock_download(store: ExternalStore, confirm: bool) -> StockRun:
             field="confirm", code="implausible",
             reason=f"{zeroed} of {known} products would drop to zero (more than {store.zero_hold_share:.0%}); "
                    "check the feed and confirm")])
+    run.direct_queued = _record_fetched(store, remote, links)
     token = uuid.uuid4().hex[:12]
     for start in range(0, len(changes), CHUNK):
         stock_moves_post(moves=[
@@ -136,6 +152,29 @@ def _stock_download(store: ExternalStore, confirm: bool) -> StockRun:
     run.counted = len(changes)
     ExternalStore.objects.filter(pk=store.pk).update(last_stock_run_at=timezone.now())
     return run
+
+
+def _record_fetched(store: ExternalStore, remote: dict, links: dict[str, int]) -> int:
+    """Keep each product's fetched figure on its link (the direct scenario
+    reads it) and queue the changed ones for the direct channels."""
+    known = dict(ProductLink.objects.filter(store=store).values_list("remote_ref", "remote_quantity"))
+    changed = {ref: remote[ref].quantity for ref in links
+               if ref in remote and remote[ref].quantity is not None and remote[ref].quantity != known.get(ref)}
+    if not changed:
+        return 0
+    with transaction.atomic():
+        for ref, quantity in changed.items():
+            ProductLink.objects.filter(store=store, remote_ref=ref).update(remote_quantity=quantity)
+        queued = 0
+        for channel in ExternalStore.objects.filter(direct_source=store, active=True):
+            queued += stack_entries_add(store=channel, article_ids=[links[ref] for ref in changed],
+                                        origin=("store", store.code))
+    return queued
+
+
+def store_direct_fetch(*, store: ExternalStore) -> StockRun:
+    """Fetch an external warehouse's figures for its direct channels only (no ledger moves)."""
+    return _stock_download(store, confirm=True)
 
 
 @dataclass

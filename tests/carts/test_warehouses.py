@@ -257,3 +257,29 @@ def test_the_stock_run_command_reports_bad_rows_and_the_schedule_offers_due_runs
     assert out.getvalue().splitlines() == ["whs stock: read 1, counted 1, unchanged 0, not linked 0",
                                            "  row 3: quantity 'x' is not a number"]
     assert [due.key for due in carts_due()] == []
+
+
+def test_a_direct_channel_publishes_the_wholesalers_figures_without_ledger_moves(sync_on, wholesaler, woo,
+                                                                                  shop_location):
+    # given a cart that takes its quantities straight from a wholesaler's feed
+    articles("D-1", "D-2")
+    wholesaler.set_rows([{"sku": "D-1", "quantity": "1"}, {"sku": "D-2", "quantity": "0"}])
+    source = feed_store(wholesaler)  # no stock direction: it only feeds the channel
+    links_match(store=source)
+    wholesaler.set_rows([{"sku": "D-1", "quantity": "30"}, {"sku": "D-2", "quantity": "0"}])
+    woo.add_product(sku="D-1")
+    woo.add_product(sku="D-2")
+    cart = make_woo_store(woo, location=shop_location, direct_source=source, safety_buffer=5)
+    link_all(cart)
+    receive("D-2", shop_location, 50)  # our own stock does not matter to a direct channel
+    assert StackEntry.objects.count() == 0
+    # when the feed is fetched
+    run = store_stock_run(store=source)
+    stack_sweep(store_id=cart.pk)
+    # then the cart shows the feed's figures minus its buffer, and the ledger did not move
+    assert (run.direct_queued, woo.stock("D-1"), woo.stock("D-2")) == (1, 25, 0)
+    assert StockMove.objects.filter(kind="count").count() == 0
+    wholesaler.set_rows([{"sku": "D-1", "quantity": "12"}, {"sku": "D-2", "quantity": "0"}])
+    store_stock_run(store=source)
+    stack_sweep(store_id=cart.pk)
+    assert woo.stock("D-1") == 7
