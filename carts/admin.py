@@ -331,6 +331,16 @@ class ProductLinkAdmin(admin.ModelAdmin):
     search_fields = ["article__sku", "remote_ref", "remote_sku"]
     list_select_related = ["article", "store"]
     autocomplete_fields = ["article"]
+    fields = ["store", "article", "remote_ref", "remote_product_id", "remote_sku", "remote_barcode", "matched_by",
+              "remote_quantity", "last_sent_quantity", "last_sent_at", "outcome_unknown", "claimed_until"]
+    readonly_fields = ["matched_by", "remote_quantity", "last_sent_quantity", "last_sent_at", "outcome_unknown",
+                       "claimed_until"]
+
+    def save_model(self, request, obj, form, change):
+        # A link made here by hand is marked so a later match run's report says so.
+        if not change:
+            obj.matched_by = ProductLink.Match.MANUAL
+        super().save_model(request, obj, form, change)
 
 
 @admin.register(CartSettings)

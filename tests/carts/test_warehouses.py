@@ -283,3 +283,16 @@ def test_a_direct_channel_publishes_the_wholesalers_figures_without_ledger_moves
     store_stock_run(store=source)
     stack_sweep(store_id=cart.pk)
     assert woo.stock("D-1") == 7
+
+
+def test_a_manual_link_made_in_the_admin_is_marked_manual(db, baselinker, client, staff_user):
+    from carts.models import ProductLink
+
+    client.force_login(staff_user)
+    (article,) = articles("M-1")
+    store = bl_store(baselinker)
+    answer = client.post("/admin/carts/productlink/add/", {"store": store.pk, "article": article.pk,
+                                                          "remote_ref": "555", "remote_product_id": "",
+                                                          "remote_sku": "", "remote_barcode": ""})
+    assert answer.status_code == 302
+    assert list(ProductLink.objects.values_list("remote_ref", "matched_by")) == [("555", "manual")]
