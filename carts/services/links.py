@@ -61,10 +61,15 @@ def links_match(*, store: ExternalStore, progress: Callable[[int], None] | None 
     sku_of = {pk: sku for sku, pk in articles.items()}
     with transaction.atomic():
         current = {link.article_id: link for link in ProductLink.objects.filter(store=store)}
+        # Links made by hand stay as they are and win over a match.
+        manual = {aid: link for aid, link in current.items() if link.matched_by == ProductLink.Match.MANUAL}
+        manual_refs = {link.remote_ref for link in manual.values()}
+        chosen = {aid: pick for aid, pick in chosen.items() if aid not in manual and pick[0].ref not in manual_refs}
         # Links that no longer match (product gone, or moved to another
         # article) go; remote refs are unique per store.
         keep = [aid for aid, link in current.items() if aid in chosen and link.remote_ref == chosen[aid][0].ref]
-        ProductLink.objects.filter(store=store).exclude(article_id__in=keep).delete()
+        ProductLink.objects.filter(store=store).exclude(article_id__in=keep).exclude(
+            matched_by=ProductLink.Match.MANUAL).delete()
         for article_id, (product, how) in sorted(chosen.items()):
             ProductLink.objects.update_or_create(
                 store=store, article_id=article_id,
@@ -73,7 +78,9 @@ def links_match(*, store: ExternalStore, progress: Callable[[int], None] | None 
                           "matched_by": how, "remote_quantity": product.quantity},
             )
             report["matched"].append({"sku": sku_of.get(article_id, ""), "ref": product.ref, "by": how})
-        linked = set(chosen)
+        for article_id, link in manual.items():
+            report["matched"].append({"sku": sku_of.get(article_id, ""), "ref": link.remote_ref, "by": "manual"})
+        linked = set(chosen) | set(manual)
         # Entries of products no longer linked could never be sent: say so.
         StackEntry.objects.filter(store=store, state__in=[StackEntry.State.WAITING, StackEntry.State.SENDING]).exclude(
             article_id__in=linked).update(state=StackEntry.State.DISCARDED, last_response="product no longer linked",

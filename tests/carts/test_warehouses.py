@@ -296,3 +296,18 @@ def test_a_manual_link_made_in_the_admin_is_marked_manual(db, baselinker, client
                                                           "remote_sku": "", "remote_barcode": ""})
     assert answer.status_code == 302
     assert list(ProductLink.objects.values_list("remote_ref", "matched_by")) == [("555", "manual")]
+
+
+def test_a_match_run_keeps_manual_links(db, baselinker):
+    from carts.models import ProductLink
+
+    a, _ = articles("K-1", "K-2")
+    baselinker.add(pid="1", sku="K-2")
+    baselinker.add(pid="2", sku="OTHER")
+    store = bl_store(baselinker)
+    ProductLink.objects.create(store=store, article=a, remote_ref="2", matched_by="manual")
+    report = links_match(store=store)
+    assert sorted((m["sku"], m["ref"], m["by"]) for m in report["matched"]) == [
+        ("K-1", "2", "manual"), ("K-2", "1", "sku")]
+    assert sorted(ProductLink.objects.values_list("article__sku", "remote_ref", "matched_by")) == [
+        ("K-1", "2", "manual"), ("K-2", "1", "sku")]
