@@ -137,6 +137,7 @@ class QueueHealth:
     status: str
     reason: str
     links: dict = field(default_factory=dict)
+    worker_list: list[dict] = field(default_factory=list)
 
 
 @dataclass
@@ -393,7 +394,22 @@ def queue_health_get() -> QueueHealth:
                 "started": queue.started_job_registry.count,
                 "failed": queue.failed_job_registry.count,
             })
-        workers = Worker.count(connection=django_rq.get_connection("default"))
+        found = Worker.all(connection=django_rq.get_connection("default"))
+        detail = [
+            {
+                "name": worker.name,
+                "host": worker.hostname or "",
+                "pid": worker.pid,
+                "state": worker.get_state(),
+                "queues": ", ".join(worker.queue_names()),
+                "current_job": worker.get_current_job_id() or "",
+                "succeeded": worker.successful_job_count,
+                "failed": worker.failed_job_count,
+                "last_heartbeat": worker.last_heartbeat,
+            }
+            for worker in sorted(found, key=lambda w: (w.hostname or "", w.name))
+        ]
+        workers = len(detail)
     except Exception as exc:  # Redis down: the dashboard must still render and say so
         return QueueHealth(mode="down", queues=[], workers=0, failed_jobs=0, error=str(exc)[:200], status=RED,
                            reason=f"Redis unreachable: {str(exc)[:120]}", links=links)
@@ -406,9 +422,10 @@ def queue_health_get() -> QueueHealth:
     elif failed:
         status, reason = AMBER, f"{failed} failed jobs"
     else:
-        status, reason = GREEN, f"{workers} workers"
+        hosts = len({w["host"] for w in detail})
+        status, reason = GREEN, f"{workers} workers on {hosts} host{'s' if hosts != 1 else ''}"
     return QueueHealth(mode="rq", queues=queues, workers=workers, failed_jobs=failed, error="", status=status,
-                       reason=reason, links=links)
+                       reason=reason, links=links, worker_list=detail)
 
 
 # -- throughput and lag -----------------------------------------------------

@@ -5,6 +5,7 @@ while a job waits."""
 from __future__ import annotations
 
 import re
+import socket
 
 import pytest
 import requests
@@ -94,6 +95,9 @@ def test_dashboard_healthz_and_metrics_follow_a_running_system_with_real_workers
         assert running[("posinv_health_status", (("section", "ledger"),))] == 0
         assert 'data-status="green"' in register_row(page, "R1")
         assert "1 workers running" in page
+        assert "1 workers on 1 host" in page
+        assert re.search(rf'<tr data-worker="[^"]+"><td>[^<]+</td><td>{re.escape(socket.gethostname())} / \d+</td>'
+                         r'<td>(idle|busy)', page)
         # The worker deregistered on SIGTERM: the dashboard says so.
         wait_until(lambda: metrics(main.url)[("posinv_rq_workers", ())] == 0, timeout=15,
                    message="the worker to deregister")
