@@ -240,19 +240,21 @@ def articles_ranked(*, window: Window, bottom: bool = False, limit: int = 20) ->
     that are in stock somewhere, ranked by what they sold in the window
     (nothing counts as zero)."""
     if not bottom:
-        rows = (
-            _sales_lines(window)
-            .filter(article__isnull=False)
-            .values("article_id", "article__sku", "article__name", "article__category")
-            .annotate(revenue=Sum(REVENUE), units=Sum("quantity"))
-            .order_by("-revenue", "article__sku")[:limit]
+        # Summed per article id first (the CTE), names joined for the top rows only.
+        t = _tables()
+        sold, params = _sold_cte(window, by_location=False)
+        rows = _fetch(
+            f"WITH {sold} SELECT a.sku, a.name, a.category, s.quantity, s.revenue "
+            f'FROM sold s JOIN "{t["article"]}" a ON a.id = s.article_id '
+            f"ORDER BY s.revenue DESC, a.sku ASC LIMIT %s",
+            [*params, limit],
         )
         return [
             {
-                "sku": row["article__sku"],
-                "name": row["article__name"],
-                "category": row["article__category"],
-                "quantity": _qty(row["units"]),
+                "sku": row["sku"],
+                "name": row["name"],
+                "category": row["category"],
+                "quantity": _qty(row["quantity"]),
                 "revenue": _money(row["revenue"]),
             }
             for row in rows
@@ -347,17 +349,18 @@ def _slow_movers(window: Window, limit: int) -> list[dict]:
 @consistent
 def sales_by_category(*, window: Window) -> list[dict]:
     """Quantity and revenue per article category ("" = uncategorised)."""
-    rows = (
-        _sales_lines(window)
-        .filter(article__isnull=False)
-        .values("article__category")
-        .annotate(revenue=Sum(REVENUE), units=Sum("quantity"))
-        .order_by("-revenue", "article__category")
+    t = _tables()
+    sold, params = _sold_cte(window, by_location=False)
+    rows = _fetch(
+        f"WITH {sold} SELECT a.category, SUM(s.quantity) AS quantity, SUM(s.revenue) AS revenue "
+        f'FROM sold s JOIN "{t["article"]}" a ON a.id = s.article_id '
+        f"GROUP BY a.category ORDER BY SUM(s.revenue) DESC, a.category ASC",
+        params,
     )
     return [
         {
-            "category": row["article__category"] or "(none)",
-            "quantity": _qty(row["units"]),
+            "category": row["category"] or "(none)",
+            "quantity": _qty(row["quantity"]),
             "revenue": _money(row["revenue"]),
         }
         for row in rows
@@ -402,23 +405,25 @@ def sell_through(*, window: Window, limit: int = 50) -> list[dict]:
 def margins(*, window: Window, limit: int = 50) -> list[dict]:
     """Revenue, cost and margin per article whose preferred supplier
     article has a cost, largest margin first."""
-    cost = ExpressionWrapper(F("quantity") * F("article__supplier_articles__cost"), output_field=MONEY_FIELD)
-    rows = (
-        _sales_lines(window)
-        .filter(article__supplier_articles__preferred=True, article__supplier_articles__cost__isnull=False)
-        .values("article__sku", "article__name")
-        .annotate(revenue=Sum(REVENUE), units=Sum("quantity"), cost=Sum(cost))
-        .annotate(margin=F("revenue") - F("cost"))
-        .order_by("-margin", "article__sku")[:limit]
+    t = _tables()
+    sold, params = _sold_cte(window, by_location=False)
+    rows = _fetch(
+        f"WITH {sold} SELECT a.sku, a.name, s.quantity, s.revenue, sa.cost "
+        f'FROM sold s JOIN "{t["sa"]}" sa ON sa.article_id = s.article_id AND sa.preferred = %s '
+        f'JOIN "{t["article"]}" a ON a.id = s.article_id '
+        f"WHERE sa.cost IS NOT NULL "
+        f"ORDER BY s.revenue - s.quantity * sa.cost DESC, a.sku ASC LIMIT %s",
+        [*params, True, limit],
     )
     out = []
     for row in rows:
-        revenue, cost_total = _money(row["revenue"]), _money(row["cost"])
+        quantity = _qty(row["quantity"])
+        revenue, cost_total = _money(row["revenue"]), _money(quantity * Decimal(str(row["cost"])))
         out.append(
             {
-                "sku": row["article__sku"],
-                "name": row["article__name"],
-                "quantity": _qty(row["units"]),
+                "sku": row["sku"],
+                "name": row["name"],
+                "quantity": quantity,
                 "revenue": revenue,
                 "cost": cost_total,
                 "margin": revenue - cost_total,
