@@ -13,7 +13,6 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from functools import partial
 
 from django.db import IntegrityError, OperationalError, connection, transaction
 from django.utils import timezone
@@ -430,7 +429,9 @@ def _write(
         _outbox_write({pair: final[pair] for pair in changed}, origin, now)
         from posinv.services.changes import changes_wake
 
-        transaction.on_commit(partial(changes_wake), robust=True)
+        # A plain function: Django's robust on_commit logs a failure with func.__qualname__,
+        # which a functools.partial lacks, so a Redis outage turned into a 500 after commit.
+        transaction.on_commit(changes_wake, robust=True)
 
 
 def _insert_moves_pg(to_write, origin: StockOrigin, now) -> list[int]:
