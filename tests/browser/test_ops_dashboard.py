@@ -132,7 +132,15 @@ def test_operator_imports_configures_pushes_and_sees_amber_green_red_green(page,
     page.goto(f"{base}/ops/health/")
     assert register_status(page, "R1") == ("green", "in sync")
     assert StockLevel.objects.get(article__sku="C-3", location__code="S1").on_hand == -1
+    # The ledger was never verified (amber overall): verify it from the dashboard, and all is green.
+    assert page.get_attribute("#ops-ledger", "class") == "ops-section ops-amber"
+    page.click("input[value='Verify the ledger now']")
+    assert "Ledger verification started" in page.inner_text("ul.messagelist")
+    assert page.get_attribute("#ops-ledger", "class") == "ops-section ops-green"
+    assert page.get_attribute("#ops-overall", "class") == "ops-overall ops-green"
     page.screenshot(path=str(artifacts / "ops-06-dashboard-green-again.png"), full_page=True)
+    page.goto(f"{base}/admin/")
+    assert "Sync health: green" in page.inner_text("#ops-banner")
 
 
 def test_synchronize_pulls_from_a_real_register_node_and_the_dashboard_follows(page, live_server, operator,
