@@ -43,7 +43,8 @@ def main() -> None:
     parser.add_argument("--trays", type=int, default=5_000)
     parser.add_argument("--batch", type=int, default=500)
     parser.add_argument("--naive", type=int, default=2000, help="readings sent one per request")
-    parser.add_argument("--clients", type=int, default=2)
+    parser.add_argument("--clients", type=int, default=2, help="concurrent client threads")
+    parser.add_argument("--server-workers", type=int, default=2, help="gunicorn sync workers")
     args = parser.parse_args()
     redis_url = os.environ.get("REDIS_URL", "")
     vendor = django_for_bench("cabinets")
@@ -57,7 +58,8 @@ def main() -> None:
     from tests.support.processes import free_port, spawn, wait_until
 
     print(f"database: {vendor}; jobs: {'RQ on ' + redis_url if redis_url else 'in-process'}; "
-          f"{os.cpu_count()} cores (shared with the client)")
+          f"{os.cpu_count()} cores (shared with the client), load {os.getloadavg()[0]:.1f}; "
+          f"{args.server_workers} gunicorn workers, {args.clients} clients")
     Article.objects.bulk_create(
         [Article(sku=f"B-{i:05d}", name=f"bench {i}", unit_weight_g=Decimal("10")) for i in range(args.trays)],
         batch_size=1000,
@@ -86,7 +88,7 @@ def main() -> None:
     port = free_port()
     server = spawn(
         [sys.executable, "-m", "gunicorn", "config.wsgi:application", "--bind", f"127.0.0.1:{port}",
-         "--workers", "2", "--timeout", "120"],
+         "--workers", str(args.server_workers), "--timeout", "120"],
         env=env, name="bench-cabinets-server",
     )
     worker = None
@@ -158,6 +160,7 @@ def main() -> None:
               f"(p99 request {p99(naive_lat):.0f} ms)")
         print(f"ratio batched / naive: {batched_rate / naive_rate:.1f}x  "
               f"(targets: >= 5,000 readings/s and >= 20x)")
+        print(f"load average at the end: {os.getloadavg()[0]:.1f}")
         _check_ledger(cabinet.pk)
     finally:
         server.stop()

@@ -17,7 +17,7 @@ from posinv.scheduling import scheduler_tick
 from tests.cabinets.conftest import T0
 from tests.factories import make_article
 from tests.fakes.cabinet_vendor import FakeCabinetVendor
-from tests.support.processes import process_env, started_worker, wait_until
+from tests.support.processes import process_env, started_command, started_worker, wait_until
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -58,3 +58,28 @@ def test_the_scheduled_pull_runs_in_a_real_worker_and_posts_the_counts(rq_mode):
     assert len([r for r in vendor.requests if r["path"] == "/v2/cabinets/SN-W/readings"]) == 3
     # the newest reading: 400 - 2 * 119 = 162 g -> 6.2 units -> 6
     assert StockLevel.objects.get(article=screw, location=cabinet.location).on_hand == Decimal("6")
+
+
+def test_a_running_scheduler_pulls_every_interval_without_anyone_asking(rq_mode):
+    screw = make_article(sku="SCR-S", unit_weight_g=Decimal("10"))
+    with FakeCabinetVendor(api_key="k-s") as vendor:
+        cabinet, _ = cabinet_create(
+            code="CABS", location_code="CABS-LOC", pull_url=vendor.url("SN-S"), pull_api_key="k-s",
+            interval_seconds=2,
+        )
+        Tray.objects.create(cabinet=cabinet, tray_id="T-1", article=screw, tare_g=Decimal("100"))
+        vendor.add("SN-S", tray_id="T-1", weight_g="300", read_at=T0.isoformat())
+        env = process_env(database=this_database_url())
+        level = lambda: StockLevel.objects.filter(article=screw, location=cabinet.location).first()  # noqa: E731
+
+        with started_worker(env=env, queues=("default", "high")) as worker, \
+                started_command("run_scheduler", "--interval", "0.5", env=env, name="scheduler"):
+            wait_until(lambda: level() and level().on_hand == Decimal("20"), timeout=60,
+                       message="the first scheduled pull")
+            vendor.add("SN-S", tray_id="T-1", weight_g="250", read_at=(T0 + timedelta(minutes=10)).isoformat())
+            wait_until(lambda: level().on_hand == Decimal("15"), timeout=60,
+                       message=f"the next scheduled pull; worker log:\n{worker.log()}")
+
+    runs = list(JobRun.objects.filter(name="cabinet_pull", subject="CABS").values_list("status", flat=True))
+    assert len(runs) >= 2 and set(runs) == {"succeeded"}
+    assert WeightReading.objects.filter(cabinet=cabinet, via="pull").count() == 2
