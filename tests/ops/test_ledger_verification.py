@@ -83,3 +83,16 @@ def test_the_dashboard_button_runs_it_now(admin_client, store):
     assert "Ledger verification started" in answer.content.decode()
     assert JobRun.objects.filter(name="verify_ledger", status="succeeded").count() == 1
     assert admin_client.get("/ops/health/verify-ledger/").status_code == 405
+
+
+def test_the_job_records_drift_on_the_run_without_crashing_the_worker(store):
+    from ops.jobs import ledger_verify_job
+
+    _stock(store)
+    StockLevel.objects.filter(article__sku="A-1").update(on_hand=Decimal("4"))
+
+    result = ledger_verify_job()
+
+    assert result == {"drift": "1 drifting pairs: A-1 @ S1: on_hand 4.000 != moves 5.000"}
+    run = JobRun.objects.get(name="verify_ledger")
+    assert (run.status, run.counts) == ("failed", {"drifting": 1})
