@@ -402,17 +402,23 @@ def _write(
     results: dict[int, MoveResult],
 ) -> None:
     now = timezone.now()
-    if connection.vendor == "postgresql":
-        move_ids = _insert_moves_pg(to_write, origin, now)
-    else:
-        move_ids = _insert_moves_orm(to_write, origin, now)
-
     deltas: dict[tuple[int, int], Decimal] = {}
     final: dict[tuple[int, int], Decimal] = {}
-    for (item, delta, after), move_id in zip(to_write, move_ids, strict=True):
+    for item, delta, after in to_write:
         pair = (item.article_id, item.location_id)
         deltas[pair] = deltas.get(pair, Decimal(0)) + delta
         final[pair] = after
+    changed = [pair for pair, d in deltas.items() if d != 0]
+    level_deltas = {levels[pair].pk: deltas[pair] for pair in changed}
+    outbox = {pair: final[pair] for pair in changed}
+    if connection.vendor == "postgresql":
+        move_ids = _write_pg(to_write, level_deltas, outbox, origin, now)
+    else:
+        move_ids = _insert_moves_orm(to_write, origin, now)
+        if changed:
+            _levels_add(level_deltas, now)
+            _outbox_write(outbox, origin, now)
+    for (item, delta, after), move_id in zip(to_write, move_ids, strict=True):
         results[item.index] = MoveResult(
             index=item.index,
             idempotency_key=item.spec.idempotency_key,
@@ -423,10 +429,7 @@ def _write(
             quantity=delta,
             balance_after=after,
         )
-    changed = {pair: d for pair, d in deltas.items() if d != 0}
     if changed:
-        _levels_add({levels[pair].pk: d for pair, d in changed.items()}, now)
-        _outbox_write({pair: final[pair] for pair in changed}, origin, now)
         from posinv.services.changes import changes_wake
 
         # A plain function: Django's robust on_commit logs a failure with func.__qualname__,
@@ -434,11 +437,44 @@ def _write(
         transaction.on_commit(changes_wake, robust=True)
 
 
-def _insert_moves_pg(to_write, origin: StockOrigin, now) -> list[int]:
+def _write_pg(to_write, level_deltas: dict[int, Decimal], outbox, origin: StockOrigin, now) -> list[int]:
+    """PostgreSQL: the moves, the level deltas and the outbox rows in ONE
+    statement (data-modifying CTEs), each part fed by arrays."""
+    moves_sql, params = _insert_moves_pg_sql(to_write, origin, now)
+    parts = [f"m AS ({moves_sql})"]
+    if level_deltas:
+        items = sorted(level_deltas.items())
+        pairs = list(outbox)
+        parts.append(
+            f'u AS (UPDATE "{StockLevel._meta.db_table}" AS s SET on_hand = s.on_hand + v.delta, updated_at = %s '
+            "FROM unnest(%s::bigint[], %s::numeric[]) AS v(id, delta) WHERE s.id = v.id RETURNING 1)"
+        )
+        params += [now, [pk for pk, _ in items], [delta for _, delta in items]]
+        parts.append(
+            f'o AS (INSERT INTO "{StockChange._meta.db_table}" '
+            "(article_id, location_id, on_hand, origin, origin_code, created_at) "
+            "SELECT t.a, t.l, t.h, %s, %s, %s FROM unnest(%s::bigint[], %s::bigint[], %s::numeric[]) AS t(a, l, h) "
+            "RETURNING 1)"
+        )
+        params += [
+            origin.kind,
+            origin.code[:120],
+            now,
+            [a for a, _ in pairs],
+            [loc for _, loc in pairs],
+            [outbox[pair] for pair in pairs],
+        ]
+    with connection.cursor() as cursor:
+        cursor.execute(f"WITH {', '.join(parts)} SELECT id, idempotency_key FROM m", params)
+        ids = dict((key, pk) for pk, key in cursor.fetchall())
+    return [ids[item.spec.idempotency_key] for item, _, _ in to_write]
+
+
+def _insert_moves_pg_sql(to_write, origin: StockOrigin, now) -> tuple[str, list]:
     """All moves in one INSERT ... SELECT FROM unnest(arrays): one parameter
     per column instead of one per value, and a plain value for a column that
     is the same on every move (kind, counted, reference, reason usually are).
-    Ids come back with their keys."""
+    Returns the statement (RETURNING id and key) and its parameters."""
     names = (
         "article_id",
         "location_id",
@@ -482,10 +518,7 @@ def _insert_moves_pg(to_write, origin: StockOrigin, now) -> list[int]:
         f"FROM unnest({', '.join(f'%s::{t}[]' for _, t in arrays)}) WITH ORDINALITY "
         f"AS t({', '.join(n for n, _ in arrays)}, n) ORDER BY t.n RETURNING id, idempotency_key"
     )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [*scalar_params, origin.kind, origin.code[:120], now, *array_params])
-        ids = dict((key, pk) for pk, key in cursor.fetchall())
-    return [ids[item.spec.idempotency_key] for item, _, _ in to_write]
+    return sql, [*scalar_params, origin.kind, origin.code[:120], now, *array_params]
 
 
 def _insert_moves_orm(to_write, origin: StockOrigin, now) -> list[int]:
@@ -511,25 +544,8 @@ def _insert_moves_orm(to_write, origin: StockOrigin, now) -> list[int]:
 
 
 def _outbox_write(on_hand: dict[tuple[int, int], Decimal], origin: StockOrigin, now) -> None:
-    """One outbox row per changed pair, in the moves' transaction."""
-    if connection.vendor == "postgresql":
-        pairs = list(on_hand)
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f'INSERT INTO "{StockChange._meta.db_table}" '
-                "(article_id, location_id, on_hand, origin, origin_code, created_at) "
-                "SELECT t.a, t.l, t.h, %s, %s, %s FROM unnest(%s::bigint[], %s::bigint[], %s::numeric[]) "
-                "AS t(a, l, h)",
-                [
-                    origin.kind,
-                    origin.code[:120],
-                    now,
-                    [a for a, _ in pairs],
-                    [loc for _, loc in pairs],
-                    [on_hand[pair] for pair in pairs],
-                ],
-            )
-        return
+    """SQLite: one outbox row per changed pair, in the moves' transaction
+    (PostgreSQL writes them inside _write_pg)."""
     StockChange.objects.bulk_create(
         [
             StockChange(
@@ -585,26 +601,20 @@ def _resolve_batch_duplicates(results: dict[int, MoveResult]) -> None:
 
 
 def _levels_add(deltas_by_level: dict[int, Decimal], now) -> None:
-    """One UPDATE for all levels: on_hand = on_hand + delta (atomic in SQL,
-    so even a writer that skipped the lock could not lose an update)."""
+    """SQLite: one UPDATE for all levels, on_hand = on_hand + delta (atomic
+    in SQL, so even a writer that skipped the lock could not lose an update;
+    PostgreSQL does the same inside _write_pg)."""
     table = StockLevel._meta.db_table
     items = sorted(deltas_by_level.items())
     params: list = []
-    if connection.vendor == "postgresql":
-        sql = (
-            f'UPDATE "{table}" AS s SET "on_hand" = s."on_hand" + v.delta, "updated_at" = %s '
-            "FROM unnest(%s::bigint[], %s::numeric[]) AS v(id, delta) WHERE s.id = v.id"
-        )
-        params = [now, [pk for pk, _ in items], [delta for _, delta in items]]
-    else:
-        values = ", ".join(["(%s, %s)"] * len(items))
-        for pk, delta in items:
-            params += [pk, str(delta)]
-        sql = (
-            f'UPDATE "{table}" SET "on_hand" = ROUND("on_hand" + v.column2, 3), "updated_at" = %s '
-            f'FROM (VALUES {values}) AS v WHERE "{table}"."id" = v.column1'
-        )
-        params = [now, *params]
+    values = ", ".join(["(%s, %s)"] * len(items))
+    for pk, delta in items:
+        params += [pk, str(delta)]
+    sql = (
+        f'UPDATE "{table}" SET "on_hand" = ROUND("on_hand" + v.column2, 3), "updated_at" = %s '
+        f'FROM (VALUES {values}) AS v WHERE "{table}"."id" = v.column1'
+    )
+    params = [now, *params]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
 
