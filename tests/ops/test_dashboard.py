@@ -246,3 +246,20 @@ def test_ages_read_as_a_person_says_them(value, shown):
     from ops.templatetags.ops_health import seconds
 
     assert seconds(value) == shown
+
+
+def test_an_unreachable_redis_turns_queues_red_and_the_dashboard_still_renders(admin_client, settings):
+    from tests.support.processes import free_port
+
+    dead = f"redis://127.0.0.1:{free_port()}/0"
+    settings.REDIS_URL = dead
+    settings.POSINV_JOBS_INLINE = False
+    settings.RQ_QUEUES = {name: {"URL": dead, "DEFAULT_TIMEOUT": 60} for name in settings.RQ_QUEUE_NAMES}
+
+    page = admin_client.get(URL)
+
+    body = page.content.decode()
+    assert page.status_code == 200
+    assert 'class="ops-section ops-red" id="ops-queues"' in body
+    assert re.search(r"Redis unreachable: [^<]*refused", body, re.I)
+    assert 'class="ops-overall ops-red"' in body
