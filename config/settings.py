@@ -211,5 +211,12 @@ LOGGING = {
 POSINV_METRICS_TOKEN = os.environ.get("POSINV_METRICS_TOKEN", "")
 # Hours between recorded ledger verifications (0: off).
 POSINV_VERIFY_LEDGER_HOURS = float(os.environ.get("POSINV_VERIFY_LEDGER_HOURS", "24"))
+# Sync-health dashboard (docs/operations.md): its reload period and the ages
+# at which a pending register entry turns red and a waiting cart record
+# amber / red.
+POSINV_DASHBOARD_REFRESH_SECONDS = int(os.environ.get("POSINV_DASHBOARD_REFRESH_SECONDS", "15"))
+POSINV_HEALTH_PENDING_RED_SECONDS = float(os.environ.get("POSINV_HEALTH_PENDING_RED_SECONDS", "900"))
+POSINV_HEALTH_STACK_AMBER_SECONDS = float(os.environ.get("POSINV_HEALTH_STACK_AMBER_SECONDS", "20"))
+POSINV_HEALTH_STACK_RED_SECONDS = float(os.environ.get("POSINV_HEALTH_STACK_RED_SECONDS", "300"))
 # Bad API tokens per client address and minute before 429 (posinv/api/throttling.py).
 POSINV_AUTH_FAILURES_PER_MINUTE = int(os.environ.get("POSINV_AUTH_FAILURES_PER_MINUTE", "20"))
