@@ -129,6 +129,12 @@ def register_push(*, max_calls: int = 100, heartbeat: Callable[[], object] | Non
         _backoff(register, str(exc))
         raise
     counts = {"calls": 0, "sent": 0, "applied": 0, "duplicate": 0, "failed": 0, "conflict": 0, "waiting": 0}
+    if register.sync_type == CashRegister.SyncType.PULL:
+        # The main system fetches from this node; the run only refreshed the settings.
+        CashRegister.objects.filter(pk=register.pk).update(
+            last_attempt_at=timezone.now(), failures_in_row=0, retry_after=None
+        )
+        return counts
     url = f"{settings.MAIN_URL}/api/v1/registers/{register.code}/entries/"
     session = _session()
     CashRegister.objects.filter(pk=register.pk).update(last_attempt_at=timezone.now())

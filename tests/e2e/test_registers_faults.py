@@ -3,6 +3,7 @@ down while sales go on, a worker SIGKILLed in the middle of a batch, and
 pull and push giving the same result."""
 from __future__ import annotations
 
+import time
 from contextlib import ExitStack
 
 import pytest
@@ -164,6 +165,12 @@ def test_pull_and_push_give_the_same_result(tmp_path):
             manage("register_push", env=push_env)
         stack.enter_context(started_server(env=pull_env, port=pull_port, name="pull-node"))
         record_sales_file(pull_env, receipts, tmp_path, "pull")
+        # The pull node's own scheduler (and worker) only refresh its settings: it never pushes.
+        if "REDIS_URL" in pull_env:
+            stack.enter_context(started_worker(env=pull_env, name="pull-node-worker"))
+        stack.enter_context(started_command("run_scheduler", "--interval", "0.5", env=pull_env, name="pull-sched"))
+        time.sleep(3)
+        assert main.status("R2")["last_applied_entry_no"] == 0
         # The main system pulls by itself: its scheduler, and its rqworker with Redis.
         if "REDIS_URL" in main.env:
             stack.enter_context(started_worker(env=main.env, name="main-worker"))
