@@ -1,0 +1,103 @@
+"""A real main system for the fault and load tests: gunicorn on its own
+database, seeded through `manage.py shell` with live tills, a register
+pushing entries, priced articles and opening stock; and a way to read its
+state (sales, receipts, outbox, ledger drift) from its own database."""
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from decimal import Decimal
+
+import requests
+
+from tests.support.processes import manage
+
+EAN = "4006381333931"
+SKUS = [f"LD-{n:02d}" for n in range(10)]
+OPENING = Decimal("1000000")
+
+SEED = """
+from datetime import date
+from decimal import Decimal
+from django.contrib.auth import get_user_model
+from pos.models import CashRegister
+from posinv.models import Article, Location, Price, PriceGroup
+from posinv.services.ledger import MoveSpec, StockOrigin, stock_moves_post
+from posinv.services.tokens import token_issue
+group = PriceGroup.objects.get_or_create(code="RETAIL", defaults={{"name": "Retail"}})[0]
+shop = Location.objects.get_or_create(code="S1", defaults={{"name": "Shop"}})[0]
+for sku in {skus!r}:
+    article = Article.objects.get_or_create(sku=sku, defaults={{"name": "Article " + sku}})[0]
+    Price.objects.get_or_create(article=article, group=group, defaults={{"amount": Decimal("2.50"),
+                                "valid_from": date(2020, 1, 1)}})
+stock_moves_post(moves=[MoveSpec(kind="receipt", idempotency_key="seed:" + sku, quantity=Decimal({opening!r}),
+                                 sku=sku, location_code="S1") for sku in {skus!r}],
+                 origin=StockOrigin(kind="system", code="seed"))
+tokens = {{}}
+for code in {tills!r}:
+    CashRegister.objects.get_or_create(code=code, defaults={{"location": shop, "price_group": group}})
+    tokens[code] = token_issue(kind="register", subject=code)
+user = get_user_model().objects.get_or_create(username="staff", defaults={{"is_staff": True}})[0]
+tokens["staff"] = token_issue(kind="user", subject="staff", user=user)
+print("TOKENS=" + __import__("json").dumps(tokens))
+"""
+
+STATE = """
+import json
+from pos.models import Receipt
+from posinv.models import StockChange, StockLevel, StockMove
+from posinv.selectors import ledger_drift
+from retail.models import LiveSale
+print("STATE=" + json.dumps({
+    "live_sales": LiveSale.objects.count(),
+    "receipt_nos": sorted(Receipt.objects.values_list("receipt_no", flat=True)),
+    "sale_moves": StockMove.objects.exclude(idempotency_key__startswith="seed:").count(),
+    "changes_waiting": StockChange.objects.count(),
+    "drift": [str(d) for d in ledger_drift()],
+    "on_hand": {sku: str(q) for sku, q in StockLevel.objects.filter(location__code="S1")
+                .values_list("article__sku", "on_hand")},
+}))
+"""
+
+
+def seed(env: dict, *, tills: list[str]) -> dict[str, str]:
+    script = SEED.format(skus=SKUS, opening=str(OPENING), tills=tills)
+    out = manage("shell", "-c", script, env=env).stdout
+    return json.loads(re.search(r"TOKENS=(.+)", out).group(1))
+
+
+def state(env: dict) -> dict:
+    out = manage("shell", "-c", STATE, env=env).stdout
+    return json.loads(re.search(r"STATE=(.+)", out).group(1))
+
+
+def sale_body(n: int, *, till: str) -> dict:
+    """The n-th sale of a till: two lines, SKUs in turn, every 7th a return line."""
+    lines = [
+        {"sku": SKUS[n % len(SKUS)], "quantity": "1", "price": "2.50"},
+        {"sku": SKUS[(n + 3) % len(SKUS)], "quantity": "-1" if n % 7 == 0 else "2", "price": "2.50"},
+    ]
+    total = sum(Decimal(line["quantity"]) * Decimal(line["price"]) for line in lines)
+    return {"receipt_no": f"{till}-{n:06d}", "lines": lines, "payments": [{"method": "cash", "amount": str(total)}]}
+
+
+def sell(url: str, token: str, *, till: str, n: int, session: requests.Session | None = None,
+         timeout: float = 30) -> requests.Response:
+    http = session or requests
+    return http.post(f"{url}/api/v1/sales/", json=sale_body(n, till=till), timeout=timeout,
+                     headers={"Authorization": f"Token {token}", "Idempotency-Key": f"{till}-{n}"})
+
+
+def expected_on_hand(sold: dict[str, list[int]]) -> dict[str, str]:
+    """on_hand per SKU after the sales numbered `sold[till]` of each till."""
+    stock = {sku: OPENING for sku in SKUS}
+    for till, numbers in sold.items():
+        for n in numbers:
+            for line in sale_body(n, till=till)["lines"]:
+                stock[line["sku"]] -= Decimal(line["quantity"])
+    return {sku: f"{q:.3f}" for sku, q in stock.items()}
+
+
+def unique_label(prefix: str) -> str:
+    return f"{prefix}{uuid.uuid4().hex[:6]}"

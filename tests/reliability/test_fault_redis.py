@@ -1,0 +1,80 @@
+"""Redis stopped while live sales keep arriving, against real processes: a
+gunicorn main system, an rqworker and the scheduler, all on a private Redis
+that the test kills. Sales are still accepted; their change announcements
+wait in the database (StockChange rows) and are dispatched once Redis is
+back; every sale is present exactly once and the ledger holds."""
+from __future__ import annotations
+
+from contextlib import ExitStack
+
+import pytest
+
+from tests.reliability.systems import expected_on_hand, seed, sell, state
+from tests.support.processes import (
+    create_database,
+    database_url,
+    drop_database,
+    manage,
+    process_env,
+    started_command,
+    started_server,
+    started_worker,
+    wait_until,
+)
+from tests.support.services import private_redis
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+
+def test_sales_are_accepted_while_redis_is_down_and_their_announcements_flow_once_it_is_back():
+    with private_redis() as redis, ExitStack() as stack:
+        env = process_env(database=database_url("h_redisdown"), redis=False, REDIS_URL=redis.url,
+                          POSINV_CHANGES_SWEEP_SECONDS="1", POSINV_SCHEDULER_TICK_SECONDS="0.5")
+        create_database(env["DATABASE_URL"])
+        stack.callback(drop_database, env["DATABASE_URL"])
+        manage("migrate", "--noinput", env=env)
+        tokens = seed(env, tills=["T1", "T2"])
+        url = stack.enter_context(started_server(env=env, migrate=False, name="main-redis"))
+        worker = stack.enter_context(started_worker(env=env, name="worker-redis"))
+        stack.enter_context(started_command("run_scheduler", "--interval", "0.5", env=env, name="sched-redis"))
+
+        # given sales flowing with Redis up: their announcements are dispatched
+        sold = {"T1": [], "T2": []}
+        for n in range(1, 21):
+            for till in sold:
+                assert sell(url, tokens[till], till=till, n=n).status_code == 201
+                sold[till].append(n)
+        wait_until(lambda: state(env)["changes_waiting"] == 0, timeout=60, interval=0.5,
+                   message="announcements to drain while Redis is up")
+
+        # when Redis dies and the tills keep selling (and one retries a sale)
+        redis.stop()
+        down = []
+        for n in range(21, 61):
+            for till in sold:
+                down.append(sell(url, tokens[till], till=till, n=n).status_code)
+                sold[till].append(n)
+        retry = sell(url, tokens["T1"], till="T1", n=40)
+
+        # then every sale was accepted and its announcement waits in the database
+        assert down == [201] * 80
+        assert (retry.status_code, retry.headers.get("Idempotent-Replayed")) == (201, "true")
+        during = state(env)
+        assert during["live_sales"] == 120
+        assert during["changes_waiting"] > 0
+        assert during["drift"] == []
+
+        # when Redis comes back (a supervisor restarts a worker that gave up)
+        redis.start()
+        if not worker.alive():
+            stack.enter_context(started_worker(env=env, name="worker-redis-2"))
+        wait_until(lambda: state(env)["changes_waiting"] == 0, timeout=90, interval=1,
+                   message="waiting announcements to flow after Redis is back")
+        after = state(env)
+
+    # then every sale is there exactly once, stock moved once per line, the ledger holds
+    assert after["live_sales"] == 120
+    assert after["receipt_nos"] == sorted(f"{till}-{n:06d}" for till in ("T1", "T2") for n in range(1, 61))
+    assert after["sale_moves"] == 120 * 2
+    assert after["drift"] == []
+    assert after["on_hand"] == expected_on_hand(sold)
