@@ -263,3 +263,18 @@ def test_an_unreachable_redis_turns_queues_red_and_the_dashboard_still_renders(a
     assert 'class="ops-section ops-red" id="ops-queues"' in body
     assert re.search(r"Redis unreachable: [^<]*refused", body, re.I)
     assert 'class="ops-overall ops-red"' in body
+
+
+def test_the_age_thresholds_come_from_settings(settings):
+    settings.POSINV_HEALTH_STACK_AMBER_SECONDS = 60
+    article = make_article(sku="A-1")
+    shop = ExternalStore.objects.create(code="shop", name="Shop", platform="webhook", url="https://shop.example")
+    entry = StackEntry.objects.create(store=shop, article=article, quantity=3, next_attempt_at=ago(seconds=1))
+    StackEntry.objects.filter(pk=entry.pk).update(created_at=ago(seconds=45))
+
+    (within,) = sync_health_get().stores
+    settings.POSINV_HEALTH_STACK_AMBER_SECONDS = 30
+    (beyond,) = sync_health_get().stores
+
+    assert (within.status, within.reason) == ("green", "in sync")
+    assert (beyond.status, beyond.reason) == ("amber", "a record has waited over 30 s")
