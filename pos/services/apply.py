@@ -396,12 +396,14 @@ def _apply_customers(items: list[SyncEntry], all_entries: list[SyncEntry], outco
         rows[row.customer_no] = row
     fresh = [row for row in rows.values() if row.pk is None]
     if fresh:
-        Customer.objects.bulk_create(fresh)
+        # Customers are shared by all registers: another register's batch may
+        # create the same one at the same time (no pks come back; re-read below).
+        Customer.objects.bulk_create(fresh, ignore_conflicts=True)
     if changed:
         Customer.objects.bulk_update(changed, ["name", "email", "card_no", "updated_at"])
     for entry in items:
         outcomes[entry.entry_no] = _applied(customer_no=entry.record["customer_no"])
-    if any(row.pk is None for row in rows.values()):  # backends without RETURNING
+    if fresh:
         rows = {row.customer_no: row for row in Customer.objects.filter(customer_no__in=wanted)}
     return {number: row.pk for number, row in rows.items()}
 

@@ -245,3 +245,33 @@ def test_staff_reads_receipts_and_register_state(client, staff_client):
                                                 "stock_move_id": StockMove.objects.get().pk}]
     assert (status["last_applied_entry_no"], status["missing"], status["entries"]) == (
         3, {"from": 4, "through": 9}, {"applied": 3, "waiting": 3})
+
+
+def test_customers_processes_and_counts_are_applied_and_updated_by_later_entries(client, register):
+    process = {"process_no": "P-1", "register": "R1", "opened_at": "2026-03-02T08:00:00+00:00", "closed_at": None,
+               "cashier": "Eve", "status": "open"}
+    customer = {"customer_no": "C-1", "name": "Ada", "email": "ada@example.com", "card_no": "K-1"}
+    sale = receipt_entries(4, "R1-000001", [("A-1", "1", "1.00")])
+    sale[0]["record"].update(process_no="P-1", customer_no="C-1")
+    unknown_customer = receipt_entries(7, "R1-000002", [])[:1]
+    unknown_customer[0]["record"].update(process_no="P-1", customer_no="C-2")
+    entries = [
+        {"entry_no": 1, "table": "pos_process", "record_id": "pos_process:P-1", "record": process},
+        {"entry_no": 2, "table": "customer", "record_id": "customer:C-1", "record": customer},
+        {"entry_no": 3, "table": "stock_count", "record_id": "stock_count:A-1",
+         "record": {"sku": "A-1", "counted_qty": "40.000", "counted_at": "2026-03-02T07:00:00+00:00"}},
+        *sale[:3], *unknown_customer,
+        {"entry_no": 8, "table": "pos_process", "record_id": "pos_process:P-1",
+         "record": {**process, "closed_at": "2026-03-02T18:00:00+00:00", "status": "closed"}},
+        {"entry_no": 9, "table": "customer", "record_id": "customer:C-1", "record": {**customer, "name": "Ada L."}},
+    ]
+
+    body = push(client, entries).json()
+
+    assert (body["applied"], body["failed"], body["last_applied_entry_no"]) == (9, 0, 9)
+    first, second = Receipt.objects.order_by("receipt_no")
+    assert (first.customer.name, first.customer.card_no, first.process.status) == ("Ada L.", "K-1", "closed")
+    assert (second.customer.customer_no, second.customer.name) == ("C-2", "")  # known by number only
+    assert first.process.closed_at.isoformat() == "2026-03-02T18:00:00+00:00"
+    assert on_hand() == Decimal("39")  # counted 40, then sold 1
+    assert StockMove.objects.get(kind="count").idempotency_key == "pos:R1:count:A-1:2026-03-02T07:00:00+00:00"
