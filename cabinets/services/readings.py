@@ -291,6 +291,7 @@ def _accepted_before(cabinet: WeighingCabinet, readings: list[ReadingIn]) -> dic
             read_at__lte=max(r.read_at for r in readings),
         )
         .exclude(outcome=Outcome.REJECTED)
+        .order_by()  # the model's ordering would only add a sort
         .values("tray_code", "read_at", "outcome", "quantity", "move_id")
     )
     return {(row["tray_code"], row["read_at"]): row for row in rows if (row["tray_code"], row["read_at"]) in wanted}
@@ -414,6 +415,7 @@ def _count_moves(
     for article_id, quantity in (
         Tray.objects.filter(cabinet=cabinet, article_id__in=articles, quantity__isnull=False)
         .exclude(pk__in=before.keys())
+        .order_by()  # Tray's default ordering joins the cabinet for its code
         .values_list("article_id", "quantity")
     ):
         totals[article_id] += quantity
@@ -463,7 +465,7 @@ def _shrink_alerts(cabinet: WeighingCabinet, posted: list[_Decision]) -> None:
             article_id__in={d.tray.article_id for d in drops},
             kind__in=[StockMove.Kind.SALE, StockMove.Kind.ORDER],
             created_at__gt=min(d.previous_since for d in drops),
-        ).values_list("article_id", "created_at", "quantity")
+        ).order_by().values_list("article_id", "created_at", "quantity")
     )
     alerts = []
     for d in drops:
@@ -513,6 +515,7 @@ def _suggestions(cabinet: WeighingCabinet, trays: list[Tray]) -> None:
     still_low = {t.article_id for t in trays if t.suggesting} | set(
         Tray.objects.filter(cabinet=cabinet, article_id__in=articles, suggesting=True)
         .exclude(pk__in={t.pk for t in trays})
+        .order_by()
         .values_list("article_id", flat=True)
     )
     for article_id in articles - still_low:
