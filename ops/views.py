@@ -7,6 +7,7 @@ import time
 
 from django.conf import settings
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -20,8 +21,18 @@ from ops.metrics import metrics_render
 from ops.selectors import activity_24h, sync_health_get
 from posinv.queueing import enqueue
 
+# Who may see the sync health: it shows every register, cabinet and store of
+# the chain and the job runs, so the permission to view job runs decides.
+DASHBOARD_PERMISSION = "posinv.view_jobrun"
+
+
+def may_see_sync_health(user) -> bool:
+    return bool(user and user.is_active and user.is_staff and user.has_perm(DASHBOARD_PERMISSION))
+
 
 def _dashboard(request: HttpRequest):
+    if not may_see_sync_health(request.user):
+        raise PermissionDenied(f"The sync health needs the permission {DASHBOARD_PERMISSION}.")
     health = sync_health_get()
     context = {
         **admin.site.each_context(request),
@@ -34,6 +45,8 @@ def _dashboard(request: HttpRequest):
 
 
 def _verify_ledger(request: HttpRequest):
+    if not may_see_sync_health(request.user):
+        raise PermissionDenied(f"Verifying the ledger needs the permission {DASHBOARD_PERMISSION}.")
     enqueue("ops.jobs.ledger_verify_job", queue="low", unique_key="verify-ledger", clear="end", ttl=3600)
     messages.success(request, "Ledger verification started; its result shows here when it has run.")
     return redirect("ops:dashboard")

@@ -8,8 +8,14 @@ from ops.selectors import sync_health_get
 register = template.Library()
 
 
-@register.inclusion_tag("ops/banner.html")
-def ops_health_banner():
+@register.inclusion_tag("ops/banner.html", takes_context=True)
+def ops_health_banner(context):
+    """Nothing (and no queries) for a user who may not see the sync health."""
+    from ops.views import may_see_sync_health
+
+    request = context.get("request")
+    if request is None or not may_see_sync_health(request.user):
+        return {"health": None}
     health = sync_health_get()
     attention = [name for name, status in health.sections.items() if status in ("red", "amber")]
     return {"health": health, "attention": attention}

@@ -278,3 +278,20 @@ def test_the_age_thresholds_come_from_settings(settings):
 
     assert (within.status, within.reason) == ("green", "in sync")
     assert (beyond.status, beyond.reason) == ("amber", "a record has waited over 30 s")
+
+
+def test_staff_without_the_job_run_permission_see_neither_the_dashboard_nor_the_banner(client, django_user_model):
+    from django.contrib.auth.models import Permission
+
+    cashier = django_user_model.objects.create_user("cashier", password="pw-123456", is_staff=True)
+    client.force_login(cashier)
+    refused = client.get(URL)
+    refused_verify = client.post("/ops/health/verify-ledger/")
+    index = client.get("/admin/").content.decode()
+    cashier.user_permissions.add(Permission.objects.get(codename="view_jobrun"))
+    allowed = client.get(URL)
+
+    assert (refused.status_code, refused_verify.status_code) == (403, 403)
+    assert 'id="ops-banner"' not in index
+    assert not JobRun.objects.filter(name="verify_ledger").exists()
+    assert allowed.status_code == 200
