@@ -78,7 +78,8 @@ def register_status(page, code: str) -> tuple[str, str]:
 
 
 def test_operator_imports_configures_pushes_and_sees_amber_green_red_green(page, live_server, operator, artifacts,
-                                                                          tmp_path):
+                                                                          tmp_path, settings):
+    settings.POSINV_DASHBOARD_REFRESH_SECONDS = 1
     base = live_server.url
     make_location(code="S1", name="Store 1")
     log_in(page, base)
@@ -100,8 +101,11 @@ def test_operator_imports_configures_pushes_and_sees_amber_green_red_green(page,
                            json={"entries": receipt_entries(1, "R1-000001", [("A-1", "2", "1.20"),
                                                                               ("B-2", "1", "2.50")])}, timeout=30)
     assert pushed.status_code == 200 and pushed.json()["applied"] == 4
-    page.reload()
+    # No click: the page reloads itself (every second here) and turns green.
+    page.wait_for_selector("tr[data-register='R1'][data-status='green']", timeout=15_000)
     assert register_status(page, "R1") == ("green", "in sync")
+    settings.POSINV_DASHBOARD_REFRESH_SECONDS = 600  # the next steps click; no reload under their feet
+    page.reload()
     page.screenshot(path=str(artifacts / "ops-03-dashboard-green.png"), full_page=True)
 
     # A sale of an article the back office does not know yet fails and turns the register red.
