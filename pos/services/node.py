@@ -24,6 +24,8 @@ logger = logging.getLogger(__name__)
 CONNECT_TIMEOUT = 5
 READ_TIMEOUT = 120
 MAX_BACKOFF_SECONDS = 300
+# The settings are fetched again when older than this (and after a failure).
+SETTINGS_MAX_AGE_SECONDS = 60
 SETTINGS_FIELDS = ("name", "sync_type", "tables", "records_per_run", "interval_seconds", "currency")
 
 
@@ -123,11 +125,15 @@ def register_push(*, max_calls: int = 100, heartbeat: Callable[[], object] | Non
     the main system is unreachable the register backs off (retry_after).
     `heartbeat` is called before every call (a job renews its lease)."""
     register = node_register()
-    try:
-        register = node_settings_fetch()
-    except MainUnreachable as exc:
-        _backoff(register, str(exc))
-        raise
+    stale = register.settings_fetched_at is None or (
+        timezone.now() - register.settings_fetched_at > timedelta(seconds=SETTINGS_MAX_AGE_SECONDS)
+    )
+    if stale or register.failures_in_row:
+        try:
+            register = node_settings_fetch()
+        except MainUnreachable as exc:
+            _backoff(register, str(exc))
+            raise
     counts = {"calls": 0, "sent": 0, "applied": 0, "duplicate": 0, "failed": 0, "conflict": 0, "waiting": 0}
     if register.sync_type == CashRegister.SyncType.PULL:
         # The main system fetches from this node; the run only refreshed the settings.
@@ -164,6 +170,7 @@ def register_push(*, max_calls: int = 100, heartbeat: Callable[[], object] | Non
         if response.status_code == 413:
             # Records per run was lowered on the main system since we fetched it.
             limit = max(1, int(response.json().get("limit", limit // 2 or 1)))
+            CashRegister.objects.filter(pk=register.pk).update(records_per_run=limit)
             continue
         if response.status_code >= 500:
             _backoff(register, f"POST entries: HTTP {response.status_code}")
