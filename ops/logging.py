@@ -25,7 +25,8 @@ _SECRET_KEY = re.compile(
 # Free text: `Authorization: Token abc`, `Bearer abc`, `password=abc`,
 # `"api_key": "abc"`, `?token=abc`.
 _TEXT_PATTERNS = [
-    re.compile(r"(?i)\b(Token|Bearer|Basic)\s+[A-Za-z0-9._~+/=-]{6,}"),
+    # A credential after an auth scheme has a digit or is long: "Basic settings" is prose.
+    re.compile(r"(?i)\b(Token|Bearer|Basic)\s+(?=[A-Za-z0-9._~+/=-]*\d|[A-Za-z0-9._~+/=-]{12})[A-Za-z0-9._~+/=-]{6,}"),
     re.compile(
         r"""(?i)(["']?[\w-]*(?:token|secret|passw(?:or)?d|authori[sz]ation|api[_-]?key|apikey|cookie|credential)"""
         # the value, unless it is an auth scheme the first pattern handles

@@ -102,6 +102,8 @@ def _formatted(record_msg, *args, **extra) -> dict:
     ("url https://s.example/api?api_key=AK123&page=2", f"url https://s.example/api?api_key={REDACTED}&page=2"),
     ("X-Shopify-Access-Token: shpat_1234567890", f"X-Shopify-Access-Token: {REDACTED}"),
     ("sent 12 entries to R1 in 40 ms", "sent 12 entries to R1 in 40 ms"),
+    ("Token rotated for register R1; Basic settings kept", "Token rotated for register R1; Basic settings kept"),
+    ("retry with Bearer abcdefghijklmnop", f"retry with Bearer {REDACTED}"),
 ])
 def test_credentials_in_free_text_are_redacted_and_nothing_else(message, expected):
     assert _formatted(message)["message"] == expected
