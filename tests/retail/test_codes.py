@@ -14,8 +14,9 @@ def test_four_digit_price_verifier_matches_the_gs1_vector():
 
 def test_five_digit_price_verifier_follows_gs1_7_9_4():
     # 5+,2-,5-,5+,2- products of 1,4,6,8,5 are 5,8,7,4,9 (sum 33); 40 - 33 = 7,
-    # and the verifier is the digit whose 5- product is 7: 6. (platforms.md lists
-    # 7 here, which is the intermediate value, not the digit.)
+    # and the verifier is the digit whose 5- product is 7: 6, as in the GS1
+    # General Specifications' own example (also biip's doctest). platforms.md
+    # lists 7, which is the intermediate value, not the digit.
     assert price_verifier_digit("14685") == 6
     # The defining property: the value's products plus the verifier's 5- product is a multiple of ten.
     assert (5 + 8 + 7 + 4 + 9 + 7) % 10 == 0
