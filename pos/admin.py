@@ -84,7 +84,7 @@ class CashRegisterForm(forms.ModelForm):
 class CashRegisterAdmin(admin.ModelAdmin):
     form = CashRegisterForm
     list_display = (
-        "code", "name", "location", "sync_type", "records_per_run", "interval_seconds", "last_applied_entry_no",
+        "code", "name", "location", "type_short", "records_per_run", "interval_seconds", "last_applied_entry_no",
         "pending_or_waiting", "failed_entries", "gap", "last_success_at", "error_short", "entries_link",
     )
     list_filter = ("sync_type", "active", "location")
@@ -116,6 +116,10 @@ class CashRegisterAdmin(admin.ModelAdmin):
                 ),
             )
         )
+
+    @admin.display(description="type", ordering="sync_type")
+    def type_short(self, obj):
+        return obj.sync_type
 
     @admin.display(description="pending / waiting", ordering="n_open")
     def pending_or_waiting(self, obj):
@@ -165,7 +169,7 @@ class CashRegisterAdmin(admin.ModelAdmin):
 
 @admin.register(SyncEntry)
 class SyncEntryAdmin(admin.ModelAdmin):
-    list_display = ("entry_no", "register", "direction", "table", "record_id", "state_badge", "attempts",
+    list_display = ("entry_no", "register", "direction_short", "table", "record_id", "state_badge", "attempts",
                     "error_short", "created_at")
     list_filter = ("state", "direction", "table", "register")
     search_fields = ("record_id", "register__code")
@@ -183,9 +187,16 @@ class SyncEntryAdmin(admin.ModelAdmin):
     def has_change_permission(self, request, obj=None):
         return False
 
+    def has_delete_permission(self, request, obj=None):
+        return False  # the entry-no. sequence is the transfer's memory
+
     @admin.display(description="record")
     def record_pretty(self, obj):
         return pretty_json(obj.record)
+
+    @admin.display(description="direction", ordering="direction")
+    def direction_short(self, obj):
+        return "received" if obj.direction == SyncEntry.Direction.IN else "outbox"
 
     @admin.display(description="result")
     def result_pretty(self, obj):
@@ -325,6 +336,12 @@ class PosProcessAdmin(ExportViewMixin, admin.ModelAdmin):
     def has_add_permission(self, request):
         return False
 
+    def has_change_permission(self, request, obj=None):
+        return False  # written by sales and synchronization only
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
     @admin.display(description="receipts", ordering="n_receipts")
     def receipt_count(self, obj):
         return obj.n_receipts
@@ -363,6 +380,12 @@ class ReceiptAdmin(ExportViewMixin, admin.ModelAdmin):
         )
 
     def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False  # written by sales and synchronization only
+
+    def has_delete_permission(self, request, obj=None):
         return False
 
     @admin.display(description="lines", ordering="n_lines")

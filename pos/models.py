@@ -306,7 +306,7 @@ class SyncEntry(models.Model):
         indexes = [models.Index(fields=["register", "direction", "state", "entry_no"], name="syncentry_state_idx")]
 
     def __str__(self) -> str:
-        return f"{self.register_id}#{self.entry_no} {self.record_id}"
+        return f"entry {self.entry_no}: {self.record_id}"
 
 
 class SyncConflict(models.Model):
