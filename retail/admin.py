@@ -40,6 +40,7 @@ class LiveSaleAdmin(admin.ModelAdmin):
         "line_count",
         "total",
         "flagged",
+        "flag_summary",
         "replays",
     ]
     list_filter = ["flagged", "register"]
@@ -59,6 +60,10 @@ class LiveSaleAdmin(admin.ModelAdmin):
         "created_at",
         "replays",
     ]
+
+    @admin.display(description="price flags")
+    def flag_summary(self, obj):
+        return "; ".join(f"line {f['line_no']}: {f['sent']} vs {f['expected'] or 'no price'}" for f in obj.flags)
 
     @admin.display(description="receipt", ordering="receipt__receipt_no")
     def receipt_link(self, obj):

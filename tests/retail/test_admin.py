@@ -47,6 +47,7 @@ def test_live_sales_list_shows_flags_and_links_receipts_in_constant_queries(
     assert page.status_code == 200
     assert len(re.findall(r'href="/admin/pos/receipt/\d+/change/"', html)) == 6
     assert flagged.context["cl"].result_count == 3 == LiveSale.objects.filter(flagged=True).count()
+    assert html.count("line 1: 1.49 vs 1.99") == 3
 
 
 def test_transfer_list_annotates_quantities_and_the_add_form_numbers_new_orders(
