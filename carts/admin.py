@@ -18,6 +18,7 @@ from carts.services.stack import stack_discard, stack_retry
 from carts.services.stores import store_secrets_set, store_validate
 from carts.services.warehouses import store_directions_validate, store_price_run, store_stock_run
 from posinv.exceptions import DomainError
+from posinv.models import JobRun
 from posinv.queueing import enqueue
 
 WAITING = StackEntry.State.WAITING
@@ -112,7 +113,7 @@ class ExternalStoreAdmin(admin.ModelAdmin):
     search_fields = ["code", "name", "url"]
     filter_horizontal = ["locations"]
     readonly_fields = ["secrets_state", "link_report_summary", "last_order_import_at", "last_stock_run_at",
-                       "last_price_run_at"]
+                       "last_price_run_at", "last_runs"]
     actions = ["send_qoh", "get_qoh", "match_products", "import_orders_now", "reconcile", "stock_run_now",
                "price_run_now"]
 
@@ -146,6 +147,7 @@ class ExternalStoreAdmin(admin.ModelAdmin):
             ("Prices tab", {"fields": ["price_direction", "price_group", "price_interval_seconds",
                                        "last_price_run_at"]}),
             ("Products", {"fields": ["link_report_summary"]}),
+            ("Last runs", {"fields": ["last_runs"]}),
         ]
 
     @admin.display(description="links", ordering="_links")
@@ -171,6 +173,21 @@ class ExternalStoreAdmin(admin.ModelAdmin):
             return "-"
         return ", ".join(f"{p.name}: {'set' if obj.secrets.get(p.name) else 'not set'}"
                          for p in cls.params if p.secret)
+
+    @admin.display(description="last runs")
+    def last_runs(self, obj):
+        """The newest run of each of the store's jobs, with its outcome (counts or error)."""
+        if obj is None or obj.pk is None:
+            return "-"
+        rows = []
+        for name in ("store_stock", "store_prices", "cart_orders_import", "cart_send_qoh"):
+            run = JobRun.objects.filter(name=name, subject=obj.code).order_by("-started_at").first()
+            if run is not None:
+                detail = run.error or ", ".join(f"{k} {v}" for k, v in (run.counts or {}).items())
+                rows.append((name, run.started_at.strftime("%Y-%m-%d %H:%M:%S"), run.status, detail[:300]))
+        if not rows:
+            return "never run"
+        return format_html_join("", "<div>{} at {}: <b>{}</b> {}</div>", rows)
 
     @admin.display(description="last product match")
     def link_report_summary(self, obj):

@@ -114,6 +114,9 @@ class ConnectorError(Exception):
     """A call failed; `response` is what the store answered (kept as the entry's last response)."""
 
     def __init__(self, message: str, *, response: str = ""):
+        # The text says what the store answered, so a failed run's error does too.
+        if response and response != message:
+            message = response[:500] if response.startswith(message) else f"{message}: {response[:500]}"
         super().__init__(message)
         self.response = response or message
 

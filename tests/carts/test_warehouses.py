@@ -311,3 +311,16 @@ def test_a_match_run_keeps_manual_links(db, baselinker):
         ("K-1", "2", "manual"), ("K-2", "1", "sku")]
     assert sorted(ProductLink.objects.values_list("article__sku", "remote_ref", "matched_by")) == [
         ("K-1", "2", "manual"), ("K-2", "1", "sku")]
+
+
+def test_the_store_page_shows_the_last_run_and_its_error(db, wholesaler, warehouse, client, staff_user):
+    from carts.jobs import store_stock_job
+
+    client.force_login(staff_user)
+    store = feed_store(wholesaler, stock_direction=D.DOWNLOAD, stock_target=warehouse)
+    wholesaler.down = True
+    with pytest.raises(ConnectorError):
+        store_stock_job(store_id=store.pk)
+    page = client.get(f"/admin/carts/externalstore/{store.pk}/change/").content.decode()
+    assert "store_stock at" in page and "<b>failed</b>" in page
+    assert "TransientError: HTTP 503: {&quot;error&quot;: &quot;maintenance&quot;}" in page
