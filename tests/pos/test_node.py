@@ -185,3 +185,25 @@ def test_node_register_is_created_once_with_a_placeholder_location(node):
 
     assert first.pk == second.pk
     assert Location.objects.filter(code="NODE-R1").count() == 1
+
+
+def test_processes_and_stock_counts_from_the_till_write_their_entries(till):
+    opened = till.post("/api/v1/till/processes/", {"process_no": "P-7", "opened_at": "2026-03-02T08:00:00Z",
+                                                    "cashier": "Eve"}, format="json")
+    closed = till.post("/api/v1/till/processes/P-7/close/", {"closed_at": "2026-03-02T18:00:00Z"}, format="json")
+    unknown = till.post("/api/v1/till/processes/P-8/close/", {"closed_at": "2026-03-02T18:00:00Z"}, format="json")
+    count = {"sku": "A-1", "counted_qty": "12.5", "counted_at": "2026-03-02T19:00:00Z"}
+    counted = till.post("/api/v1/till/stock-counts/", count, format="json")
+    again = till.post("/api/v1/till/stock-counts/", count, format="json")
+    negative = till.post("/api/v1/till/stock-counts/", {**count, "counted_qty": "-1"}, format="json")
+
+    assert (opened.status_code, closed.json(), counted.status_code, again.status_code) == (
+        201, {"process_no": "P-7", "status": "closed"}, 201, 201)
+    assert (unknown.status_code, unknown.json()["errors"][0]) == (
+        400, {"code": "invalid", "reason": "unknown POS process 'P-8'", "field": "process_no"})
+    assert (negative.status_code, negative.json()["errors"][0]["reason"]) == (
+        400, "a counted quantity cannot be negative")
+    entries = list(SyncEntry.objects.order_by("entry_no").values_list("table", "record"))
+    assert [(table, record.get("status") or record.get("counted_qty")) for table, record in entries] == [
+        ("pos_process", "open"), ("pos_process", "closed"), ("stock_count", "12.500")]
+    assert entries[1][1]["closed_at"] == "2026-03-02T18:00:00+00:00"
