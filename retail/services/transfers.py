@@ -123,6 +123,8 @@ def transfer_ship(*, number: str, user: str = "") -> TransferOrder:
         if order.status != TransferOrder.Status.DRAFT:
             raise _illegal(order, "ship")
         lines = list(order.lines.select_related("article").order_by("line_no"))
+        if not lines:
+            raise InvalidInput([Problem(field="lines", code="required", reason=f"{order.number} has no lines to ship")])
         moves = [
             MoveSpec(
                 kind=StockMove.Kind.TRANSFER,

@@ -296,3 +296,18 @@ def test_transfer_list_filters_by_status_and_refuses_an_unknown_one(staff_client
 
     assert [order["number"] for order in shipped.json()["results"]] == [number]
     assert (bad.status_code, bad.json()["errors"][0]["field"]) == (400, "status")
+
+
+def test_an_order_without_lines_cannot_ship(staff_client, stores):
+    order = TransferOrder.objects.create(source=stores[0], destination=stores[1])
+    from retail.services.transfers import transfer_number_assign
+
+    number = transfer_number_assign(order=order)
+
+    response = staff_client.post(f"/api/v1/transfers/{number}/ship/")
+
+    assert (response.status_code, response.json()["errors"]) == (
+        400,
+        [{"field": "lines", "code": "required", "reason": f"{number} has no lines to ship"}],
+    )
+    assert TransferOrder.objects.get().status == "draft"
