@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+from posinv.services.barcodes import gtin_check_digit
 from retail.services.codes import price_verifier_digit
 from retail.services.epc import SGTIN_PARTITIONS, EpcUnknown, sgtin96_decode, sgtin96_encode
 
@@ -71,3 +74,25 @@ def test_other_schemes_and_malformed_epcs_are_reported_not_guessed(epc, code, re
         sgtin96_decode(epc)
 
     assert (caught.value.code, caught.value.reason) == (code, reason)
+
+
+@given(
+    body=st.text(alphabet="0123456789", min_size=13, max_size=13),
+    serial=st.integers(min_value=0, max_value=(1 << 38) - 1),
+    partition=st.sampled_from(sorted(SGTIN_PARTITIONS)),
+    filter_value=st.integers(min_value=0, max_value=7),
+)
+def test_any_sgtin96_round_trips(body, serial, partition, filter_value):
+    gtin = body + str(gtin_check_digit(body))
+
+    tag = sgtin96_decode(sgtin96_encode(gtin=gtin, serial=serial, partition=partition, filter_value=filter_value))
+
+    assert (tag.gtin, tag.serial, tag.partition, tag.filter_value) == (gtin, serial, partition, filter_value)
+
+
+@given(value=st.text(alphabet="0123456789", min_size=5, max_size=5), wrong=st.integers(min_value=1, max_value=9))
+def test_a_five_digit_verifier_catches_every_single_digit_error_in_the_value(value, wrong):
+    # The point of the verifier: misreading any one digit of the price changes it.
+    for position in range(5):
+        misread = value[:position] + str((int(value[position]) + wrong) % 10) + value[position + 1 :]
+        assert price_verifier_digit(misread) != price_verifier_digit(value)
