@@ -14,9 +14,12 @@ order (registers in parallel, one client thread each, as real tills do):
 - naive: one entry per request, over fresh receipts with 2,000 lines (the
   rate is what matters; 20,000 of them would take minutes).
 
-Every receipt line posts a sale move through the ledger. Prints receipt
-lines/s (and entries/s) of both and the ratio, then checks that every line
-has its move and that on_hand equals the sum of the moves."""
+Every receipt line posts a sale move through the ledger. With
+BENCH_REDIS_URL (a Redis database of the bench's own: it is flushed) the
+change outbox is drained by an `rqworker` (SimpleWorker), as in production;
+without it, in-process after each request. Prints receipt lines/s (and
+entries/s) of both and the ratio, then checks that every line has its move
+and that on_hand equals the sum of the moves."""
 from __future__ import annotations
 
 import argparse
@@ -90,6 +93,18 @@ def main() -> None:
     }
     if os.environ.get("DATABASE_URL"):
         env["DATABASE_URL"] = os.environ["DATABASE_URL"]
+    redis_url = os.environ.get("BENCH_REDIS_URL", "")
+    worker = None
+    if redis_url:
+        import redis
+
+        redis.Redis.from_url(redis_url).flushdb()  # the bench's own database only
+        env["REDIS_URL"] = redis_url
+        worker = spawn(
+            [sys.executable, "manage.py", "rqworker", "high", "default", "--worker-class", "rq.worker.SimpleWorker"],
+            env=env, name="bench-registers-worker",
+        )
+    print(f"jobs: {'RQ on ' + redis_url if redis_url else 'in-process'}")
     port = free_port()
     server = spawn(
         [sys.executable, "-m", "gunicorn", "config.wsgi:application", "--bind", f"127.0.0.1:{port}",
@@ -157,6 +172,8 @@ def main() -> None:
         _check(b_lines + n_lines)
     finally:
         server.stop()
+        if worker is not None:
+            worker.stop()
 
 
 def _check(lines: int) -> None:
