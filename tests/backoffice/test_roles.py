@@ -66,16 +66,28 @@ PAGES = {
     "suggestions": "/admin/backoffice/ordersuggestion/",
     "reorder levels": "/admin/backoffice/reorderlevel/",
     "customers": "/admin/backoffice/customerhistory/",
+    # other apps' pages the roles include or leave out
+    "receipts": "/admin/pos/receipt/",
+    "pos customers": "/admin/pos/customer/",
+    "cash registers": "/admin/pos/cashregister/",
+    "articles": "/admin/posinv/article/",
+    "stock levels": "/admin/posinv/stocklevel/",
+    "stock moves": "/admin/posinv/stockmove/",
+    "api tokens": "/admin/posinv/apitoken/",
 }
+MINE = {"reports", "suppliers", "add supplier", "orders", "suggestions", "reorder levels", "customers"}
 
 
 @pytest.mark.parametrize(
     ("role", "allowed"),
     [
-        ("cashier", {"customers"}),
-        ("stock clerk", {"orders", "suggestions", "reorder levels"}),
-        ("purchaser", {"suppliers", "add supplier", "orders", "suggestions", "reorder levels"}),
-        ("manager", set(PAGES)),
+        ("cashier", {"customers", "receipts", "pos customers", "articles"}),
+        ("stock clerk", {"orders", "suggestions", "reorder levels", "articles", "stock levels", "stock moves"}),
+        (
+            "purchaser",
+            {"suppliers", "add supplier", "orders", "suggestions", "reorder levels", "articles", "stock levels"},
+        ),
+        ("manager", MINE | {"receipts", "pos customers", "cash registers", "articles", "stock levels", "stock moves"}),
     ],
 )
 def test_each_role_sees_only_its_part(world, client, django_user_model, role, allowed):
