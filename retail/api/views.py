@@ -223,7 +223,14 @@ class SaleView(APIView):
                 OpenApiParameter.HEADER,
                 required=True,
                 description="Unique per sale on this register (e.g. the till's receipt UUID); at most 120 characters.",
-            )
+            ),
+            OpenApiParameter(
+                "Idempotent-Replayed",
+                OpenApiTypes.STR,
+                OpenApiParameter.HEADER,
+                response=[201],
+                description="`true` when this answer is the stored answer to an earlier request with the same key.",
+            ),
         ],
         request=s.SaleIn,
         responses={

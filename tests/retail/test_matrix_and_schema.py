@@ -102,6 +102,7 @@ def test_schema_documents_scan_and_sale_with_examples(admin_client):
         "price": "1.99",
     }
     assert set(sale["responses"]) >= {"201", "400", "409"}
+    assert set(sale["responses"]["201"]["headers"]) == {"Idempotent-Replayed"}
     assert "Recorded" in sale["responses"]["201"]["content"]["application/json"]["examples"]
 
 
