@@ -295,3 +295,26 @@ def test_staff_without_the_job_run_permission_see_neither_the_dashboard_nor_the_
     assert 'id="ops-banner"' not in index
     assert not JobRun.objects.filter(name="verify_ledger").exists()
     assert allowed.status_code == 200
+
+
+def test_every_admin_link_on_the_dashboard_opens_its_list(admin_client, store):
+    article = make_article(sku="A-1")
+    register = make_register(code="R1", location=store)
+    SyncEntry.objects.create(register=register, direction="in", entry_no=1, table="customer",
+                             record_id="customer:1", record={}, record_hash="x", state="failed")
+    cabinet = WeighingCabinet.objects.create(code="C1", location=make_location(code="C1L"))
+    Tray.objects.create(cabinet=cabinet, tray_id="T-1", state="filled", held_quantity=Decimal("2"))
+    shop = ExternalStore.objects.create(code="shop", name="Shop", platform="webhook", url="https://s.example",
+                                        import_orders=True)
+    StackEntry.objects.create(store=shop, article=article, quantity=1, next_attempt_at=ago(seconds=1))
+    JobRun.objects.create(name="cart_orders_import", subject="shop", status="succeeded")
+
+    body = admin_client.get(URL).content.decode()
+
+    figures = body[body.index('id="ops-dashboard"'):body.index("Machine-readable")]
+    links = sorted({href.replace("&amp;", "&") for href in re.findall(r'href="(/admin/[^"]+)"', figures)})
+    assert len(links) == 15  # 4 per register, 5 per cabinet, 5 per store, 1 for the ledger
+    for link in links:
+        answer = admin_client.get(link)
+        # The admin redirects a lookup it does not allow to "?e=1"; every figure's list must open as asked.
+        assert answer.status_code == 200, (link, answer.status_code, answer.get("Location"))
