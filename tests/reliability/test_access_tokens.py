@@ -180,3 +180,30 @@ def test_a_down_redis_falls_back_to_in_process_counting_and_valid_tokens_still_w
     assert world.client("R1", addr="10.0.0.5").get("/api/v1/registers/R1/settings/").status_code == 200
     attacker = world.client("bad", addr="10.0.0.78")
     assert [attacker.get("/api/v1/sales/").status_code for _ in range(3)] == [401, 401, 429]
+
+
+NODE_ENDPOINTS = [
+    ("POST", "/api/v1/till/receipts/"),
+    ("POST", "/api/v1/till/processes/"),
+    ("POST", "/api/v1/till/stock-counts/"),
+    ("GET", "/api/v1/sync/outbox/"),
+    ("POST", "/api/v1/sync/outbox/ack/"),
+    ("POST", "/api/v1/sync/push-now/"),
+]
+
+
+@pytest.mark.parametrize("method,path", NODE_ENDPOINTS)
+def test_on_a_register_node_only_its_own_register_token_gets_in(world, settings, method, path):
+    # given this process is register node R1
+    settings.POSINV_NODE = "register"
+    settings.POSINV_REGISTER_CODE = "R1"
+    settings.POSINV_REGISTER_TOKEN = world.tokens["R1"]
+    settings.MAIN_URL = "http://127.0.0.1:9"
+    # then another register's or a cabinet's token is refused 403, no token 401
+    for other in ("R2", "CAB1"):
+        response = _call(world.client(other), method, path, "R1")
+        assert response.status_code == 403, (other, response.content)
+        assert response.json()["errors"][0]["reason"] == "This token belongs to another device."
+    assert _call(world.client(None), method, path, "R1").status_code == 401
+    # while its own token passes authentication and permission (the view then judges the body)
+    assert _call(world.client("R1"), method, path, "R1").status_code not in {401, 403}
