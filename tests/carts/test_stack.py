@@ -6,7 +6,8 @@ import time
 
 from carts.models import CartSettings, ProductLink, StackEntry
 from carts.services.stack import stack_claim, stack_discard, stack_retry, stack_sweep
-from posinv.services.ledger import StockOrigin
+from posinv.services.changes import changes_dispatch
+from posinv.services.ledger import MoveSpec, StockOrigin, stock_moves_post
 from tests.carts.conftest import articles, link_all, make_shopify_store, make_woo_store, post, receive
 
 
@@ -85,8 +86,11 @@ def test_woocommerce_batches_hold_at_most_100_items(sync_on, woo, shop_location)
     wc = make_woo_store(woo, location=shop_location)
     report = link_all(wc)
     assert report["counts"]["matched"] == 230
-    for sku in skus:
-        receive(sku, shop_location, 3)
+    # one goods receipt of 230 lines
+    stock_moves_post(moves=[MoveSpec(kind="receipt", idempotency_key=f"gr-1:{sku}", sku=sku,
+                                     location_id=shop_location.pk, quantity=3) for sku in skus],
+                     origin=StockOrigin("user", "clerk"))
+    changes_dispatch()
     stack_sweep(store_id=wc.pk)
     assert woo.batch_sizes == [100, 100, 30]
     assert {woo.stock(sku) for sku in skus} == {3}
