@@ -29,8 +29,10 @@ _RANK = {GREY: 0, GREEN: 1, AMBER: 2, RED: 3}
 LEDGER_VERIFY_JOB = "verify_ledger"
 # Marks a web-stack entry that waits because the platform (or our shared
 # budget) asked us to slow down: carts' connectors write these into
-# last_response when they raise Throttled.
-THROTTLE_MARKERS = ("429", "THROTTLED", "Throttled", "rate budget spent", "Exceeded")
+# last_response when they raise Throttled. One case-insensitive pattern, so
+# the count and the admin list behind it (`last_response__iregex=`) select
+# exactly the same rows.
+THROTTLE_PATTERN = r"429|throttled|rate budget spent|exceeded [0-9]+ calls"
 
 
 def _setting(name: str, default: float) -> float:
@@ -280,9 +282,7 @@ def store_health_list(*, now: datetime) -> list[StoreHealth]:
     sent), the oldest waiting record, failures, entries held back by
     throttling, and the last order import with its outcome. One query."""
     open_states = [StackEntry.State.WAITING, StackEntry.State.SENDING]
-    throttled = Q()
-    for marker in THROTTLE_MARKERS:
-        throttled |= Q(stack__last_response__contains=marker)
+    throttled = Q(stack__last_response__iregex=THROTTLE_PATTERN)
     last_import = (
         JobRun.objects.filter(name="cart_orders_import", subject=OuterRef("code"))
         .exclude(status=JobRun.Status.SKIPPED).order_by("-started_at", "-pk").values("status")[:1]
@@ -337,7 +337,8 @@ def store_health_list(*, now: datetime) -> list[StoreHealth]:
             "store": reverse("admin:carts_externalstore_change", args=[health.id]),
             "stack": _admin_list("carts.stackentry", **store_filter, state__in="waiting,sending"),
             "failed": _admin_list("carts.stackentry", **store_filter, state__exact=StackEntry.State.FAILED),
-            "throttled": _admin_list("carts.stackentry", **store_filter, state__exact=StackEntry.State.WAITING),
+            "throttled": _admin_list("carts.stackentry", **store_filter, state__exact=StackEntry.State.WAITING,
+                                     last_response__iregex=THROTTLE_PATTERN),
             "orders": _admin_list("carts.importedorder", **store_filter),
             "imports": _admin_list("posinv.jobrun", name__exact="cart_orders_import", subject=health.code),
         }

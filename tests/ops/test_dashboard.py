@@ -318,3 +318,19 @@ def test_every_admin_link_on_the_dashboard_opens_its_list(admin_client, store):
         answer = admin_client.get(link)
         # The admin redirects a lookup it does not allow to "?e=1"; every figure's list must open as asked.
         assert answer.status_code == 200, (link, answer.status_code, answer.get("Location"))
+
+
+def test_the_throttled_figure_links_to_exactly_the_throttled_entries(admin_client):
+    shop = ExternalStore.objects.create(code="shop", name="Shop", platform="shopify", url="https://s.example")
+    responses = ["HTTP 429 Too Many Requests; retry after 2s", "rate budget spent; 0.40s until the next call",
+                 '{"errors": [{"message": "Throttled", "extensions": {"code": "THROTTLED"}}]}', "HTTP 502 Bad Gateway",
+                 ""]
+    for n, response in enumerate(responses):
+        StackEntry.objects.create(store=shop, article=make_article(sku=f"A-{n}"), quantity=n, last_response=response,
+                                  next_attempt_at=ago(seconds=1))
+
+    (health,) = sync_health_get().stores
+    listing = admin_client.get(health.links["throttled"]).content.decode()
+
+    assert (health.depth, health.throttled) == (5, 3)
+    assert listing.count('class="action-select"') == 3
