@@ -87,6 +87,11 @@ def store_location_ids(*, store: ExternalStore) -> list[int]:
 def reservations_for(*, location_ids: list[int], article_ids) -> dict[int, Decimal]:
     """Open reservations (lines of pending orders) per article taking stock
     from any of `location_ids`."""
+    article_ids = list(article_ids)
+    reserved = ImportedOrderLine.objects.filter(state=ImportedOrderLine.State.RESERVED, article_id__in=article_ids)
+    if not reserved.exists():
+        # The usual case, and on the hot path of every change: one cheap query.
+        return {}
     stores = [
         s for s in ExternalStore.objects.prefetch_related("locations")
         if _order_location_id(s) in location_ids
