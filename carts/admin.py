@@ -134,7 +134,8 @@ class ExternalStoreAdmin(admin.ModelAdmin):
     def get_fieldsets(self, request, obj=None):
         cart = ["locations", "order_location", "safety_buffer", "sync_inventory", "direct_source", "import_orders",
                 "order_interval_seconds", "order_cursor", "last_order_import_at"]
-        if obj is not None and not platforms()[obj.platform].supports_inventory_sync:
+        known = platforms().get(obj.platform) if obj is not None else None
+        if obj is not None and not (known and known.supports_inventory_sync):
             # Not offered where the platform cannot take quantities.
             cart.remove("sync_inventory")
         secrets = [name for name, (platform, _) in _secret_fields().items() if obj is None or platform == obj.platform]
