@@ -9,6 +9,7 @@ import logging
 import time
 
 from django.conf import settings
+from django.utils.functional import SimpleLazyObject, empty
 
 logger = logging.getLogger("posinv.sync")
 
@@ -30,8 +31,12 @@ class SyncCallLogMiddleware:
         started = time.monotonic()
         response = self.get_response(request)
         match = getattr(request, "resolver_match", None)
-        user = getattr(request, "user", None)
-        if user is not None and getattr(user, "is_authenticated", False):
+        user = request.__dict__.get("user")
+        if isinstance(user, SimpleLazyObject) and user._wrapped is empty:
+            # Nothing looked at the user (the call ended before authentication):
+            # loading it here would cost a session query for a log line.
+            who = "unauthenticated"
+        elif user is not None and getattr(user, "is_authenticated", False):
             who = str(user) if not hasattr(user, "get_username") else f"user:{user.get_username()}"
         else:
             who = "anonymous"

@@ -140,3 +140,13 @@ def test_an_exception_traceback_is_redacted_too():
 
     assert "tok_abcdef99" not in line["exception"]
     assert f"token={REDACTED}" in line["exception"]
+
+
+@pytest.mark.django_db
+def test_logging_a_sync_call_costs_no_query(log_lines, admin_client, django_assert_num_queries):
+    # Logged in: reading the user for the log line would load the session and the user.
+    with django_assert_num_queries(0):
+        answer = admin_client.get("/api/v1/no-such-endpoint/")
+
+    (line,) = [line for line in log_lines() if line.get("event") == "sync_call"]
+    assert (answer.status_code, line["status"], line["for"], line["view"]) == (404, 404, "unauthenticated", "")
