@@ -84,8 +84,16 @@ def _window(now: float) -> int:
 
 
 def client_address(request) -> str:
-    """The peer address. Behind nginx, set REMOTE_ADDR from the proxy (real_ip);
-    X-Forwarded-For is not trusted here, since a client can write it."""
+    """The client's address. Behind the documented nginx (POSINV_BEHIND_HTTPS_PROXY,
+    docs/operations.md) every request comes from the proxy, so the address is the
+    last X-Forwarded-For entry: the one nginx appended ($proxy_add_x_forwarded_for),
+    which a client cannot forge (entries it writes itself come before it).
+    Otherwise the peer address; X-Forwarded-For is then ignored."""
+    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
+    if forwarded and getattr(settings, "SECURE_PROXY_SSL_HEADER", None):
+        last = forwarded.split(",")[-1].strip()
+        if last:
+            return last
     return request.META.get("REMOTE_ADDR") or "unknown"
 
 

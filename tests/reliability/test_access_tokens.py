@@ -207,3 +207,24 @@ def test_on_a_register_node_only_its_own_register_token_gets_in(world, settings,
     assert _call(world.client(None), method, path, "R1").status_code == 401
     # while its own token passes authentication and permission (the view then judges the body)
     assert _call(world.client("R1"), method, path, "R1").status_code not in {401, 403}
+
+
+def test_behind_the_proxy_each_client_is_counted_by_the_address_nginx_appended(world, settings):
+    # given the documented nginx in front (all requests come from 127.0.0.1)
+    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    settings.POSINV_AUTH_FAILURES_PER_MINUTE = 2
+    attacker = world.client("bad")
+    # when an attacker sends bad tokens and forges X-Forwarded-For to look like many clients
+    statuses = [attacker.get("/api/v1/sales/", HTTP_X_FORWARDED_FOR=f"10.9.9.{n}, 203.0.113.5").status_code
+                for n in range(3)]
+    # then it is counted by the address nginx appended, and a till behind the same proxy still gets in
+    assert statuses == [401, 401, 429]
+    till = world.client("R1")
+    assert till.get("/api/v1/registers/R1/settings/", HTTP_X_FORWARDED_FOR="198.51.100.7").status_code == 200
+
+
+def test_without_a_proxy_a_forged_forwarded_for_is_ignored(world, settings):
+    settings.POSINV_AUTH_FAILURES_PER_MINUTE = 2
+    attacker = world.client("bad", addr="10.0.0.99")
+    statuses = [attacker.get("/api/v1/sales/", HTTP_X_FORWARDED_FOR=f"10.9.9.{n}").status_code for n in range(3)]
+    assert statuses == [401, 401, 429]
