@@ -144,3 +144,20 @@ def test_synchronize_inventory_is_not_offered_where_the_platform_cannot_take_qua
             {"code": "invalid", "field": "sync_inventory", "reason": "Read-only feed does not support inventory sync"}]
     finally:
         base._REGISTRY.pop("feedonly", None)
+
+
+def test_every_carts_admin_page_opens(sync_on, woo, shop_location, client, staff_user):
+    client = _admin(client, staff_user)
+    articles("A-1")
+    woo.add_product(sku="A-1")
+    store = make_woo_store(woo, location=shop_location, import_orders=True)
+    link_all(store)
+    receive("A-1", shop_location, 1)
+    woo.place_order(lines=[("A-1", 1)])
+    from carts.services.orders import orders_import
+    orders_import(store=store)
+    pages = ["externalstore", "externalstore/add", f"externalstore/{store.pk}/change", "stackentry",
+             f"stackentry/{StackEntry.objects.first().pk}/change", "importedorder",
+             f"importedorder/{ImportedOrder.objects.get().pk}/change", "productlink", "productlink/add",
+             "cartsettings", "cartsettings/1/change"]
+    assert {page: client.get(f"/admin/carts/{page}/").status_code for page in pages} == dict.fromkeys(pages, 200)
