@@ -9,3 +9,4 @@ class BackofficeConfig(AppConfig):
     verbose_name = "Back office"
     default_auto_field = "django.db.models.BigAutoField"
     demo_loaders = ["backoffice.demo.backoffice_demo_load"]
+    schedule_providers = ["backoffice.schedules.backoffice_due"]

@@ -221,3 +221,68 @@ class CustomerHistory(Customer):
         proxy = True
         verbose_name = "customer history"
         verbose_name_plural = "customer histories"
+
+
+# The daily sales rollup (issue 9, speed): the report queries read whole
+# past days from these tables instead of every receipt line. They are
+# derived data only: `manage.py reports_rollup --rebuild` recreates them
+# from the receipts at any time (services/rollup.py).
+
+
+class SalesDay(models.Model):
+    """Net sales of one article at one location on one day (the receipt's
+    date in the current time zone, the register's location): the sum of
+    the receipt lines, returns included. `article` is empty for lines
+    without an article (they count in totals, not in article reports)."""
+
+    day = models.DateField()
+    location = models.ForeignKey(Location, on_delete=models.CASCADE, related_name="+", db_index=False)
+    article = models.ForeignKey(
+        Article, null=True, blank=True, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    quantity = models.DecimalField(max_digits=18, decimal_places=3)
+    # quantity (3 places) x unit price (2 places) - discount: 5 places, exact.
+    revenue = models.DecimalField(max_digits=22, decimal_places=5)
+    lines = models.PositiveIntegerField()
+
+    class Meta:
+        verbose_name = "daily sales (rollup)"
+        verbose_name_plural = "daily sales (rollup)"
+        indexes = [models.Index(fields=["day", "location", "article"], name="salesday_day_loc_art")]
+
+
+class ReceiptsDay(models.Model):
+    """Receipts, quantity and revenue of one location on one day (every
+    line, with or without an article): the sales page and the comparison
+    read these few rows."""
+
+    day = models.DateField()
+    location = models.ForeignKey(Location, on_delete=models.CASCADE, related_name="+", db_index=False)
+    receipts = models.PositiveIntegerField()
+    # Filled from the SalesDay rows of the day right after the INSERT.
+    quantity = models.DecimalField(max_digits=18, decimal_places=3, db_default=Decimal(0))
+    revenue = models.DecimalField(max_digits=22, decimal_places=5, db_default=Decimal(0))
+    lines = models.PositiveIntegerField(db_default=0)
+
+    class Meta:
+        verbose_name = "daily receipts (rollup)"
+        verbose_name_plural = "daily receipts (rollup)"
+        constraints = [models.UniqueConstraint(fields=["day", "location"], name="receiptsday_day_location")]
+
+
+class RollupState(models.Model):
+    """How far the rollup is: one row (name "sales"). Reports read days up
+    to `complete_through` from the rollup and later days from the lines;
+    `rolled_at` is when the last run started (the next run re-rolls every
+    day touched by a receipt recorded since, less a safety margin)."""
+
+    name = models.CharField(max_length=20, primary_key=True)
+    rolled_at = models.DateTimeField(null=True, blank=True)
+    complete_through = models.DateField(null=True, blank=True)
+    days_rolled = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        verbose_name = "rollup state"
+
+    def __str__(self) -> str:
+        return f"{self.name}: complete through {self.complete_through or '-'}"

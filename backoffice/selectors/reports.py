@@ -19,7 +19,7 @@ from django.db.models import Count, DecimalField, ExpressionWrapper, F, Max, Min
 from django.db.models.functions import TruncDate, TruncMonth, TruncWeek
 from django.utils import timezone
 
-from backoffice.models import SupplierArticle
+from backoffice.models import ReceiptsDay, RollupState, SalesDay, SupplierArticle
 from pos.models import CashRegister, Receipt, ReceiptLine
 from posinv.exceptions import InvalidInput, Problem
 from posinv.models import Article, Location, StockLevel
@@ -125,6 +125,28 @@ def consistent(func):
     return wrapper
 
 
+def _split(window: Window) -> tuple[Window | None, Window | None]:
+    """The window's days read from the daily rollup (up to the day it is
+    complete through) and the rest read from the raw lines (today, and
+    any day the rollup has not reached yet): (rolled, raw), either None."""
+    through = RollupState.objects.filter(name="sales").values_list("complete_through", flat=True).first()
+    if through is None or through < window.date_from:
+        return None, window
+    if through >= window.date_to:
+        return window, None
+    return (
+        Window(date_from=window.date_from, date_to=through, location_id=window.location_id),
+        Window(date_from=through + timedelta(days=1), date_to=window.date_to, location_id=window.location_id),
+    )
+
+
+def _rolled_days(window: Window) -> QuerySet:
+    days = ReceiptsDay.objects.filter(day__gte=window.date_from, day__lte=window.date_to)
+    if window.location_id is not None:
+        days = days.filter(location_id=window.location_id)
+    return days
+
+
 def _receipts(window: Window) -> QuerySet:
     receipts = Receipt.objects.filter(created_at__gte=window.start, created_at__lt=window.end)
     if window.location_id is not None:
@@ -145,34 +167,69 @@ def sales_by_period(*, window: Window, granularity: str = "day") -> list[dict]:
     """Quantity, revenue and receipts per period and location."""
     if granularity not in GRANULARITIES:
         raise InvalidInput([Problem(field="granularity", reason=f"expected one of {', '.join(GRANULARITIES)}")])
+    rolled, raw = _split(window)
+    # (period, location code) -> [quantity, revenue, receipts, has lines]
+    merged: dict[tuple[date, str], list] = {}
+    if rolled is not None:
+        period = F("day") if granularity == "day" else GRANULARITIES[granularity]("day")
+        for row in (
+            _rolled_days(rolled)
+            .annotate(period=period)
+            .values("period", "location__code")
+            .annotate(units=Sum("quantity"), revenue=Sum("revenue"), n=Sum("receipts"), lines=Sum("lines"))
+            .order_by()
+        ):
+            merged[(_day(row["period"]), row["location__code"])] = [
+                row["units"],
+                row["revenue"],
+                row["n"],
+                row["lines"] > 0,
+            ]
+    if raw is not None:
+        for key, (units, revenue, n, has_lines) in _raw_by_period(raw, granularity).items():
+            found = merged.setdefault(key, [0, 0, 0, False])
+            found[0] += units
+            found[1] += revenue
+            found[2] += n
+            found[3] = found[3] or has_lines
+    return [
+        {
+            "period": period,
+            "location": code,
+            "quantity": _qty(units),
+            "revenue": _money(revenue),
+            "receipts": n,
+        }
+        for (period, code), (units, revenue, n, has_lines) in sorted(merged.items())
+        if has_lines
+    ]
+
+
+def _raw_by_period(window: Window, granularity: str) -> dict[tuple[date, str], list]:
+    """Sales per (period, location code) from the receipt lines themselves."""
     trunc = GRANULARITIES[granularity]
     rows = (
         _sales_lines(window)
         .annotate(period=trunc("receipt__created_at"))
         .values("period", "receipt__register__location__code")
         .annotate(revenue=Sum(REVENUE), units=Sum("quantity"))
-        .order_by("period", "receipt__register__location__code")
+        .order_by()
     )
     # Receipts are counted on their own table: a COUNT(DISTINCT) over the
     # lines would sort every line of the window.
-    counts = {
-        (row["period"], row["register__location__code"]): row["n"]
-        for row in _receipts(window)
+    out: dict[tuple[date, str], list] = {}
+    for row in (
+        _receipts(window)
         .annotate(period=trunc("created_at"))
         .values("period", "register__location__code")
         .annotate(n=Count("pk"))
         .order_by()
-    }
-    return [
-        {
-            "period": _day(row["period"]),
-            "location": row["receipt__register__location__code"],
-            "quantity": _qty(row["units"]),
-            "revenue": _money(row["revenue"]),
-            "receipts": counts.get((row["period"], row["receipt__register__location__code"]), 0),
-        }
-        for row in rows
-    ]
+    ):
+        out[(_day(row["period"]), row["register__location__code"])] = [0, 0, row["n"], False]
+    for row in rows:
+        found = out.setdefault((_day(row["period"]), row["receipt__register__location__code"]), [0, 0, 0, False])
+        found[0], found[1], found[3] = row["units"] or 0, row["revenue"] or 0, True
+    return out
 
 
 def _day(value) -> date:
@@ -180,20 +237,35 @@ def _day(value) -> date:
 
 
 def _totals_by_location(window: Window) -> dict[str, dict]:
-    rows = (
-        _sales_lines(window)
-        .values("receipt__register__location__code")
-        .annotate(revenue=Sum(REVENUE), units=Sum("quantity"))
-        .order_by()
-    )
-    counts = dict(_receipts(window).values_list("register__location__code").annotate(n=Count("pk")).order_by())
+    rolled, raw = _split(window)
+    merged: dict[str, list] = {}
+    if rolled is not None:
+        for row in (
+            _rolled_days(rolled)
+            .values("location__code")
+            .annotate(units=Sum("quantity"), revenue=Sum("revenue"), n=Sum("receipts"), lines=Sum("lines"))
+            .order_by()
+        ):
+            merged[row["location__code"]] = [row["units"], row["revenue"], row["n"], row["lines"] > 0]
+    if raw is not None:
+        rows = (
+            _sales_lines(raw)
+            .values("receipt__register__location__code")
+            .annotate(revenue=Sum(REVENUE), units=Sum("quantity"))
+            .order_by()
+        )
+        counts = dict(_receipts(raw).values_list("register__location__code").annotate(n=Count("pk")).order_by())
+        for code, n in counts.items():
+            merged.setdefault(code, [0, 0, 0, False])[2] += n
+        for row in rows:
+            found = merged.setdefault(row["receipt__register__location__code"], [0, 0, 0, False])
+            found[0] += row["units"] or 0
+            found[1] += row["revenue"] or 0
+            found[3] = True
     return {
-        row["receipt__register__location__code"]: {
-            "quantity": _qty(row["units"]),
-            "revenue": _money(row["revenue"]),
-            "receipts": counts.get(row["receipt__register__location__code"], 0),
-        }
-        for row in rows
+        code: {"quantity": _qty(units), "revenue": _money(revenue), "receipts": n}
+        for code, (units, revenue, n, has_lines) in merged.items()
+        if has_lines
     }
 
 
@@ -275,7 +347,47 @@ def _tables() -> dict[str, str]:
 
 
 def _sold_cte(window: Window, by_location: bool) -> tuple[str, list]:
-    """SQL of a CTE `sold(article_id[, location_id], quantity, revenue)`."""
+    """SQL of a CTE `sold(article_id[, location_id], quantity, revenue)`:
+    whole past days from the daily rollup, the rest from the lines."""
+    rolled, raw = _split(window)
+    location_col = ", location_id" if by_location else ""
+    parts, params = [], []
+    if rolled is not None:
+        sql, part_params = _rolled_select(rolled, by_location)
+        parts.append(sql)
+        params += part_params
+    if raw is not None:
+        sql, part_params = _raw_select(raw, by_location)
+        parts.append(sql)
+        params += part_params
+    if len(parts) == 1:
+        return f"sold AS ({parts[0]})", params
+    union = " UNION ALL ".join(parts)
+    sql = (
+        f"sold AS (SELECT article_id{location_col}, SUM(quantity) AS quantity, SUM(revenue) AS revenue "
+        f"FROM ({union}) u GROUP BY article_id{location_col})"
+    )
+    return sql, params
+
+
+def _rolled_select(window: Window, by_location: bool) -> tuple[str, list]:
+    table = SalesDay._meta.db_table
+    location_col = ", d.location_id" if by_location else ""
+    adapt = connection.ops.adapt_datefield_value
+    params: list = [adapt(window.date_from), adapt(window.date_to)]
+    where_location = ""
+    if window.location_id is not None:
+        where_location = " AND d.location_id = %s"
+        params.append(window.location_id)
+    sql = (
+        f"SELECT d.article_id{location_col}, SUM(d.quantity) AS quantity, SUM(d.revenue) AS revenue "
+        f'FROM "{table}" d WHERE d.day BETWEEN %s AND %s AND d.article_id IS NOT NULL{where_location} '
+        f"GROUP BY d.article_id{location_col}"
+    )
+    return sql, params
+
+
+def _raw_select(window: Window, by_location: bool) -> tuple[str, list]:
     t = _tables()
     bounds = _receipt_bounds(window)
     by_register = by_location or window.location_id is not None
@@ -293,12 +405,12 @@ def _sold_cte(window: Window, by_location: bool) -> tuple[str, list]:
         where_dates = " AND r.created_at >= %s AND r.created_at < %s"
         params += [adapt(window.start), adapt(window.end)]
     sql = (
-        f"sold AS (SELECT l.article_id{location_col}, SUM(l.quantity) AS quantity, "
+        f"SELECT l.article_id{location_col}, SUM(l.quantity) AS quantity, "
         f"SUM(l.quantity * l.unit_price - l.discount) AS revenue "
         f'FROM "{t["line"]}" l {joins}'
         f"WHERE l.receipt_id BETWEEN %s AND %s{where_dates} "
         f"AND l.article_id IS NOT NULL{where_location} "
-        f"GROUP BY l.article_id{location_col})"
+        f"GROUP BY l.article_id{location_col}"
     )
     if window.location_id is not None:
         params.append(window.location_id)
