@@ -19,6 +19,7 @@ from tests.pos.realsystems import (
     expected_on_hand,
     flush_node_redis,
     main_system,
+    node_database,
     node_env,
     record_sales_file,
     sales,
@@ -35,7 +36,8 @@ def test_thousand_sales_on_a_register_node_reach_the_main_system_in_order_once()
         if "REDIS_URL" in main.env:
             stack.enter_context(started_worker(env=main.env, name="main-worker"))
         env = node_env(main, "R1", label="regnode")
-        node_url = stack.enter_context(started_server(env=env, name="regnode"))
+        stack.enter_context(node_database(env))
+        node_url = stack.enter_context(started_server(env=env, name="regnode", migrate=False))
         if "REDIS_URL" in env:
             stack.enter_context(started_worker(env=env, name="node-worker"))
         stack.enter_context(started_command("run_scheduler", "--interval", "0.5", env=env, name="node-scheduler"))
@@ -93,7 +95,8 @@ def test_synchronize_on_the_main_system_makes_a_push_node_send_now(tmp_path):
         # An hour between runs: only the first tick and Synchronize make the node send.
         create_register(main, "R1", location="S1", interval=3600, node_url=f"http://127.0.0.1:{node_port}")
         env = node_env(main, "R1", label="regsyncnode")
-        stack.enter_context(started_server(env=env, port=node_port, name="regsyncnode"))
+        stack.enter_context(node_database(env))
+        stack.enter_context(started_server(env=env, port=node_port, name="regsyncnode", migrate=False))
         receipts = sales(40, prefix="R1")
         record_sales_file(env, receipts[:10], tmp_path, "before")
         if "REDIS_URL" in env:

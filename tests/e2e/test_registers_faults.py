@@ -19,6 +19,7 @@ from tests.pos.realsystems import (
     expected_on_hand,
     flush_node_redis,
     main_system,
+    migrated_database,
     node_database,
     node_env,
     provision,
@@ -26,7 +27,6 @@ from tests.pos.realsystems import (
     sales,
 )
 from tests.support.processes import (
-    create_database,
     database_url,
     drop_database,
     free_port,
@@ -45,9 +45,8 @@ def test_main_down_while_sales_go_on_then_entries_arrive_once_in_order(settings)
     # The main system is a real server on its own database; this test
     # process is the register node (its database is the test database).
     env = process_env(database=database_url("regdown"))
-    create_database(env["DATABASE_URL"])
+    migrated_database(env["DATABASE_URL"])
     try:
-        manage("migrate", "--noinput", env=env)
         main = Main(url="", env=env, staff_token=provision(env, locations=["S1"]))
         create_register(main, "R1", location="S1", records_per_run=50)
         port = free_port()
@@ -168,7 +167,8 @@ def test_pull_and_push_give_the_same_result(tmp_path):
         with node_database(push_env):
             record_sales_file(push_env, receipts, tmp_path, "push")
             manage("register_push", env=push_env)
-        stack.enter_context(started_server(env=pull_env, port=pull_port, name="pull-node"))
+        stack.enter_context(node_database(pull_env))
+        stack.enter_context(started_server(env=pull_env, port=pull_port, name="pull-node", migrate=False))
         record_sales_file(pull_env, receipts, tmp_path, "pull")
         # The pull node's own scheduler (and worker) only refresh its settings: it never pushes.
         if "REDIS_URL" in pull_env:

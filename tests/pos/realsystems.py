@@ -3,8 +3,10 @@ separate processes on 127.0.0.1 with their own databases (PostgreSQL when
 the suite runs on it), provisioned through management commands."""
 from __future__ import annotations
 
+import atexit
 import json
 import re
+import shutil
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -13,6 +15,7 @@ import requests
 from django.conf import settings
 
 from tests.support.processes import (
+    _admin_conninfo,
     create_database,
     database_url,
     drop_database,
@@ -44,6 +47,34 @@ stock_moves_post(
 user = get_user_model().objects.create_user("staff", is_staff=True)
 print("TOKEN=" + token_issue(kind="user", subject="staff", user=user))
 """
+
+
+_templates: dict[str, str] = {}
+
+
+def migrated_database(url: str) -> None:
+    """Create the database of `url` already migrated: a copy of one
+    template migrated once per test session (PostgreSQL `CREATE DATABASE
+    ... TEMPLATE`, a file copy on SQLite). Main systems and nodes run the
+    same migrations; migrating each afresh costs most of a test."""
+    kind = "postgres" if url.startswith("postgres") else "sqlite"
+    if kind not in _templates:
+        template = database_url("regtpl")
+        create_database(template)
+        manage("migrate", "--noinput", env=process_env(database=template, redis=False))
+        _templates[kind] = template
+        atexit.register(drop_database, template)
+    template = _templates[kind]
+    if kind == "sqlite":
+        shutil.copyfile(template.removeprefix("sqlite:///"), url.removeprefix("sqlite:///"))
+        return
+    import psycopg
+
+    admin, name = _admin_conninfo(url)
+    _, template_name = _admin_conninfo(template)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_name}"')
 
 
 def node_redis_url() -> str | None:
@@ -116,9 +147,13 @@ def create_register(main: Main, code: str, *, location: str, sync_type: str = "p
 def main_system(label: str = "main", *, locations: list[str] = ("S1",), **extra_env):
     """A migrated, provisioned main system served by gunicorn."""
     env = process_env(database=database_url(label), **extra_env)
-    with started_server(env=env, name=label) as url:
-        token = provision(env, locations=list(locations))
-        yield Main(url=url, env=env, staff_token=token)
+    migrated_database(env["DATABASE_URL"])
+    try:
+        with started_server(env=env, name=label, migrate=False) as url:
+            token = provision(env, locations=list(locations))
+            yield Main(url=url, env=env, staff_token=token)
+    finally:
+        drop_database(env["DATABASE_URL"])
 
 
 def node_env(main: Main, code: str, *, label: str, **extra) -> dict:
@@ -133,9 +168,8 @@ def node_env(main: Main, code: str, *, label: str, **extra) -> dict:
 
 @contextmanager
 def node_database(env: dict):
-    create_database(env["DATABASE_URL"])
+    migrated_database(env["DATABASE_URL"])
     try:
-        manage("migrate", "--noinput", env=env)
         yield env
     finally:
         drop_database(env["DATABASE_URL"])
