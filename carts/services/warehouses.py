@@ -101,7 +101,7 @@ def store_stock_run(*, store: ExternalStore, confirm: bool = False) -> StockRun:
         ExternalStore.objects.filter(pk=store.pk).update(last_stock_run_at=timezone.now())
         return run
     if store.direct_channels.exists():
-        return store_direct_fetch(store=store)
+        return store_direct_fetch(store=store, confirm=confirm)
     raise InvalidInput([Problem(field="stock_direction", reason=f"{store.code} does not synchronize stock")])
 
 
@@ -114,7 +114,7 @@ def _stock_download(store: ExternalStore, confirm: bool) -> StockRun:
     run = StockRun(read=len(remote), bad_rows=list(connector.bad_rows))
     links = dict(ProductLink.objects.filter(store=store).values_list("remote_ref", "article_id"))
     if store.stock_direction != D.DOWNLOAD:
-        run.direct_queued = _record_fetched(store, remote, links)
+        run.direct_queued = _record_fetched(store, remote, links, confirm=confirm)
         # Only feeding direct channels: nothing goes into our ledger.
         ExternalStore.objects.filter(pk=store.pk).update(last_stock_run_at=timezone.now())
         return run
@@ -141,7 +141,7 @@ def _stock_download(store: ExternalStore, confirm: bool) -> StockRun:
             field="confirm", code="implausible",
             reason=f"{zeroed} of {known} products would drop to zero (more than {store.zero_hold_share:.0%}); "
                    "check the feed and confirm")])
-    run.direct_queued = _record_fetched(store, remote, links)
+    run.direct_queued = _record_fetched(store, remote, links, confirm=True)  # held above already
     token = uuid.uuid4().hex[:12]
     for start in range(0, len(changes), CHUNK):
         stock_moves_post(moves=[
@@ -155,7 +155,7 @@ def _stock_download(store: ExternalStore, confirm: bool) -> StockRun:
     return run
 
 
-def _record_fetched(store: ExternalStore, remote: dict, links: dict[str, int]) -> int:
+def _record_fetched(store: ExternalStore, remote: dict, links: dict[str, int], *, confirm: bool) -> int:
     """Keep each product's fetched figure on its link (the direct scenario
     reads it) and queue the changed ones for the direct channels. Only when
     the store feeds a direct channel: nobody else reads these figures."""
@@ -172,6 +172,14 @@ def _record_fetched(store: ExternalStore, remote: dict, links: dict[str, int]) -
     changed = {row.remote_ref for row in changed_rows}
     if not changed:
         return 0
+    known = [row for row in rows if row.remote_ref in remote and remote[row.remote_ref].quantity is not None]
+    zeroed = sum(1 for row in changed_rows if row.remote_quantity == 0)
+    if not confirm and len(known) >= 4 and zeroed > len(known) * store.zero_hold_share:
+        # The same guard as for the ledger: a broken feed must not empty the channels.
+        raise InvalidInput([Problem(
+            field="confirm", code="implausible",
+            reason=f"{zeroed} of {len(known)} products would drop to zero (more than {store.zero_hold_share:.0%}); "
+                   "check the feed and confirm")])
     with transaction.atomic():
         ProductLink.objects.bulk_update(changed_rows, ["remote_quantity"], batch_size=1000)
         queued = 0
@@ -181,9 +189,9 @@ def _record_fetched(store: ExternalStore, remote: dict, links: dict[str, int]) -
     return queued
 
 
-def store_direct_fetch(*, store: ExternalStore) -> StockRun:
+def store_direct_fetch(*, store: ExternalStore, confirm: bool = False) -> StockRun:
     """Fetch an external warehouse's figures for its direct channels only (no ledger moves)."""
-    return _stock_download(store, confirm=True)
+    return _stock_download(store, confirm)
 
 
 @dataclass

@@ -324,3 +324,20 @@ def test_the_store_page_shows_the_last_run_and_its_error(db, wholesaler, warehou
     page = client.get(f"/admin/carts/externalstore/{store.pk}/change/").content.decode()
     assert "store_stock at" in page and "<b>failed</b>" in page
     assert "TransientError: HTTP 503: {&quot;error&quot;: &quot;maintenance&quot;}" in page
+
+
+def test_a_direct_source_that_suddenly_zeroes_most_products_is_held_too(sync_on, wholesaler, woo, shop_location):
+    skus = [f"H-{n}" for n in range(5)]
+    articles(*skus)
+    wholesaler.set_rows([{"sku": sku, "quantity": "8"} for sku in skus])
+    source = feed_store(wholesaler)
+    links_match(store=source)
+    for sku in skus:
+        woo.add_product(sku=sku, stock=8)
+    cart = make_woo_store(woo, location=shop_location, direct_source=source)
+    link_all(cart)
+    wholesaler.set_rows([{"sku": sku, "quantity": "0" if n else "8"} for n, sku in enumerate(skus)])
+    with pytest.raises(InvalidInput, match=r"4 of 5 products would drop to zero"):
+        store_stock_run(store=source)
+    assert StackEntry.objects.count() == 0
+    assert store_stock_run(store=source, confirm=True).direct_queued == 4
