@@ -6,7 +6,6 @@ platforms that push orders. Connectors speak HTTP and translate answers into
 the small result types below; they never touch our database."""
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -286,6 +285,3 @@ def platforms() -> dict[str, type[Connector]]:
 
     return dict(_REGISTRY)
 
-
-def sleep_briefly(seconds: float) -> None:
-    time.sleep(min(seconds, 2.0))
