@@ -79,3 +79,20 @@ def staff_client(staff_user):
     client = APIClient()
     client.force_authenticate(staff_user)
     return client
+
+
+@pytest.fixture(autouse=True)
+def _in_process_requests_keep_the_test_connection():
+    """Requests sent straight to the WSGI application (schemathesis, werkzeug)
+    fire request_started/finished, whose close_old_connections closes the
+    connection that holds the test's transaction on PostgreSQL (autocommit is
+    off inside it), so every later query fails with "the connection is
+    closed". Django's test Client disconnects the handler the same way."""
+    from django.core import signals
+    from django.db import close_old_connections
+
+    signals.request_started.disconnect(close_old_connections)
+    signals.request_finished.disconnect(close_old_connections)
+    yield
+    signals.request_started.connect(close_old_connections)
+    signals.request_finished.connect(close_old_connections)
