@@ -6,14 +6,12 @@ from __future__ import annotations
 
 import json
 import re
-import uuid
 from decimal import Decimal
 
 import requests
 
 from tests.support.processes import manage
 
-EAN = "4006381333931"
 SKUS = [f"LD-{n:02d}" for n in range(10)]
 OPENING = Decimal("1000000")
 
@@ -97,7 +95,3 @@ def expected_on_hand(sold: dict[str, list[int]]) -> dict[str, str]:
             for line in sale_body(n, till=till)["lines"]:
                 stock[line["sku"]] -= Decimal(line["quantity"])
     return {sku: f"{q:.3f}" for sku, q in stock.items()}
-
-
-def unique_label(prefix: str) -> str:
-    return f"{prefix}{uuid.uuid4().hex[:6]}"
