@@ -60,6 +60,46 @@ def register_entries(code: str, *, receipts: int, first_receipt: int, first_entr
     return entries
 
 
+def _cpu_seconds(pids: set[int]) -> float:
+    """User + system CPU seconds used so far by the processes `pids`."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / ticks
+
+
+def _server_pids(roots: list[int], database: str | None) -> set[int]:
+    """The server's processes (the given ones and their children) and the
+    PostgreSQL backends connected to the bench database."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    pids, todo = set(), list(roots)
+    while todo:
+        pid = todo.pop()
+        if pid not in pids:
+            pids.add(pid)
+            todo += children.get(pid, [])
+    if database:
+        from django.db import connection
+
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+                           [database])
+            pids |= {row[0] for row in cursor.fetchall()}
+        connection.close()
+    return pids
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lines", type=int, default=20_000)
@@ -76,7 +116,8 @@ def main() -> None:
     from posinv.models import Article, Location
     from tests.support.processes import free_port, spawn, wait_until
 
-    print(f"database: {vendor}; {os.cpu_count()} cores (shared by server, database and client)")
+    print(f"database: {vendor}; {os.cpu_count()} cores (shared by server, database and client); "
+          f"load average {os.getloadavg()[0]:.1f}")
     Location.objects.create(code="S1", name="Store 1")
     Article.objects.bulk_create([Article(sku=f"SKU-{i:02d}", name=f"bench {i}") for i in range(20)])
     codes = [f"B{n}" for n in range(1, args.registers + 1)]
@@ -156,8 +197,19 @@ def main() -> None:
         def lines_in(per_register):
             return sum(1 for entries in per_register.values() for e in entries if e["table"] == "receipt_line")
 
-        batched_s, batched_applied, batched_lat = run(batched, args.batch)
-        naive_s, naive_applied, naive_lat = run(naive, 1)
+        database = connection.settings_dict["NAME"] if connection.vendor == "postgresql" else None
+        roots = [server.pid] + ([worker.pid] if worker is not None else [])
+
+        def measured(per_register, size):
+            # Server CPU (gunicorn, RQ worker, PostgreSQL backends), the client excluded.
+            pids = _server_pids(roots, database)
+            before = _cpu_seconds(pids)
+            outcome = run(per_register, size)
+            pids |= _server_pids(roots, database)
+            return (*outcome, _cpu_seconds(pids) - before)
+
+        batched_s, batched_applied, batched_lat, batched_cpu = measured(batched, args.batch)
+        naive_s, naive_applied, naive_lat, naive_cpu = measured(naive, 1)
         b_lines, n_lines = lines_in(batched), lines_in(naive)
         b_entries, n_entries = sum(map(len, batched.values())), sum(map(len, naive.values()))
         assert batched_applied == b_entries and naive_applied == n_entries, (batched_applied, naive_applied)
@@ -169,6 +221,11 @@ def main() -> None:
         print(f"naive:   {n_lines} receipt lines ({n_entries} entries), one entry per request: {naive_s:.1f} s = "
               f"{n_rate:,.0f} lines/s, {n_entries / naive_s:,.0f} entries/s (p99 request {p99(naive_lat):.0f} ms)")
         print(f"ratio batched / naive: {b_rate / n_rate:.1f}x  (targets: >= 5,000 lines/s and >= 20x)")
+        cores = os.cpu_count() or 2
+        print(f"server CPU per receipt line: batched {batched_cpu / b_lines * 1000:.3f} ms "
+              f"(at most ~{cores * b_lines / batched_cpu:,.0f} lines/s on {cores} idle cores, client excluded); "
+              f"naive {naive_cpu / n_lines * 1000:.2f} ms (~{cores * n_lines / naive_cpu:,.0f} lines/s); "
+              f"load average now {os.getloadavg()[0]:.1f}")
         _check(b_lines + n_lines)
     finally:
         server.stop()
