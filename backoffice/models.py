@@ -251,6 +251,27 @@ class SalesDay(models.Model):
         indexes = [models.Index(fields=["day", "location", "article"], name="salesday_day_loc_art")]
 
 
+class SalesMonth(models.Model):
+    """Net sales of one article in one calendar month (`month` is its first
+    day), per location, and once more over all locations (`location`
+    empty): a year-long report reads twelve of these per article instead of
+    365 day rows. Re-aggregated from SalesDay whenever a day of the month
+    is re-rolled."""
+
+    month = models.DateField()
+    location = models.ForeignKey(
+        Location, null=True, blank=True, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    article = models.ForeignKey(Article, on_delete=models.CASCADE, related_name="+", db_index=False)
+    quantity = models.DecimalField(max_digits=18, decimal_places=3)
+    revenue = models.DecimalField(max_digits=22, decimal_places=5)
+
+    class Meta:
+        verbose_name = "monthly sales (rollup)"
+        verbose_name_plural = "monthly sales (rollup)"
+        indexes = [models.Index(fields=["month", "location", "article"], name="salesmonth_mon_loc_art")]
+
+
 class ReceiptsDay(models.Model):
     """Receipts, quantity and revenue of one location on one day (every
     line, with or without an article): the sales page and the comparison

@@ -19,7 +19,7 @@ from django.db.models import Count, DecimalField, ExpressionWrapper, F, Max, Min
 from django.db.models.functions import TruncDate, TruncMonth, TruncWeek
 from django.utils import timezone
 
-from backoffice.models import ReceiptsDay, RollupState, SalesDay, SupplierArticle
+from backoffice.models import ReceiptsDay, RollupState, SalesDay, SalesMonth, SupplierArticle
 from pos.models import CashRegister, Receipt, ReceiptLine
 from posinv.exceptions import InvalidInput, Problem
 from posinv.models import Article, Location, StockLevel
@@ -120,6 +120,9 @@ def consistent(func):
         with transaction.atomic():
             with connection.cursor() as cursor:
                 cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                # A year's grouping of (article, location) pairs spills to
+                # disk with the default 4 MB; for this transaction only.
+                cursor.execute("SET LOCAL work_mem = '64MB'")
             return func(*args, **kwargs)
 
     return wrapper
@@ -370,19 +373,59 @@ def _sold_cte(window: Window, by_location: bool) -> tuple[str, list]:
     return sql, params
 
 
+def _whole_months(window: Window) -> tuple[date, date] | None:
+    """The first and last calendar month lying wholly inside the window."""
+    first = window.date_from if window.date_from.day == 1 else _next_month(window.date_from)
+    last = _next_month(window.date_to)
+    if window.date_to + timedelta(days=1) != last:
+        last = window.date_to.replace(day=1)
+    last -= timedelta(days=1)  # the last day of the last whole month
+    if last < first:
+        return None
+    return first, last.replace(day=1)
+
+
+def _next_month(day: date) -> date:
+    return (day.replace(day=28) + timedelta(days=4)).replace(day=1)
+
+
 def _rolled_select(window: Window, by_location: bool) -> tuple[str, list]:
-    table = SalesDay._meta.db_table
-    location_col = ", d.location_id" if by_location else ""
+    """Whole months from SalesMonth, the days before and after them from
+    SalesDay; one row per article (and location)."""
+    location_col = ", location_id" if by_location else ""
     adapt = connection.ops.adapt_datefield_value
-    params: list = [adapt(window.date_from), adapt(window.date_to)]
-    where_location = ""
+    where_location, location_params = "", []
     if window.location_id is not None:
-        where_location = " AND d.location_id = %s"
-        params.append(window.location_id)
+        where_location, location_params = " AND location_id = %s", [window.location_id]
+    months = _whole_months(window)
+    day_ranges = (
+        [(window.date_from, window.date_to)]
+        if months is None
+        else [
+            (window.date_from, months[0] - timedelta(days=1)),
+            (_next_month(months[1]), window.date_to),
+        ]
+    )
+    day_ranges = [(a, b) for a, b in day_ranges if a <= b]
+    parts, params = [], []
+    if day_ranges:
+        ranges = " OR ".join("day BETWEEN %s AND %s" for _ in day_ranges)
+        parts.append(
+            f"SELECT article_id{location_col}, quantity, revenue "
+            f'FROM "{SalesDay._meta.db_table}" WHERE ({ranges}) AND article_id IS NOT NULL{where_location}'
+        )
+        params += [adapt(d) for pair in day_ranges for d in pair] + location_params
+    if months is not None:
+        # Rows without a location are the totals over all locations.
+        which = where_location or (" AND location_id IS NOT NULL" if by_location else " AND location_id IS NULL")
+        parts.append(
+            f"SELECT article_id{location_col}, quantity, revenue "
+            f'FROM "{SalesMonth._meta.db_table}" WHERE month BETWEEN %s AND %s{which}'
+        )
+        params += [adapt(months[0]), adapt(months[1]), *location_params]
     sql = (
-        f"SELECT d.article_id{location_col}, SUM(d.quantity) AS quantity, SUM(d.revenue) AS revenue "
-        f'FROM "{table}" d WHERE d.day BETWEEN %s AND %s AND d.article_id IS NOT NULL{where_location} '
-        f"GROUP BY d.article_id{location_col}"
+        f"SELECT article_id{location_col}, SUM(quantity) AS quantity, SUM(revenue) AS revenue "
+        f"FROM ({' UNION ALL '.join(parts)}) d GROUP BY article_id{location_col}"
     )
     return sql, params
 
@@ -395,10 +438,13 @@ def _raw_select(window: Window, by_location: bool) -> tuple[str, list]:
     where_location = " AND c.location_id = %s" if window.location_id is not None else ""
     joins = ""
     if by_register or not bounds.exact:
-        joins = f'JOIN "{t["receipt"]}" r ON r.id = l.receipt_id '
+        # The receipts bounded by the same id range: read through their
+        # primary key instead of the whole table.
+        joins = f'JOIN "{t["receipt"]}" r ON r.id = l.receipt_id AND r.id BETWEEN %s AND %s '
     if by_register:
         joins += f'JOIN "{t["register"]}" c ON c.id = r.register_id '
-    params: list = [bounds.lo, bounds.hi]
+    params: list = [bounds.lo, bounds.hi] if joins else []
+    params += [bounds.lo, bounds.hi]
     where_dates = ""
     if not bounds.exact:
         adapt = connection.ops.adapt_datetimefield_value

@@ -24,10 +24,10 @@ from datetime import date, datetime, time, timedelta
 
 from django.db import connection, transaction
 from django.db.models import Count, F, Max, Min, Sum
-from django.db.models.functions import TruncDate
+from django.db.models.functions import TruncDate, TruncMonth
 from django.utils import timezone
 
-from backoffice.models import ReceiptsDay, RollupState, SalesDay
+from backoffice.models import ReceiptsDay, RollupState, SalesDay, SalesMonth
 from pos.models import Receipt, ReceiptLine
 from posinv.exceptions import InvalidInput, Problem
 
@@ -56,8 +56,9 @@ def _insert_select(model, columns: list[str], queryset) -> None:
         cursor.execute(f"INSERT INTO {connection.ops.quote_name(model._meta.db_table)} ({names}) {sql}", params)
 
 
-def _roll_range(first: date, last: date) -> None:
-    """Re-roll the days first..last (both included). Caller holds a transaction."""
+def _roll_range(first: date, last: date, months: bool = True) -> None:
+    """Re-roll the days first..last (both included) and, unless `months` is
+    false, their months. Caller holds a transaction."""
     start, end = _start(first), _start(last + timedelta(days=1))
     SalesDay.objects.filter(day__gte=first, day__lte=last).delete()
     ReceiptsDay.objects.filter(day__gte=first, day__lte=last).delete()
@@ -101,6 +102,36 @@ def _roll_range(first: date, last: date) -> None:
         row.revenue = found["r"] if found else 0
         row.lines = found["n"] if found else 0
     ReceiptsDay.objects.bulk_update(days, ["quantity", "revenue", "lines"], batch_size=2000)
+    if months:
+        _roll_months(first, last)
+
+
+def month_end(month: date) -> date:
+    """The last day of the month starting on `month`."""
+    return (month.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
+
+
+def _roll_months(first: date, last: date) -> None:
+    """Re-aggregate the months holding first..last from their day rows."""
+    m_first, m_last = first.replace(day=1), last.replace(day=1)
+    SalesMonth.objects.filter(month__gte=m_first, month__lte=m_last).delete()
+    days = SalesDay.objects.filter(day__gte=m_first, day__lte=month_end(m_last), article__isnull=False)
+    per_location = (
+        days.annotate(r_month=TruncMonth("day"), r_location=F("location_id"), r_article=F("article_id"))
+        .values("r_month", "r_location", "r_article")
+        .annotate(r_quantity=Sum("quantity"), r_revenue=Sum("revenue"))
+        .values_list("r_month", "r_location", "r_article", "r_quantity", "r_revenue")
+        .order_by()
+    )
+    _insert_select(SalesMonth, ["month", "location", "article", "quantity", "revenue"], per_location)
+    everywhere = (
+        days.annotate(r_month=TruncMonth("day"), r_article=F("article_id"))
+        .values("r_month", "r_article")
+        .annotate(r_quantity=Sum("quantity"), r_revenue=Sum("revenue"))
+        .values_list("r_month", "r_article", "r_quantity", "r_revenue")
+        .order_by()
+    )
+    _insert_select(SalesMonth, ["month", "article", "quantity", "revenue"], everywhere)
 
 
 def _ranges(days: Iterable[date]) -> list[tuple[date, date]]:
@@ -185,11 +216,19 @@ def sales_rollup_rebuild(
             _state_locked()
             if day == first:
                 SalesDay.objects.filter(day__lt=first).delete()
+                SalesMonth.objects.filter(month__lt=first.replace(day=1)).delete()
                 ReceiptsDay.objects.filter(day__lt=first).delete()
             if chunk_last == last:
                 SalesDay.objects.filter(day__gt=last).delete()
+                SalesMonth.objects.filter(month__gt=last).delete()
                 ReceiptsDay.objects.filter(day__gt=last).delete()
-            _roll_range(day, chunk_last)
+            # A month is aggregated once, by the chunk holding its last day.
+            _roll_range(day, chunk_last, months=False)
+            month = day.replace(day=1)
+            while month <= chunk_last:
+                if month_end(month) <= chunk_last or chunk_last == last:
+                    _roll_months(month, month)
+                month = month_end(month) + timedelta(days=1)
         done += (chunk_last - day).days + 1
         if progress:
             progress(done, total)

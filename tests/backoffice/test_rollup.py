@@ -13,7 +13,7 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from backoffice.jobs import ROLLUP_JOB, reports_rollup_job
-from backoffice.models import ReceiptsDay, RollupState, SalesDay
+from backoffice.models import ReceiptsDay, RollupState, SalesDay, SalesMonth
 from backoffice.schedules import backoffice_due
 from backoffice.selectors import reports as q
 from backoffice.services.rollup import sales_rollup_rebuild, sales_rollup_refresh
@@ -110,6 +110,41 @@ def test_the_rollup_holds_net_sales_per_day_location_and_article(history):
         (date(2026, 5, 11), "S1", 1, D("1.000"), D("2.00000"), 1),
     ]
 
+    assert sorted(
+        (r.month, r.location.code if r.location else "all", r.article.sku, r.quantity, r.revenue)
+        for r in SalesMonth.objects.filter(month=date(2026, 5, 1)).select_related("location", "article")
+    ) == [
+        (date(2026, 5, 1), "S1", "A", D("15.000"), D("29.00000")),
+        (date(2026, 5, 1), "S1", "B", D("5.000"), D("15.00000")),
+        (date(2026, 5, 1), "S2", "A", D("-1.000"), D("-2.00000")),
+        (date(2026, 5, 1), "S2", "C", D("3.000"), D("4.50000")),
+        (date(2026, 5, 1), "all", "A", D("14.000"), D("27.00000")),
+        (date(2026, 5, 1), "all", "B", D("5.000"), D("15.00000")),
+        (date(2026, 5, 1), "all", "C", D("3.000"), D("4.50000")),
+    ]
+
+
+def test_whole_months_of_a_window_are_read_from_the_month_rows(history):
+    """Apr 1 - May 31 is two whole months: a month row changed behind the
+    report's back shows up (per location, and over all locations)."""
+    sales_rollup_rebuild(now=datetime(2026, 6, 1, 8, tzinfo=UTC))
+    article_c = q.Article.objects.get(sku="C")
+    SalesMonth.objects.filter(month=date(2026, 5, 1), article=article_c).update(quantity=D("300"))
+    wide = q.window_make(date_from=date(2026, 4, 1), date_to=date(2026, 5, 31))
+    s2 = q.Location.objects.get(code="S2").pk
+
+    assert [(r["sku"], r["quantity"]) for r in q.articles_ranked(window=wide, bottom=True, limit=2)] == [
+        ("D", D("0.000")),
+        ("B", D("5.000")),
+    ]
+    assert q.sales_by_category(window=wide)[1] == {"category": "veg", "quantity": D("300.000"), "revenue": D("4.50")}
+    assert [
+        (r["sku"], r["quantity"])
+        for r in q.articles_ranked(
+            window=q.window_make(date_from=date(2026, 4, 1), date_to=date(2026, 5, 31), location_id=s2)
+        )
+    ] == [("C", D("300.000")), ("A", D("-1.000"))]
+
 
 def test_past_days_come_from_the_rollup_and_later_days_from_the_lines(history):
     """A rollup row changed behind the report's back shows up in the report
@@ -176,7 +211,7 @@ def test_the_first_incremental_run_builds_the_whole_rollup(history):
     result = sales_rollup_refresh(now=datetime(2026, 6, 1, 8, tzinfo=UTC))
 
     assert (result.rebuilt, result.days, result.complete_through) == (True, 38, date(2026, 5, 31))
-    assert SalesDay.objects.count() == 7
+    assert (SalesDay.objects.count(), SalesMonth.objects.count()) == (7, 9)
 
 
 def test_the_rollup_job_is_scheduled_every_few_minutes_and_records_its_run(history, settings):
@@ -210,7 +245,7 @@ def test_the_rebuild_command_shows_progress(history, capsys):
     days = (timezone.localdate() - date(2026, 4, 25)).days + 1
     assert f"[{'#' * 30}] {days}/{days} days" in out
     assert f"{days} days rebuilt; complete through {timezone.localdate() - timedelta(days=1)}" in out
-    assert SalesDay.objects.count() == 7
+    assert (SalesDay.objects.count(), SalesMonth.objects.count()) == (7, 9)
 
 
 def test_the_command_refuses_a_bad_chunk_size_and_rolls_nothing(history):
