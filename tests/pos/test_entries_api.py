@@ -6,6 +6,8 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
 from pos.models import Receipt, ReceiptLine, SyncConflict, SyncEntry
@@ -275,3 +277,21 @@ def test_customers_processes_and_counts_are_applied_and_updated_by_later_entries
     assert first.process.closed_at.isoformat() == "2026-03-02T18:00:00+00:00"
     assert on_hand() == Decimal("39")  # counted 40, then sold 1
     assert StockMove.objects.get(kind="count").idempotency_key == "pos:R1:count:A-1:2026-03-02T07:00:00+00:00"
+
+
+@pytest.mark.postgres  # SQLite splits large inserts by its parameter limit; PostgreSQL uses COPY
+def test_a_push_costs_the_same_statements_for_one_receipt_or_forty(client, register):
+    make_article(sku="B-1")
+    # The stock levels exist (creating one costs two statements, once).
+    push(client, receipt_entries(1, "R1-000000", [("A-1", "1", "1.00"), ("B-1", "1", "1.00")]))
+    small = receipt_entries(5, "R1-000001", [("A-1", "1", "1.00"), ("B-1", "2", "1.00")])
+    large = []
+    for n in range(40):
+        large += receipt_entries(9 + n * 4, f"R1-1{n:05d}", [("A-1", "1", "1.00"), ("B-1", "2", "1.00")])
+
+    with CaptureQueriesContext(connection) as one:
+        assert push(client, small).json()["applied"] == 4
+    with CaptureQueriesContext(connection) as forty:
+        assert push(client, large).json()["applied"] == 160
+
+    assert len(forty.captured_queries) == len(one.captured_queries)
