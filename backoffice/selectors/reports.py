@@ -349,9 +349,10 @@ def _tables() -> dict[str, str]:
     }
 
 
-def _sold_cte(window: Window, by_location: bool) -> tuple[str, list]:
-    """SQL of a CTE `sold(article_id[, location_id], quantity, revenue)`:
-    whole past days from the daily rollup, the rest from the lines."""
+def _sold_cte(window: Window, by_location: bool, revenue: bool = True) -> tuple[str, list]:
+    """SQL of a CTE `sold(article_id[, location_id], quantity[, revenue])`:
+    whole past days from the daily rollup, the rest from the lines
+    (`revenue` false: not summed, for the pages that show no money)."""
     rolled, raw = _split(window)
     location_col = ", location_id" if by_location else ""
     parts, params = [], []
@@ -363,11 +364,10 @@ def _sold_cte(window: Window, by_location: bool) -> tuple[str, list]:
         sql, part_params = _raw_select(raw, by_location)
         parts.append(sql)
         params += part_params
-    if len(parts) == 1:
-        return f"sold AS ({parts[0]})", params
     union = " UNION ALL ".join(parts)
     sql = (
-        f"sold AS (SELECT article_id{location_col}, SUM(quantity) AS quantity, SUM(revenue) AS revenue "
+        f"sold AS (SELECT article_id{location_col}, SUM(quantity) AS quantity"
+        f"{', SUM(revenue) AS revenue' if revenue else ''} "
         f"FROM ({union}) u GROUP BY article_id{location_col})"
     )
     return sql, params
@@ -391,7 +391,7 @@ def _next_month(day: date) -> date:
 
 def _rolled_select(window: Window, by_location: bool) -> tuple[str, list]:
     """Whole months from SalesMonth, the days before and after them from
-    SalesDay; one row per article (and location)."""
+    SalesDay: rows of (article[, location], quantity, revenue)."""
     location_col = ", location_id" if by_location else ""
     adapt = connection.ops.adapt_datefield_value
     where_location, location_params = "", []
@@ -423,11 +423,8 @@ def _rolled_select(window: Window, by_location: bool) -> tuple[str, list]:
             f'FROM "{SalesMonth._meta.db_table}" WHERE month BETWEEN %s AND %s{which}'
         )
         params += [adapt(months[0]), adapt(months[1]), *location_params]
-    sql = (
-        f"SELECT article_id{location_col}, SUM(quantity) AS quantity, SUM(revenue) AS revenue "
-        f"FROM ({' UNION ALL '.join(parts)}) d GROUP BY article_id{location_col}"
-    )
-    return sql, params
+    # Not grouped here: the CTE groups the rolled rows and the raw tail once.
+    return " UNION ALL ".join(parts), params
 
 
 def _raw_select(window: Window, by_location: bool) -> tuple[str, list]:
@@ -531,7 +528,7 @@ def sell_through(*, window: Window, limit: int = 50) -> list[dict]:
     in percent, highest first; articles that neither sold nor hold stock
     are left out."""
     t = _tables()
-    sold, sold_params = _sold_cte(window, by_location=False)
+    sold, sold_params = _sold_cte(window, by_location=False, revenue=False)
     stock, stock_params = _stock_cte(window)
     sql = (
         f"WITH {sold}, {stock}, "
@@ -599,7 +596,13 @@ def stock_cover(*, window: Window, limit: int = 50, today: date | None = None) -
     finite cover and are left out; nothing on hand means cover 0, out now."""
     t = _tables()
     today = today or timezone.localdate()
-    sold, sold_params = _sold_cte(window, by_location=True)
+    if connection.vendor == "postgresql":
+        # The planner guesses a few hundred (article, location) groups where
+        # a year has ~100,000 and then joins them to the levels by nested
+        # loops (seconds); hash joins take a fraction. This transaction only.
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL enable_nestloop = off")
+    sold, sold_params = _sold_cte(window, by_location=True, revenue=False)
     # Rank on ids first; names are joined for the `limit` rows only.
     sql = (
         f"WITH {sold}, ranked AS (SELECT s.article_id, s.location_id, lv.on_hand, s.quantity AS sold, "
