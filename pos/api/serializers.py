@@ -159,3 +159,22 @@ class OutboxQueryIn(serializers.Serializer):
 
 class OutboxAckIn(serializers.Serializer):
     through = serializers.IntegerField(min_value=0)
+
+
+class OutboxEntryOut(serializers.Serializer):
+    entry_no = serializers.IntegerField()
+    table = serializers.CharField()
+    record_id = serializers.CharField()
+    record = serializers.DictField()
+
+
+class OutboxPageOut(serializers.Serializer):
+    register = serializers.CharField()
+    entries = OutboxEntryOut(many=True)
+    last_entry_no = serializers.IntegerField(help_text="the newest entry no. written on the node")
+    more = serializers.BooleanField(help_text="entries after this page exist")
+
+
+class OutboxAckOut(serializers.Serializer):
+    through = serializers.IntegerField()
+    marked = serializers.IntegerField(help_text="entries marked delivered by this acknowledgement")

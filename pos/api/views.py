@@ -203,7 +203,8 @@ class TillStockCountView(NodeView):
 
 
 class OutboxView(NodeView):
-    @extend_schema(parameters=[s.OutboxQueryIn], summary="Pull: outbox entries after an entry no.")
+    @extend_schema(parameters=[s.OutboxQueryIn], responses={200: s.OutboxPageOut},
+                   summary="Pull: outbox entries after an entry no.")
     def get(self, request):
         query = s.OutboxQueryIn(data=request.query_params)
         query.is_valid(raise_exception=True)
@@ -211,7 +212,8 @@ class OutboxView(NodeView):
 
 
 class OutboxAckView(NodeView):
-    @extend_schema(request=s.OutboxAckIn, summary="Pull: the main system has applied everything through N")
+    @extend_schema(request=s.OutboxAckIn, responses={200: s.OutboxAckOut},
+                   summary="Pull: the main system has applied everything through N")
     def post(self, request):
         data = s.OutboxAckIn(data=request.data)
         data.is_valid(raise_exception=True)

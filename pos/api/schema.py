@@ -1,0 +1,16 @@
+"""OpenAPI description of the register node's token scheme."""
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+
+
+class NodeTokenAuthenticationScheme(OpenApiAuthenticationExtension):
+    target_class = "pos.api.auth.NodeTokenAuthentication"
+    name = "registerNodeToken"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "apiKey",
+            "in": "header",
+            "name": "Authorization",
+            "description": "`Token <register token>` (the till) or `Token <SHA-256 of it>` (the main system "
+            "pulling); served by a register node only (POSINV_NODE=register).",
+        }
