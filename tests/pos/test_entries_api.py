@@ -295,3 +295,14 @@ def test_a_push_costs_the_same_statements_for_one_receipt_or_forty(client, regis
         assert push(client, large).json()["applied"] == 160
 
     assert len(forty.captured_queries) == len(one.captured_queries)
+
+
+def test_the_openapi_schema_describes_the_register_contract(staff_client):
+    schema = staff_client.get("/api/schema/", {"format": "json"}).json()
+
+    push = schema["paths"]["/api/v1/registers/{code}/entries/"]["post"]
+    assert set(push["responses"]) == {"200", "400", "401", "403", "409", "413"}
+    outbox = schema["paths"]["/api/v1/sync/outbox/"]["get"]
+    assert {"registerNodeToken": []} in outbox["security"]
+    assert set(schema["components"]["schemas"]["OutboxPageOut"]["properties"]) == {
+        "register", "entries", "last_entry_no", "more"}
