@@ -29,6 +29,7 @@ from backoffice.models import (
     ReorderLevel,
     ReorderPlan,
     Report,
+    RollupState,
     Supplier,
     SupplierArticle,
 )
@@ -120,6 +121,7 @@ class ReportAdmin(admin.ModelAdmin):
                 (table, [[row.get(key) for key, _ in table.columns] for row in table.rows]) for table in page.tables
             ],
             "query": request.GET.urlencode(),
+            "freshness": reports.q.rollup_freshness(),
             "pages": reports.PAGES.values(),
             "opts": self.model._meta,
         }
@@ -564,6 +566,23 @@ class CustomerHistoryAdmin(admin.ModelAdmin):
                 "recommendations": customer_recommendations(customer=obj),
             },
         )
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(RollupState)
+class RollupStateAdmin(admin.ModelAdmin):
+    """How far the sales rollup is (read only: `manage.py reports_rollup`
+    and the scheduled job move it)."""
+
+    list_display = ["name", "complete_through", "rolled_at", "days_rolled"]
 
     def has_add_permission(self, request):
         return False

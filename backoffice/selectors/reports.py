@@ -632,5 +632,13 @@ def stock_cover(*, window: Window, limit: int = 50, today: date | None = None) -
     return out
 
 
+def rollup_freshness() -> dict:
+    """What a report page says about its sources: days up to
+    `complete_through` come from the daily rollup as of `rolled_at`; later
+    days (always today) are read from the receipt lines."""
+    state = RollupState.objects.filter(name="sales").values("complete_through", "rolled_at").first()
+    return state or {"complete_through": None, "rolled_at": None}
+
+
 def location_choices() -> list[tuple[int, str]]:
     return list(Location.objects.filter(active=True).values_list("pk", "code"))

@@ -252,3 +252,21 @@ def test_the_command_refuses_a_bad_chunk_size_and_rolls_nothing(history):
     with pytest.raises(CommandError, match="chunk_days: must be at least 1"):
         call_command("reports_rollup", "--rebuild", "--chunk-days", "0")
     assert (SalesDay.objects.count(), ReceiptsDay.objects.count(), RollupState.objects.count()) == (0, 0, 0)
+
+
+def test_the_report_page_says_where_its_days_come_from_and_the_state_is_listed(history, client, django_user_model):
+    client.force_login(django_user_model.objects.create_superuser(username="boss", password="boss-pass"))
+    url = "/admin/backoffice/report/sales/?date_from=2026-05-01&date_to=2026-05-10"
+    before = client.get(url).content.decode()
+    sales_rollup_rebuild(now=datetime(2026, 5, 5, 8, 30, tzinfo=UTC))
+
+    after = client.get(url).content.decode()
+    listed = client.get("/admin/backoffice/rollupstate/").content.decode()
+
+    assert "Every day read live from the receipts (no rollup yet)." in before
+    assert (
+        "Days up to 2026-05-04 from the daily rollup (run 2026-05-05 08:30); later days, today included, "
+        "read live from the receipts." in after
+    )
+    assert '<td class="field-complete_through nowrap">May 4, 2026</td>' in listed
+    assert '<td class="field-days_rolled">17</td>' in listed  # Apr 25 (first receipt) - May 11 (last)
