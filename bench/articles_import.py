@@ -1,7 +1,8 @@
 """Article file import at scale: a generated 100,000-row CSV (two barcodes
 and a price per row) through `import_articles`' service, streamed in
 chunks. Prints rows/s and the peak resident memory of the process, beside
-a 10,000-row run (each in its own process) as the baseline: bounded memory means the peak hardly grows with 10x the rows.
+a 10,000-row run (each in its own process) as the baseline: bounded memory
+means the peak hardly grows with 10x the rows.
 
     DATABASE_URL=postgres://... .venv/bin/python bench/articles_import.py
 """

@@ -1,7 +1,8 @@
 """Ledger throughput: 100,000 sale lines over 1,000 articles in batches of
 500 through `stock_moves_post` (moves, levels and outbox rows written), and
 the naive way (one transaction per line: create the move, get or create the
-level, F() update) on a 5,000-line sample, in the same run. Prints lines/s
+level, F() update) on a 5,000-line sample, in the same run (taking turns in
+20 rounds so both see the same machine). Prints lines/s
 of each and the ratio, then checks the ledger (on_hand == sum of moves).
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/posinv_a .venv/bin/python bench/ledger.py
@@ -62,8 +63,7 @@ def main() -> None:
         origin=origin,
     )
 
-    started = time.perf_counter()
-    for b in range(args.lines // args.batch):
+    def batched(b: int) -> None:
         moves = [
             MoveSpec(
                 kind="sale",
@@ -76,12 +76,8 @@ def main() -> None:
             for i in range(args.batch)
         ]
         stock_moves_post(moves=moves, origin=origin)
-    batched_seconds = time.perf_counter() - started
-    batched_rate = args.lines / batched_seconds
-    outbox_rows = StockChange.objects.count()
 
-    started = time.perf_counter()
-    for n in range(args.naive_lines):
+    def naive_line(n: int) -> None:
         article_id = rng.choice(article_ids)
         quantity = Decimal(-rng.randint(1, 3))
         with transaction.atomic():
@@ -97,8 +93,27 @@ def main() -> None:
             )
             level, _ = StockLevel.objects.get_or_create(article_id=article_id, location=naive)
             StockLevel.objects.filter(pk=level.pk).update(on_hand=F("on_hand") + quantity)
-    naive_seconds = time.perf_counter() - started
-    naive_rate = args.naive_lines / naive_seconds
+
+    # The two ways take turns in 20 rounds, so both see the same machine
+    # (other processes on these 2 cores come and go during a run).
+    rounds = 20
+    batches, naive_lines = args.lines // args.batch, args.naive_lines
+    batched_seconds = naive_seconds = 0.0
+    done_batches = done_naive = 0
+    for r in range(rounds):
+        started = time.perf_counter()
+        while done_batches < batches * (r + 1) // rounds:
+            batched(done_batches)
+            done_batches += 1
+        batched_seconds += time.perf_counter() - started
+        started = time.perf_counter()
+        while done_naive < naive_lines * (r + 1) // rounds:
+            naive_line(done_naive)
+            done_naive += 1
+        naive_seconds += time.perf_counter() - started
+    batched_rate = done_batches * args.batch / batched_seconds
+    naive_rate = done_naive / naive_seconds
+    outbox_rows = StockChange.objects.count()
 
     drifting = sum(1 for _ in ledger_drift())
     print(f"database: {vendor}")
@@ -107,9 +122,7 @@ def main() -> None:
         f"over {args.articles} articles: {batched_seconds:.2f} s = {batched_rate:,.0f} lines/s "
         f"({outbox_rows} outbox rows written)"
     )
-    print(
-        f"naive (1 transaction per line): {args.naive_lines} lines: {naive_seconds:.2f} s = {naive_rate:,.0f} lines/s"
-    )
+    print(f"naive (1 transaction per line): {done_naive} lines: {naive_seconds:.2f} s = {naive_rate:,.0f} lines/s")
     print(f"ratio batched/naive: {batched_rate / naive_rate:.1f}x")
     print(f"ledger check: {drifting} drifting pairs")
 
