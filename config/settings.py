@@ -211,6 +211,8 @@ LOGGING = {
 POSINV_METRICS_TOKEN = os.environ.get("POSINV_METRICS_TOKEN", "")
 # Hours between recorded ledger verifications (0: off).
 POSINV_VERIFY_LEDGER_HOURS = float(os.environ.get("POSINV_VERIFY_LEDGER_HOURS", "24"))
+# Minutes between runs of the sales rollup the reports read (0: off; docs/backoffice.md).
+POSINV_REPORTS_ROLLUP_MINUTES = float(os.environ.get("POSINV_REPORTS_ROLLUP_MINUTES", "5"))
 # Sync-health dashboard (docs/operations.md): its reload period and the ages
 # at which a pending register entry turns red and a waiting cart record
 # amber / red.
