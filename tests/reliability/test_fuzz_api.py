@@ -16,8 +16,6 @@ from collections import Counter
 import pytest
 import schemathesis
 from django.core.management import call_command
-from django.core.signals import request_finished, request_started
-from django.db import close_old_connections
 from drf_spectacular.generators import SchemaGenerator
 from hypothesis import HealthCheck, Phase, given
 from hypothesis import settings as hsettings
@@ -63,15 +61,7 @@ def _fuzz(world, who: str) -> tuple[Counter, list[str]]:
             except Exception as exc:  # collect every operation's failure, report them together
                 failures.append(f"{case.operation.label} -> {response.status_code}: {str(exc)[:600]}")
 
-        # Django's own test client does the same: the handler must not close the
-        # test's connection (it is inside the test transaction) after each request.
-        request_started.disconnect(close_old_connections)
-        request_finished.disconnect(close_old_connections)
-        try:
-            run()
-        finally:
-            request_started.connect(close_old_connections)
-            request_finished.connect(close_old_connections)
+        run()  # tests/conftest.py keeps the test's connection open across in-process requests
     return statuses, failures
 
 
