@@ -36,6 +36,11 @@ tokens = {{}}
 for code in {tills!r}:
     CashRegister.objects.get_or_create(code=code, defaults={{"location": shop, "price_group": group}})
     tokens[code] = token_issue(kind="register", subject=code)
+from cabinets.models import Tray
+from cabinets.services.provisioning import cabinet_create
+cabinet, tokens["CAB1"] = cabinet_create(code="CAB1", location_code="CAB1-LOC")
+screw = Article.objects.create(sku="SCREW", name="Screw", unit_weight_g=Decimal("10"))
+Tray.objects.create(cabinet=cabinet, tray_id="T-1", article=screw)
 user = get_user_model().objects.get_or_create(username="staff", defaults={{"is_staff": True}})[0]
 tokens["staff"] = token_issue(kind="user", subject="staff", user=user)
 print("TOKENS=" + __import__("json").dumps(tokens))
@@ -43,6 +48,7 @@ print("TOKENS=" + __import__("json").dumps(tokens))
 
 STATE = """
 import json
+from cabinets.models import WeightReading
 from pos.models import Receipt
 from posinv.models import StockChange, StockLevel, StockMove
 from posinv.selectors import ledger_drift
@@ -50,8 +56,12 @@ from retail.models import LiveSale
 print("STATE=" + json.dumps({
     "live_sales": LiveSale.objects.count(),
     "receipt_nos": sorted(Receipt.objects.values_list("receipt_no", flat=True)),
-    "sale_moves": StockMove.objects.exclude(idempotency_key__startswith="seed:").count(),
+    "sale_moves": StockMove.objects.exclude(idempotency_key__startswith="seed:")
+                  .exclude(location__code="CAB1-LOC").count(),
     "changes_waiting": StockChange.objects.count(),
+    "readings": sorted((str(r.read_at), r.outcome) for r in WeightReading.objects.all()),
+    "cabinet_on_hand": [str(q) for q in StockLevel.objects.filter(location__code="CAB1-LOC")
+                        .values_list("on_hand", flat=True)],
     "drift": [str(d) for d in ledger_drift()],
     "on_hand": {sku: str(q) for sku, q in StockLevel.objects.filter(location__code="S1")
                 .values_list("article__sku", "on_hand")},
@@ -85,6 +95,13 @@ def sell(url: str, token: str, *, till: str, n: int, session: requests.Session |
     http = session or requests
     return http.post(f"{url}/api/v1/sales/", json=sale_body(n, till=till), timeout=timeout,
                      headers={"Authorization": f"Token {token}", "Idempotency-Key": f"{till}-{n}"})
+
+
+def post_reading(url: str, token: str, *, n: int) -> requests.Response:
+    """The n-th reading of tray T-1: 1000 g less 10 g per reading, one minute apart."""
+    reading = {"tray_id": "T-1", "weight_g": str(1000 - 10 * n), "read_at": f"2026-03-02T10:{n:02d}:00+00:00"}
+    return requests.post(f"{url}/api/v1/cabinets/CAB1/readings/", json={"readings": [reading]}, timeout=30,
+                         headers={"Authorization": f"Token {token}"})
 
 
 def expected_on_hand(sold: dict[str, list[int]]) -> dict[str, str]:

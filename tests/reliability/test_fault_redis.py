@@ -9,7 +9,7 @@ from contextlib import ExitStack
 
 import pytest
 
-from tests.reliability.systems import expected_on_hand, seed, sell, state
+from tests.reliability.systems import expected_on_hand, post_reading, seed, sell, state
 from tests.support.processes import (
     create_database,
     database_url,
@@ -34,6 +34,7 @@ def test_sales_are_accepted_while_redis_is_down_and_their_announcements_flow_onc
         stack.callback(drop_database, env["DATABASE_URL"])
         manage("migrate", "--noinput", env=env)
         tokens = seed(env, tills=["T1", "T2"])
+        readings = []
         url = stack.enter_context(started_server(env=env, migrate=False, name="main-redis"))
         worker = stack.enter_context(started_worker(env=env, name="worker-redis"))
         stack.enter_context(started_command("run_scheduler", "--interval", "0.5", env=env, name="sched-redis"))
@@ -44,6 +45,8 @@ def test_sales_are_accepted_while_redis_is_down_and_their_announcements_flow_onc
             for till in sold:
                 assert sell(url, tokens[till], till=till, n=n).status_code == 201
                 sold[till].append(n)
+        for n in range(1, 6):
+            readings.append(post_reading(url, tokens["CAB1"], n=n).status_code)
         wait_until(lambda: state(env)["changes_waiting"] == 0, timeout=60, interval=0.5,
                    message="announcements to drain while Redis is up")
 
@@ -55,9 +58,13 @@ def test_sales_are_accepted_while_redis_is_down_and_their_announcements_flow_onc
                 down.append(sell(url, tokens[till], till=till, n=n).status_code)
                 sold[till].append(n)
         retry = sell(url, tokens["T1"], till="T1", n=40)
+        for n in range(6, 11):  # and the cabinet keeps weighing
+            readings.append(post_reading(url, tokens["CAB1"], n=n).status_code)
+        readings.append(post_reading(url, tokens["CAB1"], n=10).status_code)  # a reading sent twice
 
         # then every sale was accepted and its announcement waits in the database
         assert down == [201] * 80
+        assert readings == [200] * 11
         assert (retry.status_code, retry.headers.get("Idempotent-Replayed")) == (201, "true")
         during = state(env)
         assert during["live_sales"] == 120
@@ -78,3 +85,6 @@ def test_sales_are_accepted_while_redis_is_down_and_their_announcements_flow_onc
     assert after["sale_moves"] == 120 * 2
     assert after["drift"] == []
     assert after["on_hand"] == expected_on_hand(sold)
+    # every reading once (the repeated one is not a second row), the cabinet counts the last: 900 g / 10 g
+    assert after["readings"] == [[f"2026-03-02 10:{n:02d}:00+00:00", "posted"] for n in range(1, 11)]
+    assert after["cabinet_on_hand"] == ["90.000"]
