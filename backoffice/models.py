@@ -272,6 +272,24 @@ class SalesMonth(models.Model):
         indexes = [models.Index(fields=["month", "location", "article"], name="salesmonth_mon_loc_art")]
 
 
+class SalesToMonth(models.Model):
+    """Units sold of one article at one location from the first month of
+    the history through the end of `month` (a running total, one row per
+    month for every pair that has sold by then). Units sold between two
+    month ends are the difference of two rows per pair, so the days of
+    cover over a year read ~2 rows per (article, location) instead of 12."""
+
+    month = models.DateField()
+    location = models.ForeignKey(Location, on_delete=models.CASCADE, related_name="+", db_index=False)
+    article = models.ForeignKey(Article, on_delete=models.CASCADE, related_name="+", db_index=False)
+    quantity = models.DecimalField(max_digits=20, decimal_places=3)
+
+    class Meta:
+        verbose_name = "units sold to month end (rollup)"
+        verbose_name_plural = "units sold to month end (rollup)"
+        indexes = [models.Index(fields=["month"], name="salestomonth_month")]
+
+
 class ReceiptsDay(models.Model):
     """Receipts, quantity and revenue of one location on one day (every
     line, with or without an article): the sales page and the comparison

@@ -19,7 +19,7 @@ from django.db.models import Count, DecimalField, ExpressionWrapper, F, Max, Min
 from django.db.models.functions import TruncDate, TruncMonth, TruncWeek
 from django.utils import timezone
 
-from backoffice.models import ReceiptsDay, RollupState, SalesDay, SalesMonth, SupplierArticle
+from backoffice.models import ReceiptsDay, RollupState, SalesDay, SalesMonth, SalesToMonth, SupplierArticle
 from pos.models import CashRegister, Receipt, ReceiptLine
 from posinv.exceptions import InvalidInput, Problem
 from posinv.models import Article, Location, StockLevel
@@ -357,7 +357,7 @@ def _sold_cte(window: Window, by_location: bool, revenue: bool = True) -> tuple[
     location_col = ", location_id" if by_location else ""
     parts, params = [], []
     if rolled is not None:
-        sql, part_params = _rolled_select(rolled, by_location)
+        sql, part_params = _rolled_select(rolled, by_location, revenue)
         parts.append(sql)
         params += part_params
     if raw is not None:
@@ -389,7 +389,7 @@ def _next_month(day: date) -> date:
     return (day.replace(day=28) + timedelta(days=4)).replace(day=1)
 
 
-def _rolled_select(window: Window, by_location: bool) -> tuple[str, list]:
+def _rolled_select(window: Window, by_location: bool, revenue: bool = True) -> tuple[str, list]:
     """Whole months from SalesMonth, the days before and after them from
     SalesDay: rows of (article[, location], quantity, revenue)."""
     location_col = ", location_id" if by_location else ""
@@ -415,7 +415,17 @@ def _rolled_select(window: Window, by_location: bool) -> tuple[str, list]:
             f'FROM "{SalesDay._meta.db_table}" WHERE ({ranges}) AND article_id IS NOT NULL{where_location}'
         )
         params += [adapt(d) for pair in day_ranges for d in pair] + location_params
-    if months is not None:
+    if months is not None and by_location and not revenue and window.location_id is None:
+        # Every (article, location) pair: the running total at the last
+        # whole month's end less the one before the first whole month.
+        # Only units (the callers that want pairs sum no revenue).
+        table = SalesToMonth._meta.db_table
+        parts.append(
+            f'SELECT article_id, location_id, quantity, 0 AS revenue FROM "{table}" WHERE month = %s '
+            f'UNION ALL SELECT article_id, location_id, -quantity, 0 FROM "{table}" WHERE month = %s'
+        )
+        params += [adapt(months[1]), adapt((months[0] - timedelta(days=1)).replace(day=1))]
+    elif months is not None:
         # Rows without a location are the totals over all locations.
         which = where_location or (" AND location_id IS NOT NULL" if by_location else " AND location_id IS NULL")
         parts.append(

@@ -27,7 +27,7 @@ from django.db.models import Count, F, Max, Min, Sum
 from django.db.models.functions import TruncDate, TruncMonth
 from django.utils import timezone
 
-from backoffice.models import ReceiptsDay, RollupState, SalesDay, SalesMonth
+from backoffice.models import ReceiptsDay, RollupState, SalesDay, SalesMonth, SalesToMonth
 from pos.models import Receipt, ReceiptLine
 from posinv.exceptions import InvalidInput, Problem
 
@@ -111,8 +111,10 @@ def month_end(month: date) -> date:
     return (month.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
 
 
-def _roll_months(first: date, last: date) -> None:
-    """Re-aggregate the months holding first..last from their day rows."""
+def _roll_months(first: date, last: date, cascade: bool = True) -> None:
+    """Re-aggregate the months holding first..last from their day rows,
+    then the running totals from the first of them on (`cascade`: through
+    the latest month; else only these months, the rebuild goes in order)."""
     m_first, m_last = first.replace(day=1), last.replace(day=1)
     SalesMonth.objects.filter(month__gte=m_first, month__lte=m_last).delete()
     days = SalesDay.objects.filter(day__gte=m_first, day__lte=month_end(m_last), article__isnull=False)
@@ -132,6 +134,33 @@ def _roll_months(first: date, last: date) -> None:
         .order_by()
     )
     _insert_select(SalesMonth, ["month", "article", "quantity", "revenue"], everywhere)
+    through = m_last
+    if cascade:
+        latest = SalesMonth.objects.aggregate(m=Max("month"))["m"]
+        through = max(m_last, latest) if latest else m_last
+    _roll_running_totals(m_first, through)
+
+
+def _roll_running_totals(first: date, last: date) -> None:
+    """SalesToMonth for the months first..last: the previous month's
+    running total plus the month's own units, per (location, article)."""
+    SalesToMonth.objects.filter(month__gte=first, month__lte=last).delete()
+    qn = connection.ops.quote_name
+    adapt = connection.ops.adapt_datefield_value
+    to_month, months = qn(SalesToMonth._meta.db_table), qn(SalesMonth._meta.db_table)
+    month = first
+    while month <= last:
+        before = (month - timedelta(days=1)).replace(day=1)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {to_month} (month, location_id, article_id, quantity) "
+                f"SELECT %s, location_id, article_id, SUM(quantity) FROM ("
+                f"SELECT location_id, article_id, quantity FROM {to_month} WHERE month = %s "
+                f"UNION ALL SELECT location_id, article_id, quantity FROM {months} "
+                f"WHERE month = %s AND location_id IS NOT NULL) t GROUP BY location_id, article_id",
+                [adapt(month), adapt(before), adapt(month)],
+            )
+        month = month_end(month) + timedelta(days=1)
 
 
 def _ranges(days: Iterable[date]) -> list[tuple[date, date]]:
@@ -217,17 +246,19 @@ def sales_rollup_rebuild(
             if day == first:
                 SalesDay.objects.filter(day__lt=first).delete()
                 SalesMonth.objects.filter(month__lt=first.replace(day=1)).delete()
+                SalesToMonth.objects.filter(month__lt=first.replace(day=1)).delete()
                 ReceiptsDay.objects.filter(day__lt=first).delete()
             if chunk_last == last:
                 SalesDay.objects.filter(day__gt=last).delete()
                 SalesMonth.objects.filter(month__gt=last).delete()
+                SalesToMonth.objects.filter(month__gt=last).delete()
                 ReceiptsDay.objects.filter(day__gt=last).delete()
             # A month is aggregated once, by the chunk holding its last day.
             _roll_range(day, chunk_last, months=False)
             month = day.replace(day=1)
             while month <= chunk_last:
                 if month_end(month) <= chunk_last or chunk_last == last:
-                    _roll_months(month, month)
+                    _roll_months(month, month, cascade=False)
                 month = month_end(month) + timedelta(days=1)
         done += (chunk_last - day).days + 1
         if progress:

@@ -13,7 +13,7 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from backoffice.jobs import ROLLUP_JOB, reports_rollup_job
-from backoffice.models import ReceiptsDay, RollupState, SalesDay, SalesMonth
+from backoffice.models import ReceiptsDay, RollupState, SalesDay, SalesMonth, SalesToMonth
 from backoffice.schedules import backoffice_due
 from backoffice.selectors import reports as q
 from backoffice.services.rollup import sales_rollup_rebuild, sales_rollup_refresh
@@ -270,3 +270,31 @@ def test_the_report_page_says_where_its_days_come_from_and_the_state_is_listed(h
     )
     assert '<td class="field-complete_through nowrap">May 4, 2026</td>' in listed
     assert '<td class="field-days_rolled">17</td>' in listed  # Apr 25 (first receipt) - May 11 (last)
+
+
+def test_a_late_receipt_in_an_earlier_month_carries_into_the_later_running_totals(history):
+    sales_rollup_rebuild()
+    register = CashRegister.objects.get(code="R1")
+    sell(register=register, at=datetime(2026, 4, 28, 9, tzinfo=UTC), items=[("B", "4", "3.00")])
+
+    sales_rollup_refresh()
+
+    def running(month):
+        return sorted(
+            (r.location.code, r.article.sku, r.quantity)
+            for r in SalesToMonth.objects.filter(month=month).select_related("location", "article")
+        )
+
+    assert running(date(2026, 4, 1)) == [("S1", "A", D("5.000")), ("S1", "B", D("4.000"))]
+    assert running(date(2026, 5, 1)) == [
+        ("S1", "A", D("20.000")),
+        ("S1", "B", D("9.000")),
+        ("S2", "A", D("-1.000")),
+        ("S2", "C", D("3.000")),
+    ]
+    wide = q.window_make(date_from=date(2026, 5, 1), date_to=date(2026, 5, 31))
+    assert [(r["sku"], r["location"], r["avg_daily_sales"]) for r in q.stock_cover(window=wide)] == [
+        ("B", "S1", D("0.161")),  # May alone: the April receipt is in both running totals
+        ("C", "S2", D("0.097")),
+        ("A", "S1", D("0.484")),
+    ]
