@@ -522,43 +522,59 @@ def _insert_moves_pg_sql(to_write, origin: StockOrigin, now) -> tuple[str, list]
 
 
 def _insert_moves_orm(to_write, origin: StockOrigin, now) -> list[int]:
-    rows = [
-        StockMove(
-            article_id=item.article_id,
-            location_id=item.location_id,
-            kind=item.spec.kind,
-            quantity=delta,
-            counted=item.counted,
-            balance_after=after,
-            idempotency_key=item.spec.idempotency_key,
-            origin=origin.kind,
-            origin_code=origin.code[:120],
-            reference=item.spec.reference[:120],
-            reason=item.spec.reason[:200],
-            created_at=now,
-        )
-        for item, delta, after in to_write
-    ]
-    StockMove.objects.bulk_create(rows)
-    return [row.pk for row in rows]
+    """SQLite: multi-row INSERT ... RETURNING through the cursor (building
+    and compiling hundreds of model instances costs more than the insert)."""
+    ops = connection.ops
+    created = ops.adapt_datetimefield_value(now)
+    columns = (
+        "article_id, location_id, kind, quantity, counted, balance_after, idempotency_key, "
+        "origin, origin_code, reference, reason, created_at"
+    )
+    per_statement = max(1, (connection.features.max_query_params or 999) // 12)
+    ids: dict[str, int] = {}
+    with connection.cursor() as cursor:
+        for start in range(0, len(to_write), per_statement):
+            part = to_write[start : start + per_statement]
+            params: list = []
+            for item, delta, after in part:
+                spec = item.spec
+                params += [
+                    item.article_id,
+                    item.location_id,
+                    spec.kind,
+                    ops.adapt_decimalfield_value(delta, 14, 3),
+                    None if item.counted is None else ops.adapt_decimalfield_value(item.counted, 14, 3),
+                    ops.adapt_decimalfield_value(after, 14, 3),
+                    spec.idempotency_key,
+                    origin.kind,
+                    origin.code[:120],
+                    spec.reference[:120],
+                    spec.reason[:200],
+                    created,
+                ]
+            values = ", ".join(["(" + ", ".join(["%s"] * 12) + ")"] * len(part))
+            cursor.execute(
+                f'INSERT INTO "{StockMove._meta.db_table}" ({columns}) VALUES {values} RETURNING id, idempotency_key',
+                params,
+            )
+            ids.update((key, pk) for pk, key in cursor.fetchall())
+    return [ids[item.spec.idempotency_key] for item, _, _ in to_write]
 
 
 def _outbox_write(on_hand: dict[tuple[int, int], Decimal], origin: StockOrigin, now) -> None:
     """SQLite: one outbox row per changed pair, in the moves' transaction
     (PostgreSQL writes them inside _write_pg)."""
-    StockChange.objects.bulk_create(
-        [
-            StockChange(
-                article_id=article_id,
-                location_id=location_id,
-                on_hand=value,
-                origin=origin.kind,
-                origin_code=origin.code[:120],
-                created_at=now,
-            )
-            for (article_id, location_id), value in on_hand.items()
-        ]
-    )
+    ops = connection.ops
+    created = ops.adapt_datetimefield_value(now)
+    with connection.cursor() as cursor:
+        cursor.executemany(
+            f'INSERT INTO "{StockChange._meta.db_table}" '
+            "(article_id, location_id, on_hand, origin, origin_code, created_at) VALUES (%s, %s, %s, %s, %s, %s)",
+            [
+                (a, loc, ops.adapt_decimalfield_value(value, 14, 3), origin.kind, origin.code[:120], created)
+                for (a, loc), value in on_hand.items()
+            ],
+        )
 
 
 def _resolve_batch_duplicates(results: dict[int, MoveResult]) -> None:

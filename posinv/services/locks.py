@@ -18,7 +18,7 @@ from django.utils import timezone
 from posinv.models import StockLevel
 
 
-def stock_levels_lock(*, pairs: Iterable[tuple[int, int]]) -> dict[tuple[int, int], StockLevel | LockedLevel]:
+def stock_levels_lock(*, pairs: Iterable[tuple[int, int]]) -> dict[tuple[int, int], LockedLevel]:
     """Create missing levels for the (article_id, location_id) pairs, then lock
     all of them FOR UPDATE in pk order and return them by pair (each with
     pk, article_id, location_id and on_hand)."""
@@ -48,13 +48,13 @@ def stock_levels_lock(*, pairs: Iterable[tuple[int, int]]) -> dict[tuple[int, in
         ).values_list("pk", "article_id", "location_id"):
             if (a, loc) in missing:
                 ids[(a, loc)] = pk
-    locked = list(
+    locked = (
         StockLevel.objects.select_for_update()
         .filter(pk__in=ids.values())
         .order_by("pk")
-        .only("pk", "article_id", "location_id", "on_hand")
+        .values_list("pk", "article_id", "location_id", "on_hand")
     )
-    return {(level.article_id, level.location_id): level for level in locked}
+    return {(a, loc): LockedLevel(pk, a, loc, on_hand) for pk, a, loc, on_hand in locked}
 
 
 class LockedLevel(NamedTuple):
