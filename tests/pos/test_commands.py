@@ -156,3 +156,19 @@ def test_synchronize_names_unknown_registers_and_reports_an_unreachable_node(sto
 
     assert err.getvalue().startswith("R1: ")
     assert CashRegister.objects.get(code="R1").last_error.startswith("GET outbox: ")
+
+
+def test_demo_loader_gives_registers_and_synchronized_sales_with_one_failed_entry(store, article):
+    from pos.demo import pos_demo_load
+    from posinv.models import Location
+
+    Location.objects.create(code="S2", name="Kiosk")
+    make_article(sku="B-1")
+
+    pos_demo_load()
+    pos_demo_load()  # idempotent
+
+    r1 = CashRegister.objects.get(code="R1")
+    assert (r1.last_applied_entry_no, Receipt.objects.filter(register=r1).count()) == (48, 12)
+    assert list(SyncEntry.objects.filter(state="failed").values_list("record__sku", flat=True)) == ["NEW-ARTICLE-1"]
+    assert CashRegister.objects.get(code="R2").active is False
