@@ -116,14 +116,20 @@ def _backoff(register: CashRegister, error: str) -> None:
     )
 
 
-def register_push(*, max_calls: int = 100, heartbeat: Callable[[], object] | None = None) -> dict:
+def register_push(
+    *,
+    max_calls: int = 100,
+    heartbeat: Callable[[], object] | None = None,
+    progress: Callable[[dict], object] | None = None,
+) -> dict:
     """Send pending outbox entries to the main system in entry-no. order, up
     to records-per-run per call, until none is left (or `max_calls`).
 
     What the main system has applied (its watermark) is marked delivered;
     anything it does not have is sent again (applying is idempotent). While
     the main system is unreachable the register backs off (retry_after).
-    `heartbeat` is called before every call (a job renews its lease)."""
+    `heartbeat` is called before every call (a job renews its lease),
+    `progress` after every call with the counts so far (a command prints them)."""
     register = node_register()
     stale = register.settings_fetched_at is None or (
         timezone.now() - register.settings_fetched_at > timedelta(seconds=SETTINGS_MAX_AGE_SECONDS)
@@ -195,6 +201,8 @@ def register_push(*, max_calls: int = 100, heartbeat: Callable[[], object] | Non
             last_success_at=timezone.now(), failures_in_row=0, retry_after=None, last_error=error,
             last_applied_entry_no=through,
         )
+        if progress is not None:
+            progress({**counts, "last_applied_entry_no": through})
         if through < batch[-1].entry_no and not answer.get("missing"):
             break  # nothing more will be taken now; try again next run
     return counts

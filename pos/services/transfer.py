@@ -39,11 +39,16 @@ def _record_error(register_id: int, message: str) -> None:
 
 
 def register_pull(
-    *, register_id: int, max_calls: int = 100, heartbeat: Callable[[], object] | None = None
+    *,
+    register_id: int,
+    max_calls: int = 100,
+    heartbeat: Callable[[], object] | None = None,
+    progress: Callable[[dict], object] | None = None,
 ) -> dict:
     """Fetch a pull register's outbox after our watermark, apply each page
     like a pushed batch, then acknowledge `through` the new watermark.
-    `heartbeat` is called before every call (a job renews its lease)."""
+    `heartbeat` is called before every call (a job renews its lease),
+    `progress` after every page with the counts so far."""
     register = CashRegister.objects.get(pk=register_id)
     if not register.node_url:
         raise InvalidInput([Problem(field="node_url", reason=f"register {register.code} has no node URL to pull from")])
@@ -99,6 +104,8 @@ def register_pull(
             raise NodeUnreachable(str(exc)) from exc
         if ack.status_code != 200:
             _record_error(register_id, f"POST ack: HTTP {ack.status_code}: {ack.text[:500]}")
+        if progress is not None:
+            progress({**counts, "last_applied_entry_no": result.last_applied_entry_no})
         if result.last_applied_entry_no <= after or not page.get("more"):
             break
     return counts

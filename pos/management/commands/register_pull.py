@@ -27,7 +27,7 @@ class Command(BaseCommand):
         failed = []
         for register in registers.order_by("code"):
             try:
-                counts = register_pull(register_id=register.pk)
+                counts = register_pull(register_id=register.pk, progress=self._progress(register.code))
             except (NodeUnreachable, InvalidInput) as exc:
                 failed.append(register.code)
                 self.stderr.write(f"{register.code}: {exc}")
@@ -35,3 +35,12 @@ class Command(BaseCommand):
             self.stdout.write(f"{register.code}: {json.dumps(counts)}")
         if failed:
             raise CommandError(f"pull failed for {', '.join(failed)}")
+
+    def _progress(self, code: str):
+        def report(counts: dict) -> None:
+            self.stderr.write(
+                f"{code} page {counts['calls']}: {counts['received']} received, {counts['applied']} applied, "
+                f"{counts['failed']} failed; applied through entry {counts['last_applied_entry_no']}"
+            )
+
+        return report

@@ -19,9 +19,16 @@ class Command(BaseCommand):
         if not is_node():
             raise CommandError("register_push runs on a register node (POSINV_NODE=register)")
         try:
-            counts = register_push(max_calls=max_calls)
+            counts = register_push(max_calls=max_calls, progress=self._progress)
         except MainUnreachable as exc:
             raise CommandError(f"main system unreachable: {exc}; the entries wait and are sent later") from exc
         except InvalidInput as exc:
             raise CommandError(str(exc)) from exc
         self.stdout.write(json.dumps(counts))
+
+    def _progress(self, counts: dict) -> None:
+        self.stderr.write(
+            f"call {counts['calls']}: {counts['sent']} sent, {counts['applied']} applied, "
+            f"{counts['duplicate']} duplicate, {counts['failed']} failed; main has everything through "
+            f"entry {counts['last_applied_entry_no']}"
+        )
