@@ -22,11 +22,11 @@ from cabinets.models import Tray, WeighingCabinet
 from carts.models import ExternalStore, StackEntry
 from pos.models import CashRegister, Receipt, SyncEntry
 from posinv.models import JobRun, StockMove
+from posinv.services.verification import LEDGER_VERIFY_JOB
 
 GREEN, AMBER, RED, GREY = "green", "amber", "red", "grey"
 _RANK = {GREY: 0, GREEN: 1, AMBER: 2, RED: 3}
 
-LEDGER_VERIFY_JOB = "verify_ledger"
 # Marks a web-stack entry that waits because the platform (or our shared
 # budget) asked us to slow down: carts' connectors write these into
 # last_response when they raise Throttled. One case-insensitive pattern, so

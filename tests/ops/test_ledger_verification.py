@@ -28,14 +28,14 @@ def test_the_command_records_a_clean_run_and_the_dashboard_turns_green(store, ca
     _stock(store)
     before = ledger_health_get(now=timezone.now())
 
-    call_command("verify_ledger_recorded")
+    call_command("verify_ledger")
 
     run = JobRun.objects.get(name="verify_ledger")
     assert (run.status, run.subject, run.counts) == ("succeeded", "ledger", {"drifting": 0})
     assert (before.status, before.reason) == ("amber", "never verified")
     after = ledger_health_get(now=timezone.now())
     assert (after.status, after.reason, after.drifting) == ("green", "every level equals its moves", 0)
-    assert "ledger ok (0 drifting pairs); run recorded" in capsys.readouterr().out
+    assert "ledger ok: every level equals the sum of its moves" in capsys.readouterr().out
 
 
 def test_drift_is_recorded_as_a_failed_run_the_command_exits_non_zero_and_the_dashboard_is_red(store):
@@ -44,18 +44,18 @@ def test_drift_is_recorded_as_a_failed_run_the_command_exits_non_zero_and_the_da
     StockLevel.objects.filter(article__sku="A-1").update(on_hand=Decimal("7"))
 
     with pytest.raises(CommandError) as refused:
-        call_command("verify_ledger_recorded")
+        call_command("verify_ledger")
 
-    assert str(refused.value) == "1 drifting pairs: A-1 @ S1: on_hand 7.000 != moves 5.000"
+    assert str(refused.value) == "1 drifting (article, location) pairs"
     run = JobRun.objects.get(name="verify_ledger")
     assert (run.status, run.counts["drifting"]) == ("failed", 1)
-    assert "A-1 @ S1" in run.error
+    assert "1 drifting pairs: A-1 @ S1: on_hand 7.000 != moves 5.000" in run.error
     health = ledger_health_get(now=timezone.now())
     assert (health.status, health.reason) == ("red", "1 drifting pairs")
 
 
 def test_a_verification_older_than_a_day_is_amber(store):
-    call_command("verify_ledger_recorded")
+    call_command("verify_ledger")
     JobRun.objects.filter(name="verify_ledger").update(started_at=timezone.now() - timedelta(hours=27))
 
     health = ledger_health_get(now=timezone.now())
@@ -93,6 +93,7 @@ def test_the_job_records_drift_on_the_run_without_crashing_the_worker(store):
 
     result = ledger_verify_job()
 
-    assert result == {"drift": "1 drifting pairs: A-1 @ S1: on_hand 4.000 != moves 5.000"}
+    assert result == {"drifting": 1}
     run = JobRun.objects.get(name="verify_ledger")
     assert (run.status, run.counts) == ("failed", {"drifting": 1})
+    assert "A-1 @ S1: on_hand 4.000 != moves 5.000" in run.error
