@@ -306,3 +306,15 @@ def test_the_openapi_schema_describes_the_register_contract(staff_client):
     assert {"registerNodeToken": []} in outbox["security"]
     assert set(schema["components"]["schemas"]["OutboxPageOut"]["properties"]) == {
         "register", "entries", "last_entry_no", "more"}
+
+
+def test_receipt_list_costs_the_same_queries_for_one_receipt_or_ten(client, staff_client):
+    push(client, receipt_entries(1, "R1-000001", [("A-1", "1", "1.00")]))
+    with CaptureQueriesContext(connection) as one:
+        assert staff_client.get("/api/v1/registers/R1/receipts/").json()["count"] == 1
+    for n in range(2, 11):
+        push(client, receipt_entries(1 + (n - 1) * 3, f"R1-{n:06d}", [("A-1", "1", "1.00")]))
+    with CaptureQueriesContext(connection) as ten:
+        assert staff_client.get("/api/v1/registers/R1/receipts/").json()["count"] == 10
+
+    assert len(ten.captured_queries) == len(one.captured_queries)
