@@ -24,7 +24,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
-from functools import partial
+from functools import partial, update_wrapper
 
 from django.db import transaction
 from django.db.models import Case, Exists, F, OuterRef, Q, TextField, Value, When
@@ -60,6 +60,14 @@ def stack_wake(store_id: int) -> None:
     """Ask for a sweep of this store soon (deduplicated: one waiting per store)."""
     enqueue(SWEEP_JOB, queue="high", unique_key=f"stack-sweep:{store_id}", clear="start", ttl=60,
             store_id=store_id)
+
+
+def stack_wake_after_commit(store_id: int) -> None:
+    """Wake the store's sweep once the current transaction commits; a failing
+    wake-up (Redis down) is logged, never raised: the periodic sweep catches up."""
+    # update_wrapper gives the partial the __qualname__ that Django's robust
+    # on_commit needs to log a failure; a bare partial turns it into an error.
+    transaction.on_commit(update_wrapper(partial(stack_wake, store_id), stack_wake), robust=True)
 
 
 def _synchronized_stores():
@@ -109,7 +117,7 @@ def stack_entries_add(*, store: ExternalStore, article_ids, origins: dict | None
                    next_attempt_at=now)
         for article_id in sorted(linked)
     ])
-    transaction.on_commit(partial(stack_wake, store.pk), robust=True)
+    stack_wake_after_commit(store.pk)
     return len(linked)
 
 
@@ -461,7 +469,7 @@ def stack_retry(*, entry_ids) -> int:
     store_ids = set(entries.values_list("store_id", flat=True))
     count = entries.update(state=StackEntry.State.WAITING, attempts=0, next_attempt_at=timezone.now())
     for store_id in store_ids:
-        transaction.on_commit(partial(stack_wake, store_id), robust=True)
+        stack_wake_after_commit(store_id)
     return count
 
 

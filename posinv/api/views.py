@@ -9,6 +9,7 @@ from rest_framework import generics
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from posinv.api.permissions import StaffWithPermissions
 from posinv.api.serializers import (
     ArticleLookupIn,
     ArticleLookupOut,
@@ -46,6 +47,8 @@ class ArticleLookupView(APIView):
 
 class StockLevelListView(generics.ListAPIView):
     serializer_class = StockLevelOut
+    permission_classes = [StaffWithPermissions]
+    required_permissions = {"GET": ["posinv.view_stocklevel"]}
 
     @extend_schema(
         parameters=[
@@ -64,6 +67,9 @@ class StockLevelListView(generics.ListAPIView):
 
 
 class StockMoveBatchView(APIView):
+    permission_classes = [StaffWithPermissions]
+    required_permissions = {"POST": ["posinv.add_stockmove"]}
+
     @extend_schema(
         request=MoveBatchIn,
         responses={200: MoveBatchOut, 400: ErrorsOut, 409: ErrorsOut},

@@ -17,7 +17,7 @@ from rest_framework.views import APIView
 from pos.models import CashRegister
 from pos.services.receipts import CustomerSpec
 from posinv.api.auth import DevicePrincipal
-from posinv.api.permissions import IsStaffUser, device_of_kind
+from posinv.api.permissions import IsStaffUser, StaffWithPermissions, device_of_kind
 from posinv.exceptions import InvalidInput, NotFound, Problem
 from posinv.models import Location
 from posinv.services.ledger import StockOrigin
@@ -377,6 +377,8 @@ def _transfers():
 
 
 class TransferListView(GenericAPIView):
+    permission_classes = [StaffWithPermissions]
+    required_permissions = {"GET": ["retail.view_transferorder"], "POST": ["retail.add_transferorder"]}
     serializer_class = s.TransferOut
 
     @extend_schema(
@@ -420,6 +422,9 @@ def _transfer_answer(number: str, code: int = status.HTTP_200_OK) -> Response:
 
 
 class TransferDetailView(APIView):
+    permission_classes = [StaffWithPermissions]
+    required_permissions = {"GET": ["retail.view_transferorder"]}
+
     @extend_schema(operation_id="transfers_read", responses={200: s.TransferOut, 404: s.ErrorsOut}, tags=["transfers"])
     def get(self, request, number: str):
         if not TransferOrder.objects.filter(number=number).exists():
@@ -428,6 +433,9 @@ class TransferDetailView(APIView):
 
 
 class TransferShipView(APIView):
+    permission_classes = [StaffWithPermissions]
+    required_permissions = {"POST": ["retail.change_transferorder"]}
+
     @extend_schema(
         operation_id="transfers_ship",
         request=None,
@@ -441,6 +449,9 @@ class TransferShipView(APIView):
 
 
 class TransferReceiveView(APIView):
+    permission_classes = [StaffWithPermissions]
+    required_permissions = {"POST": ["retail.change_transferorder"]}
+
     @extend_schema(
         operation_id="transfers_receive",
         request=s.ReceiveIn,
@@ -463,6 +474,9 @@ class TransferReceiveView(APIView):
 
 
 class TransferCancelView(APIView):
+    permission_classes = [StaffWithPermissions]
+    required_permissions = {"POST": ["retail.change_transferorder"]}
+
     @extend_schema(
         operation_id="transfers_cancel",
         request=None,

@@ -71,13 +71,6 @@ def test_a_cashier_cannot_receive_purchase_orders_through_the_api(world, django_
     assert response.status_code == 403
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="posinv/api/views.py StockMoveBatchView (and StockLevelListView) use the default IsStaffUser: any "
-           "staff user, a cashier included, can post arbitrary stock moves through /api/v1/stock-moves/ although "
-           "the cashier role holds no posinv.add_stockmove permission. Fix: a permission class requiring "
-           "posinv.add_stockmove for POST (posinv.view_stocklevel for stock-levels), as backoffice's CanPurchase.",
-)
 def test_a_cashier_cannot_post_stock_moves_through_the_api(world, django_user_model):
     # given a cashier (staff, to log in to the admin) with an API token
     api = _token_client(world, _role_user(django_user_model, "cashier"))
@@ -88,12 +81,6 @@ def test_a_cashier_cannot_post_stock_moves_through_the_api(world, django_user_mo
     assert _on_hand(world) == "100.000"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="retail/api/views.py TransferShipView/TransferReceiveView/TransferCancelView use the default "
-           "IsStaffUser: a cashier (no retail transfer or stock permission) can ship a transfer, which moves "
-           "stock. Fix: require the transfer model's change permission (or a ship/receive permission) there.",
-)
 def test_a_cashier_cannot_ship_transfers_through_the_api(world, django_user_model):
     api = _token_client(world, _role_user(django_user_model, "cashier"))
     response = api.post("/api/v1/transfers/T-1/ship/", {}, format="json")

@@ -37,14 +37,6 @@ def test_a_ledger_post_commits_and_returns_while_redis_is_down(redis_down):
     assert StockChange.objects.count() == 1  # the announcement waits in the database
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="carts/services/stack.py stack_retry (and stack_entries_add, line 112) register "
-           "transaction.on_commit(partial(stack_wake, ...), robust=True); when the wake-up fails (Redis down), "
-           "Django's robust handler logs it via func.__qualname__, which functools.partial lacks, so the caller "
-           "gets AttributeError after the rows committed (an admin action answers 500). Fix: pass a plain "
-           "function, e.g. a named closure or functools.update_wrapper(partial(...), stack_wake).",
-)
 def test_a_stack_retry_commits_and_returns_while_redis_is_down(redis_down):
     from carts.services.stack import stack_retry
 
