@@ -31,7 +31,12 @@ from pos.models import (
 from pos.services.apply import entries_advance, entries_retry
 from pos.services.entries import pos_process_export, receipt_export
 from pos.services.node import MainUnreachable, is_node, register_push
-from pos.services.transfer import NodeUnreachable, register_synchronize
+from pos.services.transfer import (
+    NodeUnreachable,
+    register_synchronize,
+    register_token_copy_prune,
+    register_token_rotate,
+)
 from posinv.exceptions import DomainError
 
 
@@ -90,7 +95,7 @@ class CashRegisterAdmin(admin.ModelAdmin):
     list_filter = ("sync_type", "active", "location")
     search_fields = ("code", "name", "location__code")
     autocomplete_fields = ("location",)
-    actions = ["synchronize_action", "retry_action"]
+    actions = ["synchronize_action", "retry_action", "rotate_token_action"]
     fieldsets = (
         ("General", {"fields": ("location", "code", "name", "active")}),
         ("Settings", {"fields": ("sync_type", "tables", "records_per_run", "interval_seconds", "node_url",
@@ -116,6 +121,23 @@ class CashRegisterAdmin(admin.ModelAdmin):
                 ),
             )
         )
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        # A register switched to push keeps no encrypted copy of its token.
+        if register_token_copy_prune(register_id=obj.pk):
+            obj.pull_token_encrypted = ""
+
+    @admin.action(description="Rotate token (shows the new token once)")
+    def rotate_token_action(self, request, queryset):
+        for register in queryset:
+            raw = register_token_rotate(register_id=register.pk)
+            self.message_user(
+                request,
+                format_html("New token for register {}: <code>{}</code> (copy it now to the register node's "
+                            "POSINV_REGISTER_TOKEN; it is not shown again)", register.code, raw),
+                messages.WARNING,
+            )
 
     @admin.display(description="type", ordering="sync_type")
     def type_short(self, obj):

@@ -52,7 +52,8 @@ class CashRegister(models.Model):
     On the main system this is the configuration (edited in the admin) plus
     the apply state; a register node keeps a copy of its own row, refreshed
     from the main system, plus its outbox counter. The register's API token
-    lives hashed in posinv's ApiToken (kind "register", subject = code)."""
+    lives hashed in posinv's ApiToken (kind "register", subject = code); a
+    pull register also keeps it encrypted in `pull_token_encrypted`."""
 
     class SyncType(models.TextChoices):
         PUSH = "push", "Push (the register sends)"
@@ -89,6 +90,11 @@ class CashRegister(models.Model):
     )
     currency = models.CharField(max_length=3, default="EUR")
     active = models.BooleanField(default=True)
+    # Main system, pull registers only: the raw register token, encrypted at
+    # rest (posinv.crypto, `enc:v1:...`), so the main system can present the
+    # real token to the node. Written when the token is issued or rotated;
+    # empty for push registers (ADR 0008).
+    pull_token_encrypted = models.TextField(blank=True, editable=False)
 
     # Main system: entries applied (or kept failed) without a gap up to here.
     last_applied_entry_no = models.BigIntegerField(default=0)

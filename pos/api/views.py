@@ -13,7 +13,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from pos.api import serializers as s
-from pos.api.auth import IsThisRegisterOrStaff, NodeTokenAuthentication
+from pos.api.auth import IsThisRegisterOrStaff, MayAskToPush, NodeNudgeAuthentication, NodeTokenAuthentication
 from pos.models import CashRegister, Receipt, ReceiptLine
 from pos.services.apply import entries_receive, register_gap
 from pos.services.node import is_node, node_register, outbox_ack, outbox_page
@@ -222,6 +222,11 @@ class OutboxAckView(NodeView):
 
 
 class PushNowView(NodeView):
+    # The only node endpoint the token's hash opens: it just makes the node
+    # send its own entries, with its own token, to the main system.
+    authentication_classes = [NodeTokenAuthentication, NodeNudgeAuthentication, TokenAuthentication]
+    permission_classes = [MayAskToPush]
+
     @extend_schema(request=None, responses={202: None}, summary="Ask the node to push its entries now")
     def post(self, request):
         enqueue("pos.jobs.register_push_job", unique_key="register-push-now", ttl=300)

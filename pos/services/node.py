@@ -37,19 +37,29 @@ def is_node() -> bool:
     return settings.POSINV_NODE == "register"
 
 
-def pull_credential(raw_token: str) -> str:
-    """What the main system presents when it pulls from a node: the SHA-256 of
-    the register's token, which it stores (it never keeps the token itself)
-    and the node can compute from its own POSINV_REGISTER_TOKEN."""
+def nudge_credential(raw_token: str) -> str:
+    """What the main system presents to ask a push register's node to send
+    now ("Synchronize"): the SHA-256 of the register's token, all it keeps for
+    a push register. It opens the push-now endpoint only, which does nothing
+    but make the node send its own entries with its own token (ADR 0008)."""
     return hashlib.sha256(raw_token.encode("utf-8")).hexdigest()
 
 
 def node_credential_matches(presented: str) -> bool:
-    """Does `presented` prove the register token (itself, or its hash as sent by the main system)?"""
+    """Is `presented` the register token itself? The till and the main system
+    (pulling with its encrypted copy) both present it; the hash is refused."""
     token = settings.POSINV_REGISTER_TOKEN
     if not token or not presented:
         return False
-    return hmac.compare_digest(presented, token) or hmac.compare_digest(presented, pull_credential(token))
+    return hmac.compare_digest(presented.encode("utf-8"), token.encode("utf-8"))
+
+
+def node_nudge_matches(presented: str) -> bool:
+    """Is `presented` the hash of the register token (push-now only)?"""
+    token = settings.POSINV_REGISTER_TOKEN
+    if not token or not presented:
+        return False
+    return hmac.compare_digest(presented.encode("utf-8"), nudge_credential(token).encode("utf-8"))
 
 
 def _session() -> requests.Session:

@@ -2,6 +2,7 @@
 outboxes, "Synchronize" from the admin, and provisioning registers."""
 from __future__ import annotations
 
+import hmac
 import logging
 from collections.abc import Callable
 
@@ -12,9 +13,10 @@ from django.utils import timezone
 from pos.models import CashRegister, SyncEntry
 from pos.services.apply import BatchResult, entries_receive
 from pos.services.node import CONNECT_TIMEOUT, READ_TIMEOUT, MainUnreachable
+from posinv.crypto import SecretUndecryptable, secret_decrypt, secret_encrypt
 from posinv.exceptions import InvalidInput, Problem
 from posinv.models import ApiToken, Location
-from posinv.services.tokens import token_issue
+from posinv.services.tokens import token_hash, token_issue
 
 logger = logging.getLogger(__name__)
 
@@ -23,19 +25,49 @@ class NodeUnreachable(Exception):
     """A register node did not answer (down, network) or answered 5xx."""
 
 
+def _record_error(register_id: int, message: str) -> None:
+    CashRegister.objects.filter(pk=register_id).update(last_error=message[:2000], last_error_at=timezone.now())
+
+
+def register_pull_token(*, register: CashRegister) -> str:
+    """The raw token of a pull register, decrypted from its stored copy; only
+    the pull client calls this. A missing, undecryptable or outdated copy is
+    an InvalidInput naming the fix, also recorded as the register's last error."""
+    token = ApiToken.objects.filter(kind=ApiToken.Kind.REGISTER, subject=register.code).first()
+    problem = None
+    if token is None or not register.pull_token_encrypted:
+        problem = (f"register {register.code} has no stored token to pull with; rotate its token "
+                   "(rotate_register_token or the register's admin action) and give the new one to the node")
+    else:
+        try:
+            raw = secret_decrypt(stored=register.pull_token_encrypted)
+        except SecretUndecryptable as exc:
+            problem = (f"register {register.code}: the stored token cannot be decrypted ({exc}); check "
+                       "POSINV_SECRET_KEY_ENCRYPTION / SECRET_KEY, or rotate the register's token")
+        else:
+            if not hmac.compare_digest(token_hash(raw), token.key_hash):
+                # Rotated through the token admin, which knows nothing of this copy.
+                problem = (f"register {register.code}: the stored token is not the current one; rotate it "
+                           "with rotate_register_token or the register's admin action")
+    if problem is not None:
+        _record_error(register.pk, problem)
+        raise InvalidInput([Problem(field="token", reason=problem, code="token_unavailable")])
+    return raw
+
+
 def _node_session(register: CashRegister) -> requests.Session:
+    session = requests.Session()
+    if register.sync_type == CashRegister.SyncType.PULL:
+        session.headers["Authorization"] = f"Token {register_pull_token(register=register)}"
+        return session
+    # A push register keeps no copy of its token: its hash opens the node's
+    # push-now and nothing else (ADR 0008).
     token = ApiToken.objects.filter(kind=ApiToken.Kind.REGISTER, subject=register.code).first()
     if token is None:
         raise InvalidInput([Problem(field="token", reason=f"register {register.code} has no token; "
                                     "issue one with create_register or the admin")])
-    session = requests.Session()
-    # The node checks this against the hash of its own token (docs/registers.md).
     session.headers["Authorization"] = f"Token {token.key_hash}"
     return session
-
-
-def _record_error(register_id: int, message: str) -> None:
-    CashRegister.objects.filter(pk=register_id).update(last_error=message[:2000], last_error_at=timezone.now())
 
 
 def register_pull(
@@ -177,14 +209,33 @@ def register_create(
             register.tables = tables
         register.full_clean()
         register.save()
-        token = token_issue(kind=ApiToken.Kind.REGISTER, subject=code)
+        token = _token_issue(register=register)
     return register, token
 
 
+def _token_issue(*, register: CashRegister) -> str:
+    """Issue the token (hashed in ApiToken) and, for a pull register, keep
+    the encrypted copy the pull client needs; a push register keeps none."""
+    raw = token_issue(kind=ApiToken.Kind.REGISTER, subject=register.code)
+    copy = secret_encrypt(plaintext=raw) if register.sync_type == CashRegister.SyncType.PULL else ""
+    CashRegister.objects.filter(pk=register.pk).update(pull_token_encrypted=copy)
+    register.pull_token_encrypted = copy
+    return raw
+
+
+@transaction.atomic
 def register_token_rotate(*, register_id: int) -> str:
-    """Issue a new token for the register (the old one stops working)."""
-    register = CashRegister.objects.get(pk=register_id)
-    return token_issue(kind=ApiToken.Kind.REGISTER, subject=register.code)
+    """Issue a new token for the register (the old one stops working);
+    returns it, the only time it is shown."""
+    register = CashRegister.objects.select_for_update().get(pk=register_id)
+    return _token_issue(register=register)
+
+
+def register_token_copy_prune(*, register_id: int) -> bool:
+    """Drop the encrypted token copy of a register that is push type (after
+    its type was changed in the admin); True when one was dropped."""
+    return bool(CashRegister.objects.filter(pk=register_id, sync_type=CashRegister.SyncType.PUSH)
+                .exclude(pull_token_encrypted="").update(pull_token_encrypted=""))
 
 
 def entries_state_counts(*, register_id: int) -> dict[str, int]:

@@ -13,8 +13,8 @@ from django.urls import reverse
 
 from pos.models import CashRegister, PosProcess, Receipt, SyncEntry
 from pos.services.apply import entries_receive
+from pos.services.transfer import register_token_rotate
 from posinv.models import StockLevel, StockMove
-from posinv.services.tokens import token_issue
 from tests.factories import make_article
 from tests.pos.factories import make_register, receipt_entries
 
@@ -90,7 +90,7 @@ def test_retry_action_applies_failed_entries_once_the_article_exists(admin_clien
 
 def test_synchronize_reports_an_unreachable_node_and_a_push_register_without_url(admin_client, register, store):
     pull = make_register(code="R2", location=store, sync_type="pull", node_url="http://127.0.0.1:9")
-    token_issue(kind="register", subject="R2")
+    register_token_rotate(register_id=pull.pk)  # a pull register keeps its token encrypted
 
     response = admin_client.post(
         reverse("admin:pos_cashregister_changelist"),

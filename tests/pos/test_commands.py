@@ -13,8 +13,8 @@ from rest_framework.test import APIClient
 
 from pos.models import CashRegister, Receipt, SyncEntry
 from pos.services.apply import entries_receive
+from pos.services.transfer import register_token_rotate
 from posinv.models import ApiToken
-from posinv.services.tokens import token_issue
 from tests.factories import make_article
 from tests.pos.factories import make_register, receipt_entries
 
@@ -145,8 +145,8 @@ def test_pos_export_of_a_receipt_on_the_main_system(store, article):
 
 
 def test_synchronize_names_unknown_registers_and_reports_an_unreachable_node(store):
-    make_register(location=store, sync_type="pull", node_url="http://127.0.0.1:9")
-    token_issue(kind="register", subject="R1")
+    pull = make_register(location=store, sync_type="pull", node_url="http://127.0.0.1:9")
+    register_token_rotate(register_id=pull.pk)
     err = StringIO()
 
     with pytest.raises(CommandError, match="no register\\(s\\) R9"):

@@ -7,7 +7,7 @@ from rest_framework.test import APIClient
 
 from pos.models import CashRegister, PosProcess, SyncEntry
 from pos.services.entries import pos_process_export, receipt_export
-from pos.services.node import MainUnreachable, node_register, pull_credential, register_push
+from pos.services.node import MainUnreachable, node_register, nudge_credential, register_push
 from posinv.models import Location, StockMove
 from tests.pos.factories import make_register
 
@@ -154,7 +154,7 @@ def test_outbox_is_read_after_an_entry_no_and_acknowledged_through_one(till, nod
     for number in range(1, 4):
         till.post("/api/v1/till/receipts/", sale(f"R1-00000{number}", customer=None), format="json")
     main = APIClient()
-    main.credentials(HTTP_AUTHORIZATION=f"Token {pull_credential(TOKEN)}")
+    main.credentials(HTTP_AUTHORIZATION=f"Token {TOKEN}")  # the main system decrypts its copy of the token
 
     page = main.get("/api/v1/sync/outbox/", {"after": 2, "limit": 3}).json()
     acked = main.post("/api/v1/sync/outbox/ack/", {"through": 5}, format="json")
@@ -168,9 +168,26 @@ def test_outbox_is_read_after_an_entry_no_and_acknowledged_through_one(till, nod
         "entry_no")) == [1, 2, 3, 4, 5]
 
 
+def test_the_node_refuses_the_token_hash_for_its_outbox_and_accepts_it_only_to_push_now(till, node):
+    till.post("/api/v1/till/receipts/", sale(), format="json")
+    holder_of_the_hash = APIClient()
+    holder_of_the_hash.credentials(HTTP_AUTHORIZATION=f"Token {nudge_credential(TOKEN)}")
+
+    page = holder_of_the_hash.get("/api/v1/sync/outbox/", {"after": 0, "limit": 10})
+    ack = holder_of_the_hash.post("/api/v1/sync/outbox/ack/", {"through": 6}, format="json")
+    sale_with_hash = holder_of_the_hash.post("/api/v1/till/receipts/", sale("R1-000002"), format="json")
+    nudge = holder_of_the_hash.post("/api/v1/sync/push-now/")
+
+    assert (page.status_code, ack.status_code, sale_with_hash.status_code) == (401, 401, 401)
+    assert page.json() == {"errors": [{"code": "authentication_failed", "reason": "Invalid token."}]}
+    assert SyncEntry.objects.filter(state="delivered").count() == 0  # the ack did nothing
+    assert SyncEntry.objects.filter(record_id="receipt:R1-000002").count() == 0
+    assert (nudge.status_code, nudge.json()) == (202, {"queued": True})
+
+
 def test_outbox_refuses_other_credentials_and_is_absent_on_the_main_system(node, settings, store):
     stranger = APIClient()
-    stranger.credentials(HTTP_AUTHORIZATION=f"Token {pull_credential('another-token')}")
+    stranger.credentials(HTTP_AUTHORIZATION="Token another-token")
 
     assert stranger.get("/api/v1/sync/outbox/").status_code == 401
     settings.POSINV_NODE = "main"

@@ -10,9 +10,9 @@ from django.utils import timezone
 from pos.models import CashRegister
 from pos.schedules import pos_due
 from pos.services.apply import entries_advance, entries_receive
+from pos.services.transfer import register_token_rotate
 from posinv.models import JobRun
 from posinv.scheduling import scheduler_tick
-from posinv.services.tokens import token_issue
 from tests.pos.factories import make_register, receipt_entries
 
 pytestmark = pytest.mark.django_db
@@ -77,8 +77,8 @@ def test_node_pushes_every_interval_but_not_while_backing_off(settings, store):
 
 
 def test_a_scheduler_tick_runs_the_pull_job_and_records_an_unreachable_node(store):
-    make_register(code="R2", location=store, sync_type="pull", node_url="http://127.0.0.1:9")
-    token_issue(kind="register", subject="R2")
+    pull = make_register(code="R2", location=store, sync_type="pull", node_url="http://127.0.0.1:9")
+    register_token_rotate(register_id=pull.pk)
 
     offered = scheduler_tick()
 
