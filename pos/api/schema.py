@@ -11,6 +11,6 @@ class NodeTokenAuthenticationScheme(OpenApiAuthenticationExtension):
             "type": "apiKey",
             "in": "header",
             "name": "Authorization",
-            "description": "`Token <register token>` (the till) or `Token <SHA-256 of it>` (the main system "
-            "pulling); served by a register node only (POSINV_NODE=register).",
+            "description": "`Token <register token>` (the till, and the main system pulling); "
+            "`Token <SHA-256 of it>` opens push-now only. Served by a register node only (POSINV_NODE=register).",
         }
