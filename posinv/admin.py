@@ -10,6 +10,7 @@ import uuid
 from decimal import Decimal
 
 from django import forms
+from django.apps import apps as django_apps
 from django.contrib import admin, messages
 from django.db.models import Count, DecimalField, OuterRef, Q, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
@@ -442,6 +443,15 @@ class ApiTokenForm(forms.ModelForm):
         return data
 
 
+def _register_token_issued(kind: str, subject: str, raw: str) -> None:
+    # A pull register keeps its token encrypted so the main system can pull
+    # with it (pos, ADR 0008); issuing it here must refresh that copy.
+    if kind == ApiToken.Kind.REGISTER and django_apps.is_installed("pos"):
+        from pos.services.transfer import register_token_copy_keep
+
+        register_token_copy_keep(code=subject, raw=raw)
+
+
 @admin.register(ApiToken)
 class ApiTokenAdmin(admin.ModelAdmin):
     """Tokens are stored hashed: the raw token is shown once, when it is
@@ -462,6 +472,7 @@ class ApiTokenAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         raw = token_issue(kind=obj.kind, subject=obj.subject, user=obj.user)
+        _register_token_issued(obj.kind, obj.subject, raw)
         issued = ApiToken.objects.get(kind=obj.kind, subject=obj.subject)
         obj.pk, obj.key_hash, obj.prefix, obj.created_at = issued.pk, issued.key_hash, issued.prefix, issued.created_at
         self._show_once(request, issued, raw)
@@ -470,6 +481,7 @@ class ApiTokenAdmin(admin.ModelAdmin):
     def rotate(self, request, queryset):
         for token in list(queryset):
             raw = token_issue(kind=token.kind, subject=token.subject, user=token.user)
+            _register_token_issued(token.kind, token.subject, raw)
             issued = ApiToken.objects.get(kind=token.kind, subject=token.subject)
             self._show_once(request, issued, raw)
 
