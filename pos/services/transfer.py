@@ -46,7 +46,7 @@ def register_pull_token(*, register: CashRegister) -> str:
                        "POSINV_SECRET_KEY_ENCRYPTION / SECRET_KEY, or rotate the register's token")
         else:
             if not hmac.compare_digest(token_hash(raw), token.key_hash):
-                # Rotated through the token admin, which knows nothing of this copy.
+                # Issued by a path that does not keep the copy (token_issue called directly).
                 problem = (f"register {register.code}: the stored token is not the current one; rotate it "
                            "with rotate_register_token or the register's admin action")
     if problem is not None:
@@ -217,10 +217,20 @@ def _token_issue(*, register: CashRegister) -> str:
     """Issue the token (hashed in ApiToken) and, for a pull register, keep
     the encrypted copy the pull client needs; a push register keeps none."""
     raw = token_issue(kind=ApiToken.Kind.REGISTER, subject=register.code)
+    register.pull_token_encrypted = register_token_copy_keep(code=register.code, raw=raw)
+    return raw
+
+
+def register_token_copy_keep(*, code: str, raw: str) -> str:
+    """After a register token was issued (here, or in the token admin): a
+    pull register keeps it encrypted, a push register keeps nothing. Returns
+    the stored value ("" when none, or when no register has this code)."""
+    register = CashRegister.objects.filter(code=code).only("sync_type").first()
+    if register is None:
+        return ""
     copy = secret_encrypt(plaintext=raw) if register.sync_type == CashRegister.SyncType.PULL else ""
     CashRegister.objects.filter(pk=register.pk).update(pull_token_encrypted=copy)
-    register.pull_token_encrypted = copy
-    return raw
+    return copy
 
 
 @transaction.atomic

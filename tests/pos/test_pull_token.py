@@ -165,10 +165,28 @@ def test_a_pull_register_without_a_stored_token_asks_the_operator_to_rotate_it(s
     assert message[:80] + "…" in listing.content.decode()  # the register's last error, at a glance
 
 
-def test_a_token_rotated_in_the_token_admin_is_reported_as_outdated(store, fake_node, admin_client):
-    register, token = register_create(code="R2", location_code="S1", sync_type="pull", node_url=fake_node["url"])
-    admin_client.post(reverse("admin:posinv_apitoken_changelist"),
-                      {"action": "rotate", "_selected_action": [ApiToken.objects.get(subject="R2").pk]})
+def test_the_token_admin_issuing_or_rotating_a_register_token_refreshes_the_copy(store, fake_node, admin_client):
+    register = make_register(code="R2", location=store, sync_type="pull", node_url=fake_node["url"])
+    added = admin_client.post(reverse("admin:posinv_apitoken_add"), {"kind": "register", "subject": "R2"},
+                              follow=True)
+    first = [str(m) for m in get_messages(added.wsgi_request)][0].split("<code>")[1].split("</code>")[0]
+    rotated = admin_client.post(reverse("admin:posinv_apitoken_changelist"),
+                                {"action": "rotate", "_selected_action": [ApiToken.objects.get(subject="R2").pk]},
+                                follow=True)
+    second = [str(m) for m in get_messages(rotated.wsgi_request)][0].split("<code>")[1].split("</code>")[0]
+    fake_node["expected"]["token"] = second
+
+    counts = register_pull(register_id=register.pk)
+
+    assert first != second
+    assert fake_node["seen"] == [f"Token {second}"]
+    assert counts["calls"] == 1
+    assert not [text for text in every_stored_text() if first in text or second in text]
+
+
+def test_a_token_issued_outside_the_register_services_is_reported_as_outdated(store, fake_node):
+    register, _ = register_create(code="R2", location_code="S1", sync_type="pull", node_url=fake_node["url"])
+    token_issue(kind="register", subject="R2")  # e.g. a script calling the token service directly
 
     with pytest.raises(InvalidInput) as caught:
         register_pull(register_id=register.pk)
@@ -176,6 +194,8 @@ def test_a_token_rotated_in_the_token_admin_is_reported_as_outdated(store, fake_
     assert str(caught.value) == ("token: register R2: the stored token is not the current one; rotate it with "
                                  "rotate_register_token or the register's admin action")
     assert fake_node["seen"] == []
+    register.refresh_from_db()
+    assert register.last_error == str(caught.value).removeprefix("token: ")
 
 
 def test_the_register_admin_rotates_the_token_shows_it_once_and_pull_works_again(store, fake_node, admin_client):
