@@ -34,6 +34,7 @@ from decimal import Decimal
 from django.contrib.auth import get_user_model
 from posinv.models import Article, Location
 from posinv.services.ledger import MoveSpec, StockOrigin, stock_moves_post
+from django.contrib.auth.models import Permission
 from posinv.services.tokens import token_issue
 for code in {locations!r}:
     Location.objects.get_or_create(code=code, defaults={{"name": "Store " + code}})
@@ -45,6 +46,8 @@ stock_moves_post(
     origin=StockOrigin(kind="system", code="test"),
 )
 user = get_user_model().objects.create_user("staff", is_staff=True)
+# Reading stock levels needs the model permission (StaffWithPermissions).
+user.user_permissions.add(Permission.objects.get(codename="view_stocklevel"))
 print("TOKEN=" + token_issue(kind="user", subject="staff", user=user))
 """
 
