@@ -90,7 +90,7 @@ class CashRegisterAdmin(admin.ModelAdmin):
     form = CashRegisterForm
     list_display = (
         "code", "name", "location", "type_short", "records_per_run", "interval_seconds", "last_applied_entry_no",
-        "pending_or_waiting", "failed_entries", "gap", "last_success_at", "error_short", "entries_link",
+        "pending_or_waiting", "failed_entries", "gap", "last_success_at", "error_short", "pull_token", "entries_link",
     )
     list_filter = ("sync_type", "active", "location")
     search_fields = ("code", "name", "location__code")
@@ -165,6 +165,15 @@ class CashRegisterAdmin(admin.ModelAdmin):
     @admin.display(description="last error")
     def error_short(self, obj):
         return (obj.last_error[:80] + "…") if len(obj.last_error) > 80 else obj.last_error
+
+    @admin.display(description="pull token")
+    def pull_token(self, obj):
+        # Whether a copy is there, never the copy itself (ciphertext stays out of pages).
+        if obj.sync_type != CashRegister.SyncType.PULL:
+            return "—"
+        if obj.pull_token_encrypted:
+            return "stored"
+        return format_html('<span style="color:#ba2121">missing: rotate the token</span>')
 
     @admin.display(description="entries")
     def entries_link(self, obj):

@@ -162,7 +162,13 @@ def test_a_pull_register_without_a_stored_token_asks_the_operator_to_rotate_it(s
     assert str(caught.value) == f"token: {message}"
     assert fake_node["seen"] == []
     listing = admin_client.get(reverse("admin:pos_cashregister_changelist"))
-    assert message[:80] + "…" in listing.content.decode()  # the register's last error, at a glance
+    page = listing.content.decode()
+    assert message[:80] + "…" in page  # the register's last error, at a glance
+    assert '<td class="field-pull_token"><span style="color:#ba2121">missing: rotate the token</span></td>' in page
+    register_token_rotate(register_id=register.pk)
+    page = admin_client.get(reverse("admin:pos_cashregister_changelist")).content.decode()
+    assert '<td class="field-pull_token">stored</td>' in page
+    assert "enc:v1:" not in page
 
 
 def test_the_token_admin_issuing_or_rotating_a_register_token_refreshes_the_copy(store, fake_node, admin_client):
