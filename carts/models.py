@@ -9,6 +9,7 @@ from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
 
+from carts.fields import EncryptedSecretsField
 from posinv.models import Article, Location
 from posinv.models.stock import QUANTITY
 
@@ -43,7 +44,8 @@ class ExternalStore(models.Model):
     """A place outside posinv that sells or supplies our articles: a shopping
     cart today; a superior/inferior store or a wholesaler later. `platform`
     names a registered connector (carts/connectors); `params` holds its plain
-    parameters and `secrets` the secret ones, which the admin never shows."""
+    parameters and `secrets` the secret ones, stored only encrypted (carts/fields.py,
+    key from POSINV_SECRET_KEY_ENCRYPTION) and never shown by the admin."""
 
     class Kind(models.TextChoices):
         CART = "cart", "Shopping cart"
@@ -56,7 +58,9 @@ class ExternalStore(models.Model):
     platform = models.CharField(max_length=32, help_text="Connector: shopify, woocommerce, oscar, webhook.")
     url = models.URLField("URL", max_length=300)
     params = models.JSONField(default=dict, blank=True, help_text="Connector parameters that are not secret.")
-    secrets = models.JSONField(default=dict, blank=True, editable=False)
+    secrets = EncryptedSecretsField(
+        default=dict, blank=True, editable=False,
+        help_text="Secret parameters, each value encrypted; only the connector factory decrypts them.")
     locations = models.ManyToManyField(
         Location, related_name="external_stores", blank=True,
         help_text="The locations whose stock this store sells (an inferior store: its source warehouses, summed).",

@@ -4,11 +4,13 @@ from __future__ import annotations
 import math
 from decimal import Decimal
 
+from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 from django.db.models import Q, Sum
 
-from carts.connectors.base import Connector, connector_class
+from carts.connectors.base import Connector, PermanentError, connector_class
 from carts.models import CartSettings, ExternalStore, ImportedOrderLine
+from posinv.crypto import ENV_KEYS, SecretUndecryptable, secret_decrypt, secrets_encrypt, secrets_rotate
 from posinv.exceptions import InvalidInput, Problem
 from posinv.models import Location, StockLevel
 
@@ -19,10 +21,35 @@ def cart_settings_get() -> CartSettings:
     return settings_row
 
 
+class StoreSecretsUnreadable(PermanentError):
+    """The store's stored secrets cannot be opened: the key that encrypted
+    them is not among the configured ones (wrong or missing key), or the keys
+    are malformed. The message names the store and the secret, never the
+    ciphertext or a key."""
+
+
+def _unreadable(store: ExternalStore, what: str) -> StoreSecretsUnreadable:
+    return StoreSecretsUnreadable(
+        f"store {store.code}: {what} cannot be decrypted with the keys in {ENV_KEYS} (wrong or missing key); "
+        "put back the key that encrypted it or enter the secret again in the admin")
+
+
 def store_connector(*, store: ExternalStore, **kwargs) -> Connector:
-    """The connector for `store`, with its parameters and secrets."""
+    """The connector for `store`, with its parameters and secrets. The one
+    place where secrets are decrypted: they live in plain text only inside
+    the connector it returns."""
     cls = connector_class(store.platform)
-    return cls(url=store.url, params=store.params, secrets=store.secrets, **kwargs)
+    plain = {}
+    for name, stored in (store.secrets or {}).items():
+        try:
+            plain[name] = secret_decrypt(stored=stored)
+        except SecretUndecryptable:
+            # `from None`: the cause carries nothing useful and the log line
+            # of a failed job must not grow a chain of crypto internals.
+            raise _unreadable(store, f"secret {name}") from None
+        except ImproperlyConfigured as exc:
+            raise StoreSecretsUnreadable(f"store {store.code}: {exc}") from None
+    return cls(url=store.url, params=store.params, secrets=plain, **kwargs)
 
 
 def store_order_location(*, store: ExternalStore) -> Location:
@@ -64,9 +91,33 @@ def store_secrets_set(*, store: ExternalStore, values: dict) -> None:
     unknown = sorted(set(values) - allowed)
     if unknown:
         raise InvalidInput([Problem(field=name, reason=f"not a secret of {cls.label}") for name in unknown])
-    merged = {**store.secrets, **{k: v for k, v in values.items() if str(v).strip()}}
+    given = {k: str(v) for k, v in values.items() if v is not None and str(v).strip()}
+    # Encrypted here so the instance in memory never holds the plain value either.
+    merged = {**store.secrets, **secrets_encrypt(values=given)}
     ExternalStore.objects.filter(pk=store.pk).update(secrets=merged)
     store.secrets = merged
+
+
+def store_secrets_rotate(*, store_id: int) -> int:
+    """Re-encrypt the store's secrets under the first key of
+    POSINV_SECRET_KEY_ENCRYPTION (after a new key was put first; the old ones
+    must still be listed). Returns how many secrets were rewritten. A secret no
+    key opens raises StoreSecretsUnreadable and leaves the row as it was."""
+    with transaction.atomic():
+        # Locked so an admin save of a new secret cannot be overwritten by the old one.
+        store = ExternalStore.objects.select_for_update().get(pk=store_id)
+        current = store.secrets or {}
+        rotated = {}
+        for name, stored in current.items():
+            try:
+                rotated.update(secrets_rotate(values={name: stored}))
+            except SecretUndecryptable:
+                raise _unreadable(store, f"secret {name}") from None
+            except ImproperlyConfigured as exc:
+                raise StoreSecretsUnreadable(f"store {store.code}: {exc}") from None
+        if rotated:
+            ExternalStore.objects.filter(pk=store.pk).update(secrets=rotated)
+    return len(rotated)
 
 
 def stores_receiving_stock() -> Q:
