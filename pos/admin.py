@@ -173,7 +173,7 @@ class CashRegisterAdmin(admin.ModelAdmin):
             return "—"
         if obj.pull_token_encrypted:
             return "stored"
-        return format_html('<span style="color:#ba2121">missing: rotate the token</span>')
+        return format_html('<span style="color:#ba2121">{}</span>', "missing: rotate the token")
 
     @admin.display(description="entries")
     def entries_link(self, obj):
