@@ -24,7 +24,7 @@ run: venv
 # The whole suite. Against PostgreSQL and Redis when DATABASE_URL / REDIS_URL
 # are set (as .ci/run does); otherwise on SQLite with Redis tests skipped.
 test: venv
-	$(PY) -m pytest -n 2 --dist loadgroup -q -rs $(PYTEST_ARGS)
+	$(PY) -m pytest -n 2 --dist loadgroup -q -rfEs $(PYTEST_ARGS)
 
 bench: venv
 	bash bench/run-all.sh
