@@ -33,6 +33,10 @@ _STOCK_CLERK = [
     "backoffice.view_purchaseorder",
     "backoffice.receive_purchaseorder",
     "backoffice.view_goodsreceipt",
+    # Transfers between locations move stock: clerks (and managers) only.
+    "retail.view_transferorder",
+    "retail.add_transferorder",
+    "retail.change_transferorder",
 ]
 _PURCHASER = [
     "posinv.view_article",

@@ -30,6 +30,8 @@ class Migration(migrations.Migration):
         ("contenttypes", "0002_remove_content_type_name"),
         ("pos", "0001_initial"),
         ("posinv", "0001_initial"),
+        # The roles name retail's permissions (0004 re-syncs existing databases).
+        ("retail", "0001_initial"),
     ]
 
     operations = [migrations.RunPython(create_roles, drop_roles)]

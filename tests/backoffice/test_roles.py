@@ -143,3 +143,29 @@ def test_the_admin_index_lists_only_the_role_s_models(world, client, django_user
     assert "/admin/backoffice/customerhistory/" in html
     assert "/admin/backoffice/supplier/" not in html
     assert "/admin/backoffice/report/" not in html
+
+
+def test_a_stock_clerk_ships_transfers_through_the_api_and_a_purchaser_cannot(world, django_user_model):
+    from rest_framework.test import APIClient
+
+    from posinv.models import StockLevel
+    from posinv.services.tokens import token_issue
+    from retail.services.transfers import TransferLineSpec, transfer_create
+
+    make_location(code="S2")
+    order = transfer_create(source_code="S1", destination_code="S2", lines=[TransferLineSpec("APPLE", "2")])
+
+    def api_as(role: str) -> APIClient:
+        user = django_user_model.objects.create_user(username=role.replace(" ", "_"), is_staff=True)
+        user.groups.add(Group.objects.get(name=role))
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Token {token_issue(kind='user', subject=user.username, user=user)}")
+        return client
+
+    refused = api_as("purchaser").post(f"/api/v1/transfers/{order.number}/ship/", {}, format="json")
+    assert refused.status_code == 403
+    assert StockLevel.objects.get(article__sku="APPLE", location__code="S1").on_hand == 5
+
+    shipped = api_as("stock clerk").post(f"/api/v1/transfers/{order.number}/ship/", {}, format="json")
+    assert shipped.status_code == 200
+    assert StockLevel.objects.get(article__sku="APPLE", location__code="S1").on_hand == 3
