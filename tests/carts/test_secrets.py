@@ -17,10 +17,11 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 from django.db.migrations.loader import MigrationLoader
 
-from carts.models import ExternalStore
+from carts.models import ExternalStore, ProductLink, StackEntry
+from carts.services.stack import stack_sweep
 from carts.services.stores import StoreSecretsUnreadable, store_connector
 from posinv.crypto import ENV_KEYS
-from tests.carts.conftest import articles, make_shopify_store, make_woo_store
+from tests.carts.conftest import articles, link_all, make_shopify_store, make_woo_store, receive
 from tests.fakes.shopify import LOCATION
 
 KEY_A = Fernet.generate_key().decode()
@@ -200,3 +201,23 @@ def test_a_wrong_key_fails_an_admin_action_with_the_store_named(
             "POSINV_SECRET_KEY_ENCRYPTION") in body
     assert KEY_A not in body and KEY_B not in body and json.loads(_raw(shop.pk))["access_token"] not in body
     assert shop.links.count() == 0
+
+
+def test_a_wrong_key_stops_a_sweep_before_it_claims_so_the_entries_keep_waiting(
+        monkeypatch, sync_on, shopify, shop_location):
+    monkeypatch.setenv(ENV_KEYS, KEY_A)
+    articles("A-1")
+    shopify.add_variant(sku="A-1", available=0)
+    shop = make_shopify_store(shopify, location=shop_location)
+    link_all(shop)
+    monkeypatch.setenv(ENV_KEYS, KEY_B)
+    receive("A-1", shop_location, 3)
+    with pytest.raises(StoreSecretsUnreadable, match="^store shopify: secret access_token cannot be decrypted"):
+        stack_sweep(store_id=shop.pk, time_budget=2)
+    assert list(StackEntry.objects.values_list("quantity", "state", "attempts")) == [(3, "waiting", 0)]
+    assert ProductLink.objects.get().claim_token == ""
+    assert shopify.available("A-1") == 0
+    monkeypatch.setenv(ENV_KEYS, f"{KEY_B},{KEY_A}")  # the key put back: the same entry goes out
+    stack_sweep(store_id=shop.pk, time_budget=2)
+    assert list(StackEntry.objects.values_list("sent_quantity", "state")) == [(3, "sent")]
+    assert shopify.available("A-1") == 3
