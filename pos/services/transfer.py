@@ -13,7 +13,7 @@ from django.utils import timezone
 from pos.models import CashRegister, SyncEntry
 from pos.services.apply import BatchResult, entries_receive
 from pos.services.node import CONNECT_TIMEOUT, READ_TIMEOUT, MainUnreachable
-from posinv.crypto import SecretUndecryptable, secret_decrypt, secret_encrypt
+from posinv.crypto import SecretUndecryptable, secret_decrypt, secret_encrypt, secrets_rotate
 from posinv.exceptions import InvalidInput, Problem
 from posinv.models import ApiToken, Location
 from posinv.services.tokens import token_hash, token_issue
@@ -239,6 +239,27 @@ def register_token_rotate(*, register_id: int) -> str:
     returns it, the only time it is shown."""
     register = CashRegister.objects.select_for_update().get(pk=register_id)
     return _token_issue(register=register)
+
+
+def register_token_copies_reencrypt(*, progress: Callable[[str, str], object] | None = None) -> dict[str, list[str]]:
+    """Re-encrypt every pull register's token copy under the first configured
+    key (after a new key was put first in POSINV_SECRET_KEY_ENCRYPTION).
+    A copy no configured key opens is left as it is and named in "failed";
+    `progress` gets (code, outcome) per register."""
+    done: dict[str, list[str]] = {"reencrypted": [], "failed": []}
+    for register in CashRegister.objects.exclude(pull_token_encrypted="").order_by("code").only(
+            "code", "pull_token_encrypted"):
+        try:
+            copy = secrets_rotate(values={"token": register.pull_token_encrypted})["token"]
+        except SecretUndecryptable:
+            outcome = "failed"
+        else:
+            CashRegister.objects.filter(pk=register.pk).update(pull_token_encrypted=copy)
+            outcome = "reencrypted"
+        done[outcome].append(register.code)
+        if progress is not None:
+            progress(register.code, outcome)
+    return done
 
 
 def register_token_copy_prune(*, register_id: int) -> bool:

@@ -229,3 +229,28 @@ def test_switching_a_register_to_push_in_the_admin_drops_the_encrypted_copy(stor
     assert response.status_code == 302
     register.refresh_from_db()
     assert (register.sync_type, register.pull_token_encrypted) == ("push", "")
+
+
+def test_reencrypting_under_a_new_first_key_keeps_pull_working_and_names_copies_no_key_opens(store, fake_node,
+                                                                                            monkeypatch):
+    old_key, new_key, lost_key = (Fernet.generate_key().decode() for _ in range(3))
+    monkeypatch.setenv(ENV_KEYS, old_key)
+    r2, token = register_create(code="R2", location_code="S1", sync_type="pull", node_url=fake_node["url"])
+    monkeypatch.setenv(ENV_KEYS, lost_key)
+    register_create(code="R3", location_code="S1", sync_type="pull", node_url=fake_node["url"])
+    lost_copy = CashRegister.objects.get(code="R3").pull_token_encrypted
+    monkeypatch.setenv(ENV_KEYS, f"{new_key},{old_key}")
+    fake_node["expected"]["token"] = token
+
+    err = StringIO()
+    out = StringIO()
+    with pytest.raises(CommandError) as caught:
+        call_command("reencrypt_register_tokens", stdout=out, stderr=err)
+
+    assert out.getvalue() == "1 re-encrypted, 1 failed\n"
+    assert err.getvalue() == "R2: reencrypted\nR3: failed\n"
+    assert str(caught.value).startswith("no configured key opens the stored token of R3; those were left unchanged")
+    assert CashRegister.objects.get(code="R3").pull_token_encrypted == lost_copy
+    monkeypatch.setenv(ENV_KEYS, new_key)  # the old key removed: R2 still pulls
+    assert register_pull(register_id=r2.pk)["calls"] == 1
+    assert fake_node["seen"] == [f"Token {token}"]
