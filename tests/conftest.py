@@ -13,6 +13,12 @@ from tests.factories import make_article, make_location
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
+# Store credentials are encrypted at rest (posinv/crypto.py, issue 11): one
+# fixed test key for this process and the servers and workers it starts
+# (tests/support/processes.py passes it on), so what one writes the other
+# reads; their SECRET_KEYs differ, so a key derived from it would not do.
+os.environ.setdefault("POSINV_SECRET_KEY_ENCRYPTION", "ujAXQ0VHS6EgqcB-X2UoxoMKAt5-TLxf4_MCdO8mIe8=")
+
 
 def _missing(marker: str) -> str | None:
     if marker == "postgres" and connection.vendor != "postgresql":

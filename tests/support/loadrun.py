@@ -179,6 +179,11 @@ def load_run(*, database_url: str, redis_url: str, registers: int, tills: int, s
     }
     if not database_url:
         env.pop("DATABASE_URL")
+    # The keys the seeding process encrypted the stores' credentials with (its
+    # own or derived from its SECRET_KEY), so they open in the workers.
+    from posinv.crypto import ENV_KEYS, encryption_keys
+
+    env[ENV_KEYS] = ",".join(key.decode("ascii") for key in encryption_keys())
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     tally = Tally()

@@ -113,6 +113,9 @@ def process_env(*, database: str, redis: bool = True, **extra: str) -> dict[str,
     }
     if redis and settings.REDIS_URL:
         env["REDIS_URL"] = settings.REDIS_URL
+    if os.environ.get("POSINV_SECRET_KEY_ENCRYPTION"):
+        # The test process's key (tests/conftest.py), so stored credentials open in the child.
+        env["POSINV_SECRET_KEY_ENCRYPTION"] = os.environ["POSINV_SECRET_KEY_ENCRYPTION"]
     env.update(extra)
     return env
 
