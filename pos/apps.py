@@ -10,6 +10,7 @@ class PosConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     schedule_providers = ["pos.schedules.pos_due"]
     demo_loaders = ["pos.demo.pos_demo_load"]
+    token_issued = ["pos.services.transfer.register_token_issued"]
 
     def ready(self):
         from pos.api import schema  # noqa: F401 - registers the OpenAPI auth extension

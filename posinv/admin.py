@@ -10,7 +10,6 @@ import uuid
 from decimal import Decimal
 
 from django import forms
-from django.apps import apps as django_apps
 from django.contrib import admin, messages
 from django.db.models import Count, DecimalField, OuterRef, Q, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
@@ -37,6 +36,7 @@ from posinv.models import (
     StockLevel,
     StockMove,
 )
+from posinv.plugins import extensions
 from posinv.resources import ArticleResource, StockLevelResource
 from posinv.services.adjustments import stock_adjust
 from posinv.services.barcodes import gtin_normalize
@@ -443,13 +443,12 @@ class ApiTokenForm(forms.ModelForm):
         return data
 
 
-def _register_token_issued(kind: str, subject: str, raw: str) -> None:
-    # A pull register keeps its token encrypted so the main system can pull
-    # with it (pos, ADR 0008); issuing it here must refresh that copy.
-    if kind == ApiToken.Kind.REGISTER and django_apps.is_installed("pos"):
-        from pos.services.transfer import register_token_copy_keep
-
-        register_token_copy_keep(code=subject, raw=raw)
+def _token_issued(kind: str, subject: str, raw: str) -> None:
+    # Apps that keep something derived from a token (pos keeps a pull
+    # register's token encrypted, ADR 0008) refresh it through their
+    # `token_issued` extension (posinv/plugins.py).
+    for hook in extensions("token_issued"):
+        hook(kind=kind, subject=subject, raw=raw)
 
 
 @admin.register(ApiToken)
@@ -472,7 +471,7 @@ class ApiTokenAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         raw = token_issue(kind=obj.kind, subject=obj.subject, user=obj.user)
-        _register_token_issued(obj.kind, obj.subject, raw)
+        _token_issued(obj.kind, obj.subject, raw)
         issued = ApiToken.objects.get(kind=obj.kind, subject=obj.subject)
         obj.pk, obj.key_hash, obj.prefix, obj.created_at = issued.pk, issued.key_hash, issued.prefix, issued.created_at
         self._show_once(request, issued, raw)
@@ -481,7 +480,7 @@ class ApiTokenAdmin(admin.ModelAdmin):
     def rotate(self, request, queryset):
         for token in list(queryset):
             raw = token_issue(kind=token.kind, subject=token.subject, user=token.user)
-            _register_token_issued(token.kind, token.subject, raw)
+            _token_issued(token.kind, token.subject, raw)
             issued = ApiToken.objects.get(kind=token.kind, subject=token.subject)
             self._show_once(request, issued, raw)
 

@@ -1,7 +1,9 @@
 """Explicit extension points, declared by each app on its AppConfig (no
 signals): `change_consumers` (called by the change-outbox dispatcher with
 `changes=`), `schedule_providers` (called by the scheduler tick with
-`now=`, yielding Due jobs) and `demo_loaders` (called by `demo_data`).
+`now=`, yielding Due jobs), `demo_loaders` (called by `demo_data`) and
+`token_issued` (called with `kind=, subject=, raw=` when the admin issues or
+rotates an API token).
 A setting of the same name in upper case overrides the discovered list."""
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ SETTINGS_OVERRIDES = {
     "change_consumers": "POSINV_CHANGE_CONSUMERS",
     "schedule_providers": "POSINV_SCHEDULE_PROVIDERS",
     "demo_loaders": "POSINV_DEMO_LOADERS",
+    "token_issued": "POSINV_TOKEN_ISSUED_HOOKS",
 }
 
 

@@ -233,6 +233,13 @@ def register_token_copy_keep(*, code: str, raw: str) -> str:
     return copy
 
 
+def register_token_issued(*, kind: str, subject: str, raw: str) -> None:
+    """`token_issued` extension: a register token issued outside this app (the
+    token admin) refreshes the pull register's encrypted copy."""
+    if kind == "register":
+        register_token_copy_keep(code=subject, raw=raw)
+
+
 @transaction.atomic
 def register_token_rotate(*, register_id: int) -> str:
     """Issue a new token for the register (the old one stops working);
