@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
+from typing import Protocol
 
 from django.conf import settings
 
@@ -33,15 +34,13 @@ return tostring(wait)
 """
 
 
-class Budget:
+class Budget(Protocol):
     """`take(cost)` returns 0 when the call may go now, else the seconds to wait
     (nothing is taken then); `block(seconds)` stops every taker for that long."""
 
-    def take(self, cost: float = 1) -> float:
-        raise NotImplementedError
+    def take(self, cost: float = 1) -> float: ...
 
-    def block(self, seconds: float) -> None:
-        raise NotImplementedError
+    def block(self, seconds: float) -> None: ...
 
 
 class RedisBudget(Budget):
