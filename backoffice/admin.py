@@ -43,13 +43,14 @@ from backoffice.services.purchasing import (
     purchase_orders_draft,
 )
 from backoffice.services.reorder import reorder_level_set, reorder_levels_compute
+from posinv.admin import ReadOnlyAdminMixin
 from posinv.exceptions import DomainError
 
 QTY_FIELD = DecimalField(max_digits=14, decimal_places=3)
 
 
 @admin.register(Report)
-class ReportAdmin(admin.ModelAdmin):
+class ReportAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """No table behind it: the changelist is the index of report pages."""
 
     def has_view_permission(self, request, obj=None):
@@ -57,15 +58,6 @@ class ReportAdmin(admin.ModelAdmin):
 
     def has_module_permission(self, request):
         return self.has_view_permission(request)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def get_urls(self):
         return [
@@ -368,7 +360,7 @@ class GoodsReceiptLineInline(admin.TabularInline):
 
 
 @admin.register(GoodsReceipt)
-class GoodsReceiptAdmin(admin.ModelAdmin):
+class GoodsReceiptAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Deliveries are booked through the receive page only, never edited."""
 
     list_display = ["delivery_note", "order", "received_at", "received_by"]
@@ -377,15 +369,6 @@ class GoodsReceiptAdmin(admin.ModelAdmin):
     list_filter = ["order__supplier"]
     inlines = [GoodsReceiptLineInline]
     readonly_fields = ["order", "delivery_note", "received_at", "received_by"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(ReorderLevel)
@@ -527,7 +510,7 @@ class ReorderPlanAdmin(admin.ModelAdmin):
 
 
 @admin.register(CustomerHistory)
-class CustomerHistoryAdmin(admin.ModelAdmin):
+class CustomerHistoryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Customers with their totals; the page shows history and recommendations."""
 
     list_display = ["customer_no", "name", "email", "card_no", "receipt_count", "revenue", "last_purchase"]
@@ -567,28 +550,10 @@ class CustomerHistoryAdmin(admin.ModelAdmin):
             },
         )
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
 
 @admin.register(RollupState)
-class RollupStateAdmin(admin.ModelAdmin):
+class RollupStateAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """How far the sales rollup is (read only: `manage.py reports_rollup`
     and the scheduled job move it)."""
 
     list_display = ["name", "complete_through", "rolled_at", "days_rolled"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

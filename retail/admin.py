@@ -14,6 +14,7 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
 
+from posinv.admin import ReadOnlyAdminMixin
 from posinv.exceptions import DomainError
 from posinv.models import Location
 from posinv.services.ledger import StockOrigin
@@ -276,17 +277,8 @@ class TransferOrderAdmin(admin.ModelAdmin):
 
 
 @admin.register(StockMatrix)
-class StockMatrixAdmin(admin.ModelAdmin):
+class StockMatrixAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Articles by locations, one page; filters by category, location kind and below reorder point."""
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def changelist_view(self, request, extra_context=None):
         if not self.has_view_permission(request):
