@@ -221,41 +221,27 @@ def codes_resolve(
             problems.append(Problem(field=where(index), code="not_found", reason=reason))
             continue
         if label is not None:
-            kind = f"scale-{label.layout.content}"
-            resolved.append(
-                ResolvedCode(
-                    code=raw,
-                    kind=kind,
-                    gtin=gtin,
-                    article_id=row["article_id"],
-                    sku=row["article__sku"],
-                    name=row["article__name"],
-                    unit=row["article__unit"],
-                    category=row["article__category"],
-                    unit_price=_money(row["unit_price"]),
-                    pack_qty=Decimal(1),
-                    weight_g=label.weight_g,
-                    label_amount=label.amount,
-                )
-            )
+            kind, pack_qty = f"scale-{label.layout.content}", Decimal(1)
+            scale = {"weight_g": label.weight_g, "label_amount": label.amount}
         else:
-            kind = GTIN_LENGTHS[len(raw)]
-            if row["pack_qty"] != 1:
+            kind, pack_qty, scale = GTIN_LENGTHS[len(raw)], row["pack_qty"], {}
+            if pack_qty != 1:
                 kind = f"{kind} pack"
-            resolved.append(
-                ResolvedCode(
-                    code=raw,
-                    kind=kind,
-                    gtin=gtin,
-                    article_id=row["article_id"],
-                    sku=row["article__sku"],
-                    name=row["article__name"],
-                    unit=row["article__unit"],
-                    category=row["article__category"],
-                    unit_price=_money(row["unit_price"]),
-                    pack_qty=row["pack_qty"],
-                )
+        resolved.append(
+            ResolvedCode(
+                code=raw,
+                kind=kind,
+                gtin=gtin,
+                article_id=row["article_id"],
+                sku=row["article__sku"],
+                name=row["article__name"],
+                unit=row["article__unit"],
+                category=row["article__category"],
+                unit_price=_money(row["unit_price"]),
+                pack_qty=pack_qty,
+                **scale,
             )
+        )
     if problems:
         raise NotFound(problems)
     return resolved
