@@ -7,10 +7,14 @@ import hashlib
 import hmac
 import secrets
 
-from django.db import transaction
+from django.contrib.auth import get_user_model
+from django.db import connection, transaction
 from django.utils import timezone
 
+from posinv.db import columns_sql, instances_of
 from posinv.models import ApiToken
+
+_TOKEN_FIELDS = ("id", "kind", "subject", "user", "key_hash", "prefix", "created_at", "last_used_at")
 
 
 def token_hash(raw: str) -> str:
@@ -32,13 +36,35 @@ def token_find(raw: str) -> ApiToken | None:
     if not raw or len(raw) > 200:
         return None
     digest = token_hash(raw)
-    token = ApiToken.objects.select_related("user").filter(key_hash=digest).first()
+    token = _token_with_user(digest)
     if token is None or not hmac.compare_digest(token.key_hash, digest):
         return None
     now = timezone.now()
     if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:
         # Bounded write rate: a busy till must not update its token row per request.
         ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+    return token
+
+
+def _token_with_user(digest: str) -> ApiToken | None:
+    """The token row of `digest` with its staff user (if any) in one query.
+    Every API request makes it, so in plain SQL (posinv/db.py)."""
+    user_model = get_user_model()
+    user_fields = [field.name for field in user_model._meta.concrete_fields]
+    quote = connection.ops.quote_name
+    sql = (
+        f"SELECT {columns_sql(ApiToken, _TOKEN_FIELDS, 't')}, {columns_sql(user_model, user_fields, 'u')}"
+        f" FROM {quote(ApiToken._meta.db_table)} t LEFT JOIN {quote(user_model._meta.db_table)} u ON u.id = t.user_id"
+        " WHERE t.key_hash = %s"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [digest])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    split = len(_TOKEN_FIELDS)
+    [token] = instances_of(ApiToken, _TOKEN_FIELDS, [row[:split]])
+    token.user = instances_of(user_model, user_fields, [row[split:]])[0] if token.user_id else None
     return token
 
 

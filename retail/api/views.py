@@ -15,6 +15,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from pos.models import CashRegister
+from pos.selectors import register_active
 from pos.services.receipts import CustomerSpec
 from posinv.api.auth import DevicePrincipal
 from posinv.api.permissions import IsStaffUser, StaffWithPermissions, device_of_kind
@@ -59,13 +60,10 @@ class IsRegisterOrStaff(BasePermission):
 
 
 def _register(request) -> CashRegister:
-    device = request.user
-    register = (
-        CashRegister.objects.select_related("location", "price_group").filter(code=device.code, active=True).first()
-    )
+    register = register_active(code=request.user.code)
     if register is None:
         # A deactivated (or deleted) till keeps its token until rotated; refuse it.
-        raise PermissionDenied(f"register {device.code!r} is not active")
+        raise PermissionDenied(f"register {request.user.code!r} is not active")
     return register
 
 

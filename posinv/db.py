@@ -1,0 +1,93 @@
+"""Plain SQL for the few hot paths where the ORM's per-query cost counts
+(compiling a queryset costs several times the database round trip it
+makes; a live sale makes a handful of them per request, docs/retail.md).
+
+Both helpers take a model and field names, so table and column names,
+value preparation and the converters of the backend (a SQLite datetime
+made aware, a JSON column decoded) stay Django's. The SQL they write is
+the subset PostgreSQL and SQLite share (`ON CONFLICT ... DO NOTHING` and
+`RETURNING` need SQLite 3.35)."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import lru_cache
+
+from django.db import connection
+from django.db.models import Model
+
+
+@lru_cache(maxsize=256)
+def _columns(model: type[Model], field_names: tuple[str, ...], vendor: str):
+    fields = [model._meta.get_field(name) for name in field_names]
+    converters = []
+    for field in fields:
+        col = field.get_col(model._meta.db_table)
+        converters.append((col, connection.ops.get_db_converters(col) + col.get_db_converters(connection)))
+    return fields, [connection.ops.quote_name(field.column) for field in fields], converters
+
+
+def columns_sql(model: type[Model], field_names: Sequence[str], alias: str = "") -> str:
+    """The select list of `field_names` (optionally qualified by a table alias),
+    in the order `instances_of` expects them."""
+    _fields, columns, _ = _columns(model, tuple(field_names), connection.vendor)
+    return ", ".join(f"{alias}.{column}" if alias else column for column in columns)
+
+
+def instances_of(model: type[Model], field_names: Sequence[str], rows: Sequence[Sequence]) -> list:
+    """Instances of `model` from raw rows holding `field_names` (the primary
+    key among them), converted as the ORM would; other fields load on use."""
+    names = tuple(field_names)
+    fields, _, converters = _columns(model, names, connection.vendor)
+    attnames = [field.attname for field in fields]
+    instances = []
+    for row in rows:
+        values = []
+        for value, (col, fns) in zip(row, converters, strict=True):
+            for fn in fns:
+                value = fn(value, col, connection)
+            values.append(value)
+        instances.append(model.from_db(connection.alias, attnames, values))
+    return instances
+
+
+def instances_where(model: type[Model], field_names: Sequence[str], where: str, params: Sequence) -> list:
+    """Instances of `model` with `field_names` loaded for the rows matching
+    the SQL condition `where` (with %s placeholders for `params`)."""
+    table = connection.ops.quote_name(model._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {columns_sql(model, field_names)} FROM {table} WHERE {where}", list(params))
+        return instances_of(model, field_names, cursor.fetchall())
+
+
+def rows_insert(
+    model: type[Model],
+    field_names: Sequence[str],
+    rows: Sequence[Sequence],
+    *,
+    conflict_fields: Sequence[str] = (),
+    returning: str | None = None,
+) -> list:
+    """Insert `rows` (values in the order of `field_names`, as Python values)
+    in one statement. With `conflict_fields`, rows that clash on that unique
+    key are skipped. With `returning` (a field name), returns that field of
+    each inserted row, in insertion order on both backends for a single
+    VALUES list; otherwise an empty list."""
+    if not rows:
+        return []
+    names = tuple(field_names)
+    fields, columns, _ = _columns(model, names, connection.vendor)
+    columns = ", ".join(columns)
+    quote = connection.ops.quote_name
+    placeholders = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    sql = f"INSERT INTO {quote(model._meta.db_table)} ({columns}) VALUES " + ", ".join([placeholders] * len(rows))
+    if conflict_fields:
+        keys = ", ".join(quote(model._meta.get_field(name).column) for name in conflict_fields)
+        sql += f" ON CONFLICT ({keys}) DO NOTHING"
+    if returning:
+        sql += f" RETURNING {quote(model._meta.get_field(returning).column)}"
+    params = []
+    for row in rows:
+        params += [field.get_db_prep_save(value, connection) for field, value in zip(fields, row, strict=True)]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return [found[0] for found in cursor.fetchall()] if returning else []
