@@ -13,6 +13,7 @@ import json
 import logging
 import re
 from datetime import UTC, datetime
+from urllib.parse import unquote_plus
 
 REDACTED = "[redacted]"
 
@@ -33,6 +34,26 @@ _TEXT_PATTERNS = [
         r"""[\w-]*["']?\s*[:=]\s*)(["']?)(?!(?:Token|Bearer|Basic)\s|\[redacted\])([^\s"'&,;}]+)"""
     ),
 ]
+
+
+# Query parameters that carry a credential on some platform: the key names
+# above plus `consumer_key` (WooCommerce over HTTPS), `key`, `sig`, `hmac`,
+# `auth`, `oauth_*`, `pwd`, `nonce`. Redacting a harmless one costs nothing.
+_CREDENTIAL_PARAM = re.compile(_SECRET_KEY.pattern + r"|key|sig|hmac|auth|pwd|pass|nonce", re.IGNORECASE)
+
+
+def redact_query(query: str) -> str:
+    """A URL query string with the value of every credential-naming
+    parameter replaced by [redacted]; other parameters are kept as sent."""
+    if not query:
+        return ""
+    kept = []
+    for part in query.split("&"):
+        name, sep, _value = part.partition("=")
+        if sep and _CREDENTIAL_PARAM.search(unquote_plus(name)):
+            part = f"{name}={REDACTED}"
+        kept.append(part)
+    return "&".join(kept)
 
 
 def redact_text(text: str) -> str:

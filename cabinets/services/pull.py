@@ -20,6 +20,7 @@ from django.utils import timezone
 from cabinets.models import WeighingCabinet, WeightReading
 from cabinets.services.parsing import readings_parse
 from cabinets.services.readings import readings_apply
+from ops.outbound import outbound_session
 from posinv.exceptions import InvalidInput
 
 logger = logging.getLogger(__name__)
@@ -106,7 +107,9 @@ def _fetch(cabinet: WeighingCabinet, *, since: datetime | None, cursor: str | No
     if cabinet.pull_api_key:
         headers["Authorization"] = f"Bearer {cabinet.pull_api_key}"
     try:
-        response = requests.get(cabinet.pull_url, params=params, headers=headers, timeout=cabinet.pull_timeout_seconds)
+        with outbound_session(system=cabinet.code, connector="cabinet_vendor") as session:
+            response = session.get(cabinet.pull_url, params=params, headers=headers,
+                                   timeout=cabinet.pull_timeout_seconds)
     except requests.Timeout as exc:
         raise PullError(f"the vendor did not answer within {cabinet.pull_timeout_seconds:g} s") from exc
     except requests.RequestException as exc:

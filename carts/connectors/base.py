@@ -15,6 +15,7 @@ from typing import ClassVar
 import requests
 
 from carts.ratelimit import Budget, budget_for
+from ops.outbound import outbound_session
 
 
 @dataclass(frozen=True)
@@ -161,14 +162,16 @@ class Connector:
     rate: ClassVar[RateSpec] = RateSpec(capacity=10, per_second=5)
     timeout: ClassVar[float] = 10.0
 
-    def __init__(self, *, url: str, params: dict, secrets: dict, budget: Budget | None = None, timeout=None):
+    def __init__(self, *, url: str, params: dict, secrets: dict, budget: Budget | None = None, timeout=None,
+                 system: str = ""):
+        """`system` is the store's code, which names this connector's calls in the log."""
         self.url = url.rstrip("/")
         self.values = {p.name: p.default for p in self.params}
         self.values.update({k: v for k, v in (params or {}).items()})
         self.values.update({k: v for k, v in (secrets or {}).items()})
         self.budget = budget or budget_for(self.platform, self.credential(), self.rate)
         self.timeout = timeout or self.timeout
-        self.session = requests.Session()
+        self.session = outbound_session(system=system, connector=self.platform)
         self.calls = 0
         self.bad_rows: list[BadRow] = []  # filled by list_products of feeds
 

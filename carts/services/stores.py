@@ -49,7 +49,7 @@ def store_connector(*, store: ExternalStore, **kwargs) -> Connector:
             raise _unreadable(store, f"secret {name}") from None
         except ImproperlyConfigured as exc:
             raise StoreSecretsUnreadable(f"store {store.code}: {exc}") from None
-    return cls(url=store.url, params=store.params, secrets=plain, **kwargs)
+    return cls(url=store.url, params=store.params, secrets=plain, system=store.code, **kwargs)
 
 
 def store_order_location(*, store: ExternalStore) -> Location:

@@ -14,6 +14,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from ops.outbound import outbound_session
 from pos.models import CashRegister, SyncEntry
 from pos.services import entries as outbox
 from posinv.exceptions import InvalidInput, Problem
@@ -62,8 +63,8 @@ def node_nudge_matches(presented: str) -> bool:
     return hmac.compare_digest(presented.encode("utf-8"), nudge_credential(token).encode("utf-8"))
 
 
-def _session() -> requests.Session:
-    session = requests.Session()
+def _session(*, attempt: int | None = None) -> requests.Session:
+    session = outbound_session(system=settings.POSINV_REGISTER_CODE, connector="main_system", attempt=attempt)
     session.headers["Authorization"] = f"Token {settings.POSINV_REGISTER_TOKEN}"
     return session
 
@@ -158,7 +159,8 @@ def register_push(
         )
         return counts
     url = f"{settings.MAIN_URL}/api/v1/registers/{register.code}/entries/"
-    session = _session()
+    # Tries in a row of this push: 1 normally, n after n-1 failures (backoff).
+    session = _session(attempt=register.failures_in_row + 1)
     CashRegister.objects.filter(pk=register.pk).update(last_attempt_at=timezone.now())
     limit = register.records_per_run
     for _ in range(max_calls):

@@ -10,6 +10,7 @@ import requests
 from django.db import transaction
 from django.utils import timezone
 
+from ops.outbound import outbound_session
 from pos.models import CashRegister, SyncEntry
 from pos.services.apply import BatchResult, entries_receive
 from pos.services.node import CONNECT_TIMEOUT, READ_TIMEOUT, MainUnreachable
@@ -56,7 +57,7 @@ def register_pull_token(*, register: CashRegister) -> str:
 
 
 def _node_session(register: CashRegister) -> requests.Session:
-    session = requests.Session()
+    session = outbound_session(system=register.code, connector="register_node")
     if register.sync_type == CashRegister.SyncType.PULL:
         session.headers["Authorization"] = f"Token {register_pull_token(register=register)}"
         return session

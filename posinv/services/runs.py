@@ -7,6 +7,7 @@ import logging
 import time
 import traceback
 from contextlib import contextmanager
+from contextvars import ContextVar
 
 from django.utils import timezone
 
@@ -14,6 +15,15 @@ from posinv.models import JobRun
 from posinv.services.leases import leased
 
 logger = logging.getLogger("posinv.jobs")
+
+# The run being recorded, so what the job does meanwhile (an outbound HTTP
+# call's log line) can name it without every service passing it down.
+_current_run_id: ContextVar[int | None] = ContextVar("posinv_job_run_id", default=None)
+
+
+def job_run_current_id() -> int | None:
+    """The id of the JobRun recorded around the calling code, or None outside a job run."""
+    return _current_run_id.get()
 
 
 @contextmanager
@@ -44,6 +54,7 @@ def job_run(name: str, subject: str = "", *, lease_seconds: float | None = None)
 def _recorded(name: str, subject: str, started: float):
     run = JobRun.objects.create(name=name, subject=subject)
     counts: dict = {}
+    current = _current_run_id.set(run.pk)
     try:
         yield counts
     except Exception as exc:
@@ -55,6 +66,8 @@ def _recorded(name: str, subject: str, started: float):
         )
         _log(name, subject, "failed", counts, started, error=str(exc)[:500])
         raise
+    finally:
+        _current_run_id.reset(current)
     JobRun.objects.filter(pk=run.pk).update(
         status=JobRun.Status.SUCCEEDED, finished_at=timezone.now(), counts=counts
     )
