@@ -28,6 +28,7 @@ import math
 import multiprocessing
 import os
 import random
+import socket
 import sys
 import time
 import traceback
@@ -155,6 +156,10 @@ def _attempt(host: str, port: int, request: Request, timeout: float) -> tuple[in
     connection = http.client.HTTPConnection(host, port, timeout=timeout)
     started = time.perf_counter()
     try:
+        connection.connect()
+        # As requests (urllib3) does: without it, Nagle's algorithm holds a
+        # request's last segment until the server's delayed ACK, ~40 ms a call.
+        connection.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         connection.request(request.method, request.path, body=request.body, headers=dict(request.headers))
         response = connection.getresponse()
         body = response.read()
