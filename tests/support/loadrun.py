@@ -16,10 +16,11 @@ loss check: every receipt, entry and sale present exactly once, the ledger
 invariant, and each cart equal to the ledger.
 
 The clients (`run_clients`: `LoadClient`s as threads, optionally spread over
-several processes; every attempt an `Outcome` (status, latency, ...)) and the
-figures made of them (`percentile`, `ClientRun.summary`) serve the benches
-too (bench/register_push.py, bench/cart_latency.py), so every load figure is
-measured and computed the same way."""
+several processes, each request built by a callable; every attempt an
+`Outcome` (status, latency, ...)) and the figures made of them (`percentile`,
+`ClientRun.summary`) serve the benches too, so that load figures are measured
+and computed one way: bench/register_push.py pushes with them,
+bench/cart_latency.py takes `percentile`, `fake_carts` and `fake_cart_holds`."""
 from __future__ import annotations
 
 import http.client
