@@ -28,11 +28,6 @@ from decimal import Decimal
 from _setup import REPO, django_for_bench
 
 
-def percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(share * (len(ordered) - 1))))]
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rate", type=float, default=50, help="changes per second")
@@ -56,38 +51,17 @@ def main() -> None:
 
     redis.Redis.from_url(os.environ["REDIS_URL"]).flushdb()
 
-    from carts.models import CartSettings, ExternalStore, StackEntry
-    from carts.services.links import links_match
+    from carts.models import CartSettings, StackEntry
     from posinv.models import Article, Location
     from posinv.services.ledger import MoveSpec, StockOrigin, stock_moves_post
-    from tests.fakes.shopify import LOCATION, FakeShopify
-    from tests.fakes.woocommerce import FakeWooCommerce
+    from tests.support.loadrun import fake_cart_holds, fake_carts, percentile
 
     CartSettings.objects.create(pk=1, synch_qoh=True)
     web = Location.objects.create(code="WEB", name="Web warehouse", kind="warehouse")
     skus = [f"L-{n:04}" for n in range(args.articles)]
     Article.objects.bulk_create(Article(sku=sku, name=sku) for sku in skus)
     start_qty = 1_000_000
-    fakes = [FakeShopify().start(), FakeShopify().start(), FakeWooCommerce().start()]
-    for fake in fakes:
-        for sku in skus:
-            if isinstance(fake, FakeShopify):
-                fake.add_variant(sku=sku, available=start_qty)
-            else:
-                fake.add_product(sku=sku, stock=start_qty)
-    stores = []
-    for n, fake in enumerate(fakes):
-        if isinstance(fake, FakeShopify):
-            store = ExternalStore.objects.create(code=f"shop{n}", name=f"Shopify {n}", platform="shopify",
-                                                 url=fake.url, sync_inventory=True, params={"location_id": LOCATION},
-                                                 secrets={"access_token": fake.token})
-        else:
-            store = ExternalStore.objects.create(code="woo", name="Woo", platform="woocommerce", url=fake.url,
-                                                 sync_inventory=True,
-                                                 secrets={"consumer_key": fake.key, "consumer_secret": fake.secret})
-        store.locations.add(web)
-        links_match(store=store)
-        stores.append(store)
+    _stores, fakes = fake_carts(location=web, skus=skus, available=start_qty)
     stock_moves_post(moves=[MoveSpec(kind="count", idempotency_key=f"init:{sku}", sku=sku, location_id=web.pk,
                                      counted=Decimal(start_qty)) for sku in skus], origin=StockOrigin("user", "bench"))
 
@@ -129,10 +103,10 @@ def main() -> None:
         posted_in = time.monotonic() - begin
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
-            if all(_holds(fake, sku) == level[sku] for fake in fakes for sku in skus):
+            if all(fake_cart_holds(fake, sku) == level[sku] for fake in fakes for sku in skus):
                 break
             time.sleep(0.2)
-        settled = all(_holds(fake, sku) == level[sku] for fake in fakes for sku in skus)
+        settled = all(fake_cart_holds(fake, sku) == level[sku] for fake in fakes for sku in skus)
     finally:
         for child in children:
             child.terminate()
@@ -179,13 +153,6 @@ def _log(name: str):
     if not folder:
         return subprocess.DEVNULL
     return open(os.path.join(folder, f"cart_latency-{name}.log"), "wb")  # noqa: SIM115
-
-
-def _holds(fake, sku: str) -> int:
-    with fake.lock:
-        if hasattr(fake, "variants"):
-            return fake.by_sku(sku).available
-        return next(p["stock_quantity"] for p in fake.products.values() if p["sku"] == sku)
 
 
 if __name__ == "__main__":

@@ -26,38 +26,11 @@ import argparse
 import json
 import os
 import sys
-import threading
-import time
-from concurrent.futures import ThreadPoolExecutor
-from decimal import Decimal
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._setup import django_for_bench  # noqa: E402
-
-LINES_PER_RECEIPT = 5
-
-
-def register_entries(code: str, *, receipts: int, first_receipt: int, first_entry: int) -> list[dict]:
-    """Entries of `receipts` receipts of register `code`, as a node writes them."""
-    entries, number = [], first_entry
-    for n in range(first_receipt, first_receipt + receipts):
-        receipt_no = f"{code}-{n:07d}"
-        lines = [(f"SKU-{(n + i) % 20:02d}", 1 + (n + i) % 3) for i in range(LINES_PER_RECEIPT)]
-        total = f"{sum(q for _, q in lines) * Decimal('2.50'):.2f}"
-        records = [("receipt", f"receipt:{receipt_no}", {
-            "receipt_no": receipt_no, "process_no": f"{code}-P1", "created_at": "2026-03-02T09:00:00+00:00",
-            "customer_no": None, "total": total, "currency": "EUR"})]
-        records += [("receipt_line", f"receipt_line:{receipt_no}:{i}", {
-            "receipt_no": receipt_no, "line_no": i, "sku": sku, "barcode": "", "quantity": f"{q}.000",
-            "unit_price": "2.50", "discount": "0.00"}) for i, (sku, q) in enumerate(lines, 1)]
-        records.append(("payment_line", f"payment_line:{receipt_no}:1",
-                        {"receipt_no": receipt_no, "line_no": 1, "method": "card", "amount": total}))
-        for table, record_id, record in records:
-            entries.append({"entry_no": number, "table": table, "record_id": record_id, "record": record})
-            number += 1
-    return entries
 
 
 def _cpu_seconds(pids: set[int]) -> float:
@@ -114,12 +87,22 @@ def main() -> None:
 
     from pos.services.transfer import register_create
     from posinv.models import Article, Location
+    from tests.support.loadrun import (
+        LINES_PER_RECEIPT,
+        LoadClient,
+        Outcome,
+        Request,
+        Summary,
+        register_entries,
+        run_clients,
+    )
     from tests.support.processes import free_port, spawn, wait_until
 
     print(f"database: {vendor}; {os.cpu_count()} cores (shared by server, database and client); "
           f"load average {os.getloadavg()[0]:.1f}")
     Location.objects.create(code="S1", name="Store 1")
-    Article.objects.bulk_create([Article(sku=f"SKU-{i:02d}", name=f"bench {i}") for i in range(20)])
+    skus = [f"SKU-{i:02d}" for i in range(20)]
+    Article.objects.bulk_create([Article(sku=sku, name=f"bench {i}") for i, sku in enumerate(skus)])
     codes = [f"B{n}" for n in range(1, args.registers + 1)]
     tokens = {
         code: register_create(code=code, location_code="S1", records_per_run=max(args.batch, 1))[1] for code in codes
@@ -152,47 +135,42 @@ def main() -> None:
          "--workers", "2", "--timeout", "120"],
         env=env, name="bench-registers-server",
     )
-    base = f"http://127.0.0.1:{port}/api/v1/registers"
+    url = f"http://127.0.0.1:{port}"
+    path = "/api/v1/registers"
     try:
-        wait_until(lambda: requests.get(f"{base}/B1/settings/", timeout=2,
+        wait_until(lambda: requests.get(f"{url}{path}/B1/settings/", timeout=2,
                                         headers={"Authorization": f"Token {tokens['B1']}"}).ok,
                    timeout=60, message="the server")
         receipts_each = args.lines // LINES_PER_RECEIPT // len(codes)
         naive_receipts_each = max(args.naive_lines // LINES_PER_RECEIPT // len(codes), 1)
-        batched = {c: register_entries(c, receipts=receipts_each, first_receipt=1, first_entry=1) for c in codes}
+        batched = {c: register_entries(c, receipts=receipts_each, first_receipt=1, first_entry=1, skus=skus)
+                   for c in codes}
         naive = {
             c: register_entries(c, receipts=naive_receipts_each, first_receipt=receipts_each + 1,
-                                first_entry=len(batched[c]) + 1)
+                                first_entry=len(batched[c]) + 1, skus=skus)
             for c in codes
         }
-        sessions: dict[int, requests.Session] = {}
+        def run(per_register: dict[str, list[dict]], size: int) -> tuple[float, int, Summary]:
+            """Each register pushing its entries in order, `size` per request, all registers at once."""
+            applied: dict[str, int] = dict.fromkeys(codes, 0)
 
-        def push(code: str, entries: list[dict]) -> dict:
-            session = sessions.setdefault(threading.get_ident(), requests.Session())
-            body = json.dumps({"entries": entries}).encode()
-            answer = session.post(f"{base}/{code}/entries/", data=body, timeout=120,
-                                  headers={"Authorization": f"Token {tokens[code]}",
-                                           "Content-Type": "application/json"})
-            if answer.status_code != 200:
-                raise SystemExit(f"{code}: HTTP {answer.status_code}: {answer.text[:500]}")
-            return answer.json()
-
-        def run(per_register: dict[str, list[dict]], size: int) -> tuple[float, int, list[float]]:
-            latencies: list[float] = []
-
-            def one_register(code: str) -> int:
-                applied = 0
+            def pusher(code: str) -> LoadClient:
                 entries = per_register[code]
-                for i in range(0, len(entries), size):
-                    started = time.perf_counter()
-                    applied += push(code, entries[i:i + size])["applied"]
-                    latencies.append(time.perf_counter() - started)
-                return applied
+                headers = {"Authorization": f"Token {tokens[code]}"}
 
-            started = time.perf_counter()
-            with ThreadPoolExecutor(max_workers=len(codes)) as pool:
-                applied = sum(pool.map(one_register, codes))
-            return time.perf_counter() - started, applied, sorted(latencies)
+                def request(n: int) -> Request | None:
+                    chunk = entries[n * size:(n + 1) * size]
+                    return Request.post_json(f"{path}/{code}/entries/", {"entries": chunk}, headers) if chunk else None
+
+                def answered(outcome: Outcome, body: bytes) -> None:
+                    if outcome.status != 200:
+                        raise SystemExit(f"{code}: HTTP {outcome.status or outcome.error}: {body[:500].decode()}")
+                    applied[code] += json.loads(body)["applied"]
+
+                return LoadClient(request=request, accept=(200,), answered=answered)
+
+            pushed = run_clients([pusher(code) for code in codes], url=url, timeout=120)
+            return pushed.seconds, sum(applied.values()), pushed.summary(accept=(200,))
 
         def lines_in(per_register):
             return sum(1 for entries in per_register.values() for e in entries if e["table"] == "receipt_line")
@@ -214,12 +192,11 @@ def main() -> None:
         b_entries, n_entries = sum(map(len, batched.values())), sum(map(len, naive.values()))
         assert batched_applied == b_entries and naive_applied == n_entries, (batched_applied, naive_applied)
         b_rate, n_rate = b_lines / batched_s, n_lines / naive_s
-        p99 = lambda values: values[min(len(values) - 1, int(len(values) * 0.99))] * 1000  # noqa: E731
         print(f"batched: {b_lines} receipt lines ({b_entries} entries) from {len(codes)} registers in requests of "
               f"{args.batch} entries: {batched_s:.1f} s = {b_rate:,.0f} lines/s, {b_entries / batched_s:,.0f} "
-              f"entries/s (p99 request {p99(batched_lat):.0f} ms)")
+              f"entries/s (p99 request {batched_lat.ms(0.99):.0f} ms)")
         print(f"naive:   {n_lines} receipt lines ({n_entries} entries), one entry per request: {naive_s:.1f} s = "
-              f"{n_rate:,.0f} lines/s, {n_entries / naive_s:,.0f} entries/s (p99 request {p99(naive_lat):.0f} ms)")
+              f"{n_rate:,.0f} lines/s, {n_entries / naive_s:,.0f} entries/s (p99 request {naive_lat.ms(0.99):.0f} ms)")
         print(f"ratio batched / naive: {b_rate / n_rate:.1f}x  (targets: >= 5,000 lines/s and >= 20x)")
         cores = os.cpu_count() or 2
         print(f"server CPU per receipt line: batched {batched_cpu / b_lines * 1000:.3f} ms "
