@@ -59,35 +59,36 @@ def instances_where(model: type[Model], field_names: Sequence[str], where: str, 
         return instances_of(model, field_names, cursor.fetchall())
 
 
-def rows_insert(
-    model: type[Model],
+def objects_insert(
+    objects: Sequence[Model],
     field_names: Sequence[str],
-    rows: Sequence[Sequence],
     *,
     conflict_fields: Sequence[str] = (),
     returning: str | None = None,
 ) -> list:
-    """Insert `rows` (values in the order of `field_names`, as Python values)
-    in one statement. With `conflict_fields`, rows that clash on that unique
-    key are skipped. With `returning` (a field name), returns that field of
-    each inserted row, in insertion order on both backends for a single
-    VALUES list; otherwise an empty list."""
-    if not rows:
+    """Insert unsaved `objects` of one model (their `field_names`, a related
+    object as its key) in one statement. With `conflict_fields`, objects that
+    clash on that unique key are skipped. With `returning` (a field name),
+    returns that field of each inserted row; otherwise an empty list."""
+    if not objects:
         return []
+    model = type(objects[0])
     names = tuple(field_names)
     fields, columns, _ = _columns(model, names, connection.vendor)
-    columns = ", ".join(columns)
     quote = connection.ops.quote_name
     placeholders = "(" + ", ".join(["%s"] * len(fields)) + ")"
-    sql = f"INSERT INTO {quote(model._meta.db_table)} ({columns}) VALUES " + ", ".join([placeholders] * len(rows))
+    sql = (
+        f"INSERT INTO {quote(model._meta.db_table)} ({', '.join(columns)}) VALUES "
+        + ", ".join([placeholders] * len(objects))
+    )
     if conflict_fields:
         keys = ", ".join(quote(model._meta.get_field(name).column) for name in conflict_fields)
         sql += f" ON CONFLICT ({keys}) DO NOTHING"
     if returning:
         sql += f" RETURNING {quote(model._meta.get_field(returning).column)}"
-    params = []
-    for row in rows:
-        params += [field.get_db_prep_save(value, connection) for field, value in zip(fields, row, strict=True)]
+    params = [
+        field.get_db_prep_save(obj.serializable_value(field.name), connection) for obj in objects for field in fields
+    ]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return [found[0] for found in cursor.fetchall()] if returning else []

@@ -11,15 +11,23 @@ from decimal import Decimal, InvalidOperation
 
 from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 
 from pos.models import CashRegister, Customer, PaymentLine, PosProcess, Receipt, ReceiptLine, StockCount
 from pos.services import records
 from pos.services.entries import entries_write
+from posinv.db import objects_insert
 from posinv.exceptions import Conflict, InvalidInput, LedgerRefused, Problem
 from posinv.models import Article, StockMove
 from posinv.services.ledger import MoveSpec, StockOrigin, stock_moves_post
 
 MAX_LINES = 1000
+# Columns written by hand (posinv/db.py): a till waits for this insert.
+RECEIPT_FIELDS = (
+    "register", "receipt_no", "process", "customer", "total", "currency", "created_at", "source", "recorded_at"
+)
+LINE_FIELDS = ("receipt", "line_no", "article", "sku", "barcode", "quantity", "unit_price", "discount", "stock_move")
+PAYMENT_FIELDS = ("receipt", "line_no", "method", "amount")
 
 
 @dataclass(frozen=True)
@@ -32,6 +40,8 @@ class LineSpec:
     unit_price: Decimal
     discount: Decimal = Decimal("0")
     barcode: str = ""
+    # Known by callers that resolved the line already (the live sale): saves a lookup by SKU.
+    article_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -52,12 +62,14 @@ class CustomerSpec:
 @dataclass
 class ReceiptRecorded:
     """The outcome: the receipt, whether it existed already (a replay), the
-    ids of its stock moves by line no., and the entry nos. written."""
+    ids of its stock moves and the on-hand each left (by line no.), and the
+    entry nos. written."""
 
     receipt: Receipt
     duplicate: bool = False
     move_ids: dict[int, int | None] = field(default_factory=dict)
     entry_nos: list[int] = field(default_factory=list)
+    balances: dict[int, Decimal | None] = field(default_factory=dict)
 
 
 def line_move_key(*, register_code: str, receipt_no: str, line_no: int) -> str:
@@ -66,14 +78,17 @@ def line_move_key(*, register_code: str, receipt_no: str, line_no: int) -> str:
     return f"pos:{register_code}:{receipt_no}:{line_no}"
 
 
-def line_move_spec(*, register: CashRegister, receipt_no: str, line_no: int, sku: str, quantity: Decimal) -> MoveSpec:
+def line_move_spec(
+    *, register: CashRegister, receipt_no: str, line_no: int, sku: str, quantity: Decimal, article_id: int | None = None
+) -> MoveSpec:
     """A sale (positive line quantity takes stock) or a return (negative adds it)."""
     kind = StockMove.Kind.SALE if quantity > 0 else StockMove.Kind.RETURN
     return MoveSpec(
         kind=kind,
         idempotency_key=line_move_key(register_code=register.code, receipt_no=receipt_no, line_no=line_no),
         quantity=-quantity,
-        sku=sku,
+        sku=None if article_id else sku,
+        article_id=article_id,
         location_id=register.location_id,
         reference=f"receipt {receipt_no}",
     )
@@ -230,9 +245,12 @@ def receipt_record(
     currency = currency or register.currency
 
     with transaction.atomic():
-        existing = Receipt.objects.filter(register=register, receipt_no=receipt_no).first()
-        if existing is not None:
-            return _replay(existing, register, lines, payments, total)
+        if customer is not None or process_no:
+            # A receipt sent again must not touch its customer or process:
+            # look for it before writing those.
+            existing = Receipt.objects.filter(register=register, receipt_no=receipt_no).first()
+            if existing is not None:
+                return _replay(existing, register, lines, payments, total)
         customer_row = None
         rows: list[tuple[str, str, dict]] = []
         if customer is not None:
@@ -246,7 +264,7 @@ def receipt_record(
                 process = pos_process_open(
                     register=register, process_no=process_no, opened_at=created_at, cashier=cashier
                 )
-        receipt = Receipt.objects.create(
+        receipt = Receipt(
             register=register,
             receipt_no=receipt_no,
             process=process,
@@ -255,7 +273,17 @@ def receipt_record(
             currency=currency,
             created_at=created_at,
             source=source,
+            recorded_at=timezone.now(),
         )
+        # Insert first, skipping a clash on (register, receipt no.): a receipt
+        # sent again finds itself without a lookup on the usual path.
+        inserted = objects_insert(
+            [receipt], RECEIPT_FIELDS, conflict_fields=("register", "receipt_no"), returning="id"
+        )
+        if not inserted:
+            existing = Receipt.objects.get(register=register, receipt_no=receipt_no)
+            return _replay(existing, register, lines, payments, total)
+        receipt.pk = inserted[0]
         line_rows = [
             ReceiptLine(
                 receipt=receipt,
@@ -265,18 +293,23 @@ def receipt_record(
                 quantity=Decimal(str(line.quantity)).quantize(records.QTY),
                 unit_price=Decimal(str(line.unit_price)).quantize(records.CENT),
                 discount=Decimal(str(line.discount)).quantize(records.CENT),
+                article_id=line.article_id,
             )
             for line in lines
         ]
-        known = dict(Article.objects.filter(sku__in={line.sku for line in lines}).values_list("sku", "pk"))
-        for row in line_rows:
-            row.article_id = known.get(row.sku)
+        unresolved = {row.sku for row in line_rows if row.article_id is None}
+        if unresolved:
+            known = dict(Article.objects.filter(sku__in=unresolved).values_list("sku", "pk"))
+            for row in line_rows:
+                if row.article_id is None:
+                    row.article_id = known.get(row.sku)
         move_ids: dict[int, int | None] = {}
+        balances: dict[int, Decimal | None] = {}
         if post_moves:
-            move_ids = _post_moves(register, receipt_no, line_rows)
+            move_ids, balances = _post_moves(register, receipt_no, line_rows)
             for row in line_rows:
                 row.stock_move_id = move_ids.get(row.line_no)
-        ReceiptLine.objects.bulk_create(line_rows)
+        objects_insert(line_rows, LINE_FIELDS)
         payment_rows = [
             PaymentLine(
                 receipt=receipt,
@@ -286,7 +319,7 @@ def receipt_record(
             )
             for payment in payments
         ]
-        PaymentLine.objects.bulk_create(payment_rows)
+        objects_insert(payment_rows, PAYMENT_FIELDS)
         entry_nos: list[int] = []
         if write_entries:
             rows.append(
@@ -299,13 +332,20 @@ def receipt_record(
             rows += [records.line_record(row, receipt_no) for row in line_rows]
             rows += [records.payment_record(row, receipt_no) for row in payment_rows]
             entry_nos = [entry.entry_no for entry in entries_write(register_id=register.pk, rows=rows)]
-        return ReceiptRecorded(receipt=receipt, move_ids=move_ids, entry_nos=entry_nos)
+        return ReceiptRecorded(receipt=receipt, move_ids=move_ids, entry_nos=entry_nos, balances=balances)
 
 
-def _post_moves(register: CashRegister, receipt_no: str, line_rows: list[ReceiptLine]) -> dict[int, int | None]:
+def _post_moves(
+    register: CashRegister, receipt_no: str, line_rows: list[ReceiptLine]
+) -> tuple[dict[int, int | None], dict[int, Decimal | None]]:
     specs = [
         line_move_spec(
-            register=register, receipt_no=receipt_no, line_no=row.line_no, sku=row.sku, quantity=row.quantity
+            register=register,
+            receipt_no=receipt_no,
+            line_no=row.line_no,
+            sku=row.sku,
+            quantity=row.quantity,
+            article_id=row.article_id,
         )
         for row in line_rows
     ]
@@ -323,7 +363,10 @@ def _post_moves(register: CashRegister, receipt_no: str, line_rows: list[Receipt
                 for p in exc.problems
             ]
         ) from exc
-    return {row.line_no: result.results[index].move_id for index, row in enumerate(line_rows)}
+    return (
+        {row.line_no: result.results[index].move_id for index, row in enumerate(line_rows)},
+        {row.line_no: result.results[index].balance_after for index, row in enumerate(line_rows)},
+    )
 
 
 def _replay(existing: Receipt, register: CashRegister, lines, payments, total: Decimal) -> ReceiptRecorded:

@@ -24,14 +24,19 @@ from django.utils import timezone
 
 from pos.models import CashRegister, Receipt
 from pos.services.receipts import CustomerSpec, LineSpec, PaymentSpec, receipt_record
+from posinv.db import objects_insert
 from posinv.exceptions import Conflict, InvalidInput, NotFound, Problem
-from posinv.models import Article, StockMove
+from posinv.models import Article
 from retail.models import LiveSale
 from retail.services.codes import ResolvedCode, codes_resolve
 from retail.services.scan import CENT, QTY, code_quantity, prices_current
 
 MAX_KEY_LENGTH = 120
 MAX_LINES = 500
+LIVE_SALE_FIELDS = (
+    "register", "idempotency_key", "request_hash", "receipt", "response", "flags", "flagged", "line_count", "total",
+    "created_at", "replays",
+)
 
 
 @dataclass(frozen=True)
@@ -121,17 +126,56 @@ def live_sale_post(
         )
     _check_shape(lines, payments, receipt_no)
     digest = sale_request_hash(lines=lines, payments=payments, customer=customer, receipt_no=receipt_no)
-    for attempt in range(2):
-        try:
-            with transaction.atomic(durable=True):
-                return _post(register, key, digest, lines, payments, customer, receipt_no, created_at)
-        except IntegrityError:
-            # A concurrent request with the same key committed first (the
-            # receipt no. derived from the key is unique per register); the
-            # second pass finds its answer.
-            if attempt:
-                raise
-    raise AssertionError("unreachable")
+    try:
+        planned = _plan(register, lines)
+    except InvalidInput:
+        # A retry of a sale recorded before still gets its answer, even if a
+        # code no longer resolves.
+        replay = _replay(register, key, digest)
+        if replay is None:
+            raise
+        return replay
+    receipt_no = receipt_no or "L-" + hashlib.sha256(key.encode("utf-8")).hexdigest()[:30]
+    try:
+        with transaction.atomic(durable=True):
+            return _record(register, key, digest, planned, payments, customer, receipt_no, created_at)
+    except (_Taken, Conflict, IntegrityError) as exc:
+        # The receipt or the key exists: a retry, a concurrent twin that
+        # committed first, or a clash. Everything above was rolled back; the
+        # stored answer decides.
+        replay = _replay(register, key, digest)
+        if replay is not None:
+            return replay
+        if isinstance(exc, _Taken):
+            raise Conflict(
+                [
+                    Problem(
+                        field="receipt_no",
+                        code="conflict",
+                        reason=f"receipt {receipt_no} was recorded before (by synchronization or another key)",
+                    )
+                ]
+            ) from None
+        raise
+
+
+class _Taken(Exception):
+    """The receipt no. or the key was recorded before (roll back, then look)."""
+
+
+def _replay(register: CashRegister, key: str, digest: str) -> SaleOutcome | None:
+    """The first answer under `key` (counting the replay), None if the key is
+    new; Conflict if it was used for another body."""
+    first = (
+        LiveSale.objects.filter(register=register, idempotency_key=key).values("pk", "request_hash", "response").first()
+    )
+    if first is None:
+        return None
+    if first["request_hash"] != digest:
+        reason = f"key {key!r} was used before for a different sale"
+        raise Conflict([Problem(field="Idempotency-Key", code="conflict", reason=reason)])
+    LiveSale.objects.filter(pk=first["pk"]).update(replays=F("replays") + 1)
+    return SaleOutcome(body=first["response"], replayed=True)
 
 
 def _check_shape(lines: Sequence[SaleLine], payments: Sequence[SalePayment], receipt_no: str | None) -> None:
@@ -175,28 +219,9 @@ def _check_shape(lines: Sequence[SaleLine], payments: Sequence[SalePayment], rec
         raise InvalidInput(problems)
 
 
-def _post(register, key, digest, lines, payments, customer, receipt_no, created_at) -> SaleOutcome:
-    first = (
-        LiveSale.objects.filter(register=register, idempotency_key=key).values("pk", "request_hash", "response").first()
-    )
-    if first is not None:
-        if first["request_hash"] != digest:
-            raise Conflict(
-                [
-                    Problem(
-                        field="Idempotency-Key",
-                        code="conflict",
-                        reason=f"key {key!r} was used before for a different sale",
-                    )
-                ]
-            )
-        LiveSale.objects.filter(pk=first["pk"]).update(replays=F("replays") + 1)
-        return SaleOutcome(body=first["response"], replayed=True)
-
-    planned = _plan(register, lines)
-    receipt_no = receipt_no or "L-" + hashlib.sha256(key.encode("utf-8")).hexdigest()[:30]
+def _record(register, key, digest, planned, payments, customer, receipt_no, created_at) -> SaleOutcome:
     total = sum(
-        (Decimal(line.quantity) * Decimal(line.price) - Decimal(line.discount) for line in lines), Decimal("0")
+        (Decimal(p.line.quantity) * Decimal(p.line.price) - Decimal(p.line.discount) for p in planned), Decimal("0")
     ).quantize(CENT, rounding=ROUND_HALF_UP)
     recorded = receipt_record(
         register=register,
@@ -211,18 +236,7 @@ def _post(register, key, digest, lines, payments, customer, receipt_no, created_
         write_entries=False,
     )
     if recorded.duplicate:
-        raise Conflict(
-            [
-                Problem(
-                    field="receipt_no",
-                    code="conflict",
-                    reason=f"receipt {receipt_no} was recorded before (by synchronization or another key)",
-                )
-            ]
-        )
-    balances = dict(
-        StockMove.objects.filter(pk__in=[m for m in recorded.move_ids.values() if m]).values_list("pk", "balance_after")
-    )
+        raise _Taken()
     flags = [flag for p in planned for flag in p.flags]
     body = {
         "receipt_no": receipt_no,
@@ -238,13 +252,13 @@ def _post(register, key, digest, lines, payments, customer, receipt_no, created_
                 "code": p.spec.barcode or None,
                 "quantity": str(p.spec.quantity.quantize(QTY)),
                 "price": str(Decimal(p.line.price).quantize(CENT)),
-                "on_hand": str(balances[recorded.move_ids[p.spec.line_no]]),
+                "on_hand": str(recorded.balances[p.spec.line_no]),
             }
             for p in planned
         ],
         "flags": flags,
     }
-    LiveSale.objects.create(
+    record = LiveSale(
         register=register,
         idempotency_key=key,
         request_hash=digest,
@@ -254,7 +268,10 @@ def _post(register, key, digest, lines, payments, customer, receipt_no, created_
         flagged=bool(flags),
         line_count=len(planned),
         total=total,
+        created_at=timezone.now(),
     )
+    if not objects_insert([record], LIVE_SALE_FIELDS, conflict_fields=("register", "idempotency_key"), returning="id"):
+        raise _Taken()
     return SaleOutcome(body=body)
 
 
@@ -353,6 +370,7 @@ def _plan(register: CashRegister, lines: Sequence[SaleLine]) -> list[_Planned]:
                     unit_price=(price / factor).quantize(CENT, rounding=ROUND_HALF_UP),
                     discount=Decimal(line.discount).quantize(CENT),
                     barcode=code.code[:14] if code else "",
+                    article_id=article_id,
                 ),
                 flags=flags,
             )
