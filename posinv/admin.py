@@ -64,6 +64,10 @@ class LocationAdmin(admin.ModelAdmin):
     list_display = ("code", "name", "kind", "negative_stock", "active", "articles_in_stock")
     list_filter = ("kind", "negative_stock", "active")
     search_fields = ("code", "name")
+    # Explicit because the Count annotation groups the query, and Django drops
+    # Meta.ordering from GROUP BY queries: the autocomplete of every location
+    # field would page an unordered list (UnorderedObjectListWarning).
+    ordering = ("code",)
 
     def get_queryset(self, request):
         return (
