@@ -145,6 +145,9 @@ class SupplierAdmin(admin.ModelAdmin):
     list_display = ["code", "name", "email", "lead_time_days", "article_count", "open_orders", "active"]
     list_filter = ["active"]
     search_fields = ["code", "name", "email"]
+    # Explicit because the counts group the query, and Django drops Meta.ordering
+    # from GROUP BY queries (the supplier autocomplete pages this list).
+    ordering = ["code"]
     inlines = [SupplierArticleInline]
 
     def get_queryset(self, request):

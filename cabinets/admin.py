@@ -120,6 +120,9 @@ class WeighingCabinetAdmin(admin.ModelAdmin):
     search_fields = ("code", "name", "location__code")
     list_select_related = ("location",)
     autocomplete_fields = ("location",)
+    # Explicit because the tray counts group the query, and Django drops
+    # Meta.ordering from GROUP BY queries (the tray autocomplete pages this list).
+    ordering = ("code",)
     inlines = (TrayInline,)
     actions = ("pull_now", "rotate_token")
     readonly_fields = (

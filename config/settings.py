@@ -21,6 +21,17 @@ def env_list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
 
+def env_positive_int(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip() or str(default)
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise ImproperlyConfigured(f"{name} must be a whole number of at least 1, not {raw!r}.")
+    return value
+
+
 DEBUG = env_bool("DEBUG", False)
 SECRET_KEY = os.environ.get("SECRET_KEY", "")
 if not SECRET_KEY:
@@ -122,6 +133,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# Password logins (the admin and every authenticate() call) go through the
+# failed-login throttle (posinv/services/login_throttle.py).
+AUTHENTICATION_BACKENDS = ["posinv.auth_backends.ThrottledModelBackend"]
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
 ]
@@ -222,3 +237,9 @@ POSINV_HEALTH_STACK_AMBER_SECONDS = float(os.environ.get("POSINV_HEALTH_STACK_AM
 POSINV_HEALTH_STACK_RED_SECONDS = float(os.environ.get("POSINV_HEALTH_STACK_RED_SECONDS", "300"))
 # Bad API tokens per client address and minute before 429 (posinv/api/throttling.py).
 POSINV_AUTH_FAILURES_PER_MINUTE = int(os.environ.get("POSINV_AUTH_FAILURES_PER_MINUTE", "20"))
+# Failed password logins (posinv/services/login_throttle.py): this many per
+# username (any address) or per client address (any username) within the
+# lockout time lock that username or address out for the lockout time.
+POSINV_LOGIN_FAILURES_PER_USER = env_positive_int("POSINV_LOGIN_FAILURES_PER_USER", 5)
+POSINV_LOGIN_FAILURES_PER_ADDRESS = env_positive_int("POSINV_LOGIN_FAILURES_PER_ADDRESS", 20)
+POSINV_LOGIN_LOCKOUT_SECONDS = env_positive_int("POSINV_LOGIN_LOCKOUT_SECONDS", 900)

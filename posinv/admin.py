@@ -11,6 +11,8 @@ from decimal import Decimal
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.forms import AdminAuthenticationForm
+from django.core.exceptions import ValidationError
 from django.db.models import Count, DecimalField, OuterRef, Q, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 from django.http import HttpResponseRedirect
@@ -40,10 +42,29 @@ from posinv.plugins import extensions
 from posinv.resources import ArticleResource, StockLevelResource
 from posinv.services.adjustments import stock_adjust
 from posinv.services.barcodes import gtin_normalize
+from posinv.services.login_throttle import login_lockout_find
+from posinv.services.shared_counters import client_address
 from posinv.services.suggestions import suggestion_close
 from posinv.services.tokens import token_issue
 
 FILE_FORMATS = [CSV, XLSX]
+
+
+class ThrottledAdminLoginForm(AdminAuthenticationForm):
+    """The admin login form: while a username or address is locked out after
+    failed logins (posinv/services/login_throttle.py) it says so, and for how
+    long, instead of "wrong password" (the backend refused without checking it)."""
+
+    def get_invalid_login_error(self):
+        username = self.cleaned_data.get("username")
+        address = client_address(self.request) if self.request is not None else None
+        lockout = login_lockout_find(username=username, address=address) if username else None
+        if lockout is not None:
+            return ValidationError(lockout.message(), code="login_throttled")
+        return super().get_invalid_login_error()
+
+
+admin.site.login_form = ThrottledAdminLoginForm
 
 
 class ReadOnlyAdminMixin:
@@ -64,6 +85,10 @@ class LocationAdmin(admin.ModelAdmin):
     list_display = ("code", "name", "kind", "negative_stock", "active", "articles_in_stock")
     list_filter = ("kind", "negative_stock", "active")
     search_fields = ("code", "name")
+    # Explicit because the Count annotation groups the query, and Django drops
+    # Meta.ordering from GROUP BY queries: the autocomplete of every location
+    # field would page an unordered list (UnorderedObjectListWarning).
+    ordering = ("code",)
 
     def get_queryset(self, request):
         return (

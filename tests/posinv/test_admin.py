@@ -264,3 +264,37 @@ def test_barcode_admin_validates_check_digit_and_uniqueness_in_any_gtin_form(adm
     assert taken.context["adminform"].form.errors == {"code": [f"barcode 0{EAN} already belongs to A-1"]}
     assert ok.status_code == 302
     assert list(pear.barcodes.values_list("gtin", "pack_qty")) == [("00036000291452", Decimal("6"))]
+
+
+def test_location_autocomplete_lists_locations_by_code(admin_client):
+    # given locations created out of code order
+    for code in ("W1", "S2", "S1"):
+        make_location(code=code)
+    # when the location box of a cash register is filled in
+    answer = admin_client.get(
+        "/admin/autocomplete/", {"app_label": "pos", "model_name": "cashregister", "field_name": "location", "term": ""}
+    )
+    # then the locations come by code (pytest.ini turns an unordered page into an error)
+    assert answer.status_code == 200
+    assert [row["text"].split(" ")[0] for row in answer.json()["results"]] == ["S1", "S2", "W1"]
+
+
+def test_every_autocomplete_box_of_the_admin_answers(admin_client):
+    from django.contrib import admin
+
+    make_location(code="S1")
+    make_article(sku="A-1")
+    boxes = [
+        (model._meta.app_label, model._meta.model_name, field)
+        for model, model_admin in admin.site._registry.items()
+        for field in model_admin.autocomplete_fields
+    ]
+    assert ("pos", "cashregister", "location") in boxes
+    failing = []
+    for app_label, model_name, field in boxes:
+        answer = admin_client.get(
+            "/admin/autocomplete/", {"app_label": app_label, "model_name": model_name, "field_name": field, "term": ""}
+        )
+        if answer.status_code != 200:
+            failing.append((app_label, model_name, field, answer.status_code))
+    assert failing == []
