@@ -172,6 +172,9 @@ RQ = {"COMMIT_MODE": "auto"}
 # override them (tests do).
 POSINV_SCHEDULER_TICK_SECONDS = float(os.environ.get("POSINV_SCHEDULER_TICK_SECONDS", "2"))
 POSINV_CHANGES_SWEEP_SECONDS = float(os.environ.get("POSINV_CHANGES_SWEEP_SECONDS", "10"))
+# How long a woken dispatcher waits for more changes before it runs: one run
+# per this period at most, however many sales a second arrive (docs/ledger.md).
+POSINV_CHANGES_GATHER_SECONDS = float(os.environ.get("POSINV_CHANGES_GATHER_SECONDS", "0.1"))
 # Retail: days a live sale's Idempotency-Key keeps answering retries (docs/retail.md).
 POSINV_LIVE_SALE_KEY_DAYS = int(os.environ.get("POSINV_LIVE_SALE_KEY_DAYS", "30"))
 # Register push/pull: the lease a worker holds on a register while it syncs,

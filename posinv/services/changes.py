@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 
+from django.conf import settings
 from django.db import transaction
 
 from posinv.models import StockChange
@@ -23,8 +24,16 @@ DISPATCH_JOB = "posinv.jobs.changes_dispatch_job"
 
 
 def changes_wake() -> None:
-    """Ask for a dispatch soon; at most one is ever waiting. Called after commit."""
-    enqueue(DISPATCH_JOB, queue="high", unique_key="changes-dispatch", clear="start", ttl=60)
+    """Ask for a dispatch soon; at most one is ever waiting, and it gathers the
+    wake-ups of POSINV_CHANGES_GATHER_SECONDS into one run. Called after commit."""
+    enqueue(
+        DISPATCH_JOB,
+        queue="high",
+        unique_key="changes-dispatch",
+        clear="start",
+        ttl=60,
+        gather_seconds=settings.POSINV_CHANGES_GATHER_SECONDS,
+    )
 
 
 def changes_dispatch(*, batch_size: int = 2000, max_batches: int = 50) -> int:

@@ -1,10 +1,12 @@
 """The queueing helper: inline without Redis, real RQ and a real worker with it."""
 from __future__ import annotations
 
+import threading
+
 import django_rq
 import pytest
 
-from posinv.queueing import PENDING_PREFIX, enqueue
+from posinv.queueing import PENDING_PREFIX, enqueue, run_unique
 from tests.support.processes import database_url, process_env, started_worker, wait_until
 
 
@@ -33,3 +35,23 @@ def test_worker_runs_job_with_its_arguments_and_frees_the_key(rq_mode):
         wait_until(lambda: job.refresh() or job.is_finished, timeout=30, message="job to finish")
     assert job.return_value() == {"a": 2, "b": 3}
     assert not rq_mode.exists(PENDING_PREFIX + "maker")
+
+
+@pytest.mark.redis
+@pytest.mark.django_db
+def test_a_gathering_run_absorbs_wake_ups_until_it_frees_its_key(rq_mode):
+    job = enqueue("builtins.dict", queue="default", unique_key="gather", gather_seconds=3, a=1)
+    results = []
+    # the worker's side of the job, run here in a thread
+    worker = threading.Thread(target=lambda: results.append(run_unique(**job.kwargs)))
+    worker.start()
+
+    # wake-ups while it gathers join that run: nothing more is queued
+    absorbed = [enqueue("builtins.dict", queue="default", unique_key="gather", gather_seconds=3, a=1) for _ in range(5)]
+    worker.join()
+
+    assert absorbed == [None] * 5
+    assert results == [{"a": 1}]
+    assert not rq_mode.exists(PENDING_PREFIX + "gather")
+    # once the run has freed its key, the next wake-up queues the next run
+    assert enqueue("builtins.dict", queue="default", unique_key="gather", gather_seconds=3, a=1) is not None
