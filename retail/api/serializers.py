@@ -3,6 +3,7 @@ describe the answers for the OpenAPI schema. No business logic here."""
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 
 from rest_framework import serializers
@@ -76,6 +77,65 @@ class SaleIn(serializers.Serializer):
     receipt_no = serializers.CharField(
         max_length=40, required=False, allow_blank=False, help_text="Default: derived from the Idempotency-Key."
     )
+
+
+def sale_in_plain(data) -> dict | None:
+    """What `SaleIn` validates a sale body to, for the plain shape a till
+    sends: lines and payments with numbers as strings or integers within
+    SaleIn's digits, trimmed strings within its lengths, no customer. A sale
+    is the hottest request (docs/retail.md) and building the nested
+    serializer costs more than the rest of its Python; anything else returns
+    None and goes through `SaleIn`, so every error message is SaleIn's own."""
+    if not isinstance(data, dict) or not data.keys() <= {"lines", "payments", "receipt_no"}:
+        return None
+    lines, payments = data.get("lines"), data.get("payments", [])
+    if not isinstance(lines, list) or not lines or not isinstance(payments, list):
+        return None
+    plain_lines = []
+    for line in lines:
+        if not isinstance(line, dict) or not line.keys() <= _LINE_KEYS or not line.keys() >= {"quantity", "price"}:
+            return None
+        code, sku = line.get("code", ""), line.get("sku", "")
+        quantity, price = _plain_number(line["quantity"], _QUANTITY), _plain_number(line["price"], _MONEY)
+        discount = _plain_number(line["discount"], _MONEY) if "discount" in line else 0
+        if None in (quantity, price, discount) or not (_plain_text(code, 32) and _plain_text(sku, 64)):
+            return None
+        plain = {"quantity": quantity, "price": price, "discount": discount}
+        plain.update({key: line[key] for key in ("code", "sku") if key in line})
+        plain_lines.append(plain)
+    plain_payments = []
+    for payment in payments:
+        if not isinstance(payment, dict) or payment.keys() != {"method", "amount"}:
+            return None
+        amount = _plain_number(payment["amount"], _MONEY)
+        if amount is None or not payment["method"] or not _plain_text(payment["method"], 32):
+            return None
+        plain_payments.append({"method": payment["method"], "amount": amount})
+    plain = {"lines": plain_lines, "payments": plain_payments, "customer": None}
+    if "receipt_no" in data:
+        if not data["receipt_no"] or not _plain_text(data["receipt_no"], 40):
+            return None
+        plain["receipt_no"] = data["receipt_no"]
+    return plain
+
+
+_LINE_KEYS = {"code", "sku", "quantity", "price", "discount"}
+# SaleLineIn's DecimalFields: 14 digits, of which 3 (quantity) or 2 (money) after the point.
+_QUANTITY = (re.compile(r"-?\d{1,11}(\.\d{1,3})?"), Decimal("0.001"))
+_MONEY = (re.compile(r"-?\d{1,12}(\.\d{1,2})?"), Decimal("0.01"))
+
+
+def _plain_number(value, kind) -> Decimal | None:
+    pattern, places = kind
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        return None
+    text = str(value)
+    return Decimal(text).quantize(places) if pattern.fullmatch(text) else None
+
+
+def _plain_text(value, max_length: int) -> bool:
+    # Printable also keeps out what CharField refuses: NUL and surrogates.
+    return isinstance(value, str) and len(value) <= max_length and value == value.strip() and value.isprintable()
 
 
 class SaleLineOut(serializers.Serializer):

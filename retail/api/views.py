@@ -272,9 +272,11 @@ class SaleView(APIView):
     )
     def post(self, request):
         register = _register(request)
-        data = s.SaleIn(data=request.data)
-        data.is_valid(raise_exception=True)
-        v = data.validated_data
+        v = s.sale_in_plain(request.data)
+        if v is None:
+            data = s.SaleIn(data=request.data)
+            data.is_valid(raise_exception=True)
+            v = data.validated_data
         customer = v.get("customer")
         outcome = live_sale_post(
             register=register,
