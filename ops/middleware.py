@@ -26,7 +26,7 @@ class SyncCallLogMiddleware:
         self.prefixes = tuple(getattr(settings, "POSINV_SYNC_LOG_PREFIXES", ("/api/v1/",)))
 
     def __call__(self, request):
-        if not request.path.startswith(self.prefixes):
+        if not request.path.startswith(self.prefixes) or not logger.isEnabledFor(logging.INFO):
             return self.get_response(request)
         started = time.monotonic()
         response = self.get_response(request)
