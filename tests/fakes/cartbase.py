@@ -12,6 +12,7 @@ import json
 import random
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
@@ -76,6 +77,9 @@ class FakeServer:
         self._bucket = 0.0
         self._bucket_stamp = time.monotonic()
         self._server: ThreadingHTTPServer | None = None
+        # Called with each request before it is answered (in the server's thread):
+        # something that happens on our side while a call is in flight.
+        self.on_request: Callable[[Request], None] | None = None
 
     # -- lifecycle -----------------------------------------------------------
     def start(self) -> FakeServer:
@@ -139,6 +143,8 @@ class FakeServer:
             self.faults.retry_after = retry_after
 
     def dispatch(self, request: Request) -> Reply:
+        if self.on_request:
+            self.on_request(request)
         with self.lock:
             faults = self.faults
             now = time.monotonic()

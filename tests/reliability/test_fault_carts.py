@@ -17,6 +17,7 @@ from decimal import Decimal
 
 import pytest
 from django.core.management import call_command
+from django.db import connection
 from django.utils import timezone
 
 from carts.connectors.woocommerce import WooCommerceConnector
@@ -222,6 +223,34 @@ def test_sales_while_a_product_backs_off_neither_call_the_cart_nor_spend_attempt
         assert woo.count(method="POST") == 2
         assert woo.stock("F-00") == 45
         assert set(StackEntry.objects.values_list("state", flat=True)) == {"sent"}
+
+
+def test_an_entry_queued_while_its_product_is_in_flight_waits_with_it_when_the_call_fails(transactional_db):
+    # given a cart that answers 5xx, and a sale queued while the first call is on the wire
+    CartSettings.objects.create(pk=1, synch_qoh=True, backoff_base_seconds=30)
+    web = make_location(code="WEB", kind="warehouse")
+    article = make_article(sku="F-00")
+    with FakeWooCommerce() as woo:
+        woo.add_product(sku="F-00")
+        cart = _woo_cart(woo, web)
+        woo.faults.error_rate = 1.0
+
+        def queue_a_sale_meanwhile(request):
+            if request.method == "POST" and not StackEntry.objects.filter(origin_code="R2").exists():
+                StackEntry.objects.create(store=cart.store, article=article, quantity=49, origin="register",
+                                          origin_code="R2", next_attempt_at=timezone.now())
+            connection.close()  # the fake's thread must not keep a connection to the test database
+
+        woo.on_request = queue_a_sale_meanwhile
+        # when the receipt is swept (inline, after its commit) and the call fails
+        _sell(web, key="in", quantity=50)
+        # then the entry queued meanwhile waits with the product: no second call
+        first, meanwhile = StackEntry.objects.order_by("pk")
+        assert meanwhile.origin_code == "R2"
+        assert woo.count(method="POST") == 1
+        assert (first.state, first.attempts) == ("waiting", 1)
+        assert (meanwhile.state, meanwhile.attempts, meanwhile.next_attempt_at) == (
+            "waiting", 0, first.next_attempt_at)
 
 
 def test_entries_surviving_a_give_up_wait_their_own_backoff_not_the_given_up_ones(db):
