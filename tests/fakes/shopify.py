@@ -116,11 +116,13 @@ class FakeShopify(FakeServer):
         if request.method != "POST" or not request.path.endswith("/graphql.json"):
             return ()
         try:
-            variables = (request.json() or {}).get("variables") or {}
+            body = request.json()
         except ValueError:
             return ()
+        variables = (body.get("variables") if isinstance(body, dict) else None) or {}
+        data = variables.get("input") or {}
         gids = list(variables.get("ids") or [])
-        gids += [q.get("inventoryItemId") for q in (variables.get("input") or {}).get("quantities") or []]
+        gids += [q.get("inventoryItemId") for q in data.get("quantities") or [] if isinstance(q, dict)]
         found = (self._item(gid) for gid in gids if isinstance(gid, str))
         return tuple(variant.sku for variant in found if variant)
 

@@ -92,9 +92,11 @@ class FakeWooCommerce(FakeServer):
         """Items of a batch write, or the products a GET asks for by `include`."""
         if request.method == "POST" and request.path.endswith("/batch"):
             try:
-                ids = [change.get("id") for change in (request.json() or {}).get("update") or []]
+                body = request.json()
             except ValueError:
                 return ()
+            changes = body.get("update") if isinstance(body, dict) else None
+            ids = [change.get("id") for change in changes or [] if isinstance(change, dict)]
         elif request.method == "GET" and request.query.get("include"):
             ids = request.query["include"].split(",")
         else:
