@@ -27,7 +27,7 @@ from datetime import timedelta
 from functools import partial, update_wrapper
 
 from django.db import transaction
-from django.db.models import Case, Exists, F, OuterRef, Q, TextField, Value, When
+from django.db.models import Case, Exists, F, Max, OuterRef, Q, TextField, Value, When
 from django.utils import timezone
 
 from carts.connectors.base import (
@@ -111,10 +111,18 @@ def stack_entries_add(*, store: ExternalStore, article_ids, origins: dict | None
     quantities = store_available(store=store, article_ids=linked)
     now = timezone.now()
     origins = origins or {}
+    # A product backing off (the cart failed or throttled it) keeps its wait:
+    # were the new entry due now, every sale would retry a cart that is down
+    # and spend the older entries' attempts within seconds instead of minutes.
+    backing_off = dict(
+        StackEntry.objects.filter(store=store, article_id__in=linked, state=StackEntry.State.WAITING,
+                                  next_attempt_at__gt=now)
+        .order_by().values("article_id").annotate(until=Max("next_attempt_at")).values_list("article_id", "until")
+    )
     StackEntry.objects.bulk_create([
         StackEntry(store=store, article_id=article_id, quantity=quantities[article_id],
                    origin=origins.get(article_id, origin)[0], origin_code=origins.get(article_id, origin)[1][:120],
-                   next_attempt_at=now)
+                   next_attempt_at=backing_off.get(article_id, now))
         for article_id in sorted(linked)
     ])
     stack_wake_after_commit(store.pk)
@@ -238,6 +246,7 @@ def _settle_retry(claim: _Claim, links: list[ProductLink], *, response: str, del
     now = timezone.now()
     ids = [pk for link in links for pk in claim.entry_ids.get(link.article_id, [])]
     failed = 0
+    retry_at = None
     with transaction.atomic():
         entries = StackEntry.objects.filter(pk__in=ids, state=StackEntry.State.SENDING)
         if count_attempt:
@@ -246,14 +255,27 @@ def _settle_retry(claim: _Claim, links: list[ProductLink], *, response: str, del
             failed = StackEntry.objects.filter(pk__in=give_up).update(
                 state=StackEntry.State.FAILED, attempts=params.max_attempts, last_response=response[:2000],
                 updated_at=now)
-            rest = [pk for pk, _ in rows if pk not in set(give_up)]
-            attempts = max((a for _, a in rows), default=0) + 1
+            survivors = [(pk, attempts) for pk, attempts in rows if attempts + 1 < params.max_attempts]
+            rest = [pk for pk, _ in survivors]
+            if survivors:
+                # The survivors' own count: an entry given up just now must not
+                # stretch their wait past the longest backoff they can reach.
+                attempts = max(attempts for _, attempts in survivors) + 1
+                retry_at = now + timedelta(seconds=_backoff(attempts, params))
             StackEntry.objects.filter(pk__in=rest).update(
                 state=StackEntry.State.WAITING, attempts=F("attempts") + 1, last_response=response[:2000],
-                next_attempt_at=now + timedelta(seconds=_backoff(attempts, params)), updated_at=now)
+                next_attempt_at=retry_at, updated_at=now)
         else:
+            retry_at = now + timedelta(seconds=delay)
             entries.update(state=StackEntry.State.WAITING, last_response=response[:2000],
-                           next_attempt_at=now + timedelta(seconds=delay), updated_at=now)
+                           next_attempt_at=retry_at, updated_at=now)
+        if retry_at is not None:
+            # Entries queued while this batch was in flight wait with it, or
+            # the next sweep would retry the failing cart at once.
+            StackEntry.objects.filter(
+                store_id=links[0].store_id, article_id__in=[link.article_id for link in links],
+                state=StackEntry.State.WAITING, next_attempt_at__lt=retry_at,
+            ).exclude(pk__in=ids).update(next_attempt_at=retry_at)
         updates = {"claimed_until": None, "claim_token": ""}
         if unknown:
             updates["outcome_unknown"] = True

@@ -10,39 +10,35 @@ import time
 from decimal import Decimal
 
 import pytest
-from django.db import connection
 
 from carts.models import CartSettings, ExternalStore, ProductLink, StackEntry
-from carts.services.links import links_match
-from carts.services.stores import store_available
-from posinv.models import StockChange
 from posinv.services.ledger import MoveSpec, StockOrigin, stock_moves_post
 from tests.factories import make_article, make_location
-from tests.fakes.shopify import LOCATION, FakeShopify
+from tests.fakes.shopify import FakeShopify
 from tests.fakes.woocommerce import FakeWooCommerce
-from tests.support.processes import process_env, started_command, started_worker, wait_until
+from tests.support.carts import (
+    SKUS,
+    Cart,
+    cart_worker_env,
+    cart_workers,
+    carts_link,
+    carts_match,
+    mismatches,
+    shopify_store,
+    woo_store,
+)
+from tests.support.processes import started_worker, wait_until
 
-pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.e2e, pytest.mark.slow]
-
-SKUS = [f"E-{n:02}" for n in range(20)]
-
-
-def _test_database_url() -> str:
-    s = connection.settings_dict
-    host = f"{s.get('HOST') or '127.0.0.1'}:{s.get('PORT') or 5432}"
-    return f"postgres://{s.get('USER') or 'postgres'}@{host}/{s['NAME']}"
+# Both start real workers and a scheduler on the 2-core CI machine: never side by side
+# with tests/reliability/test_fault_carts.py.
+pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.e2e, pytest.mark.slow,
+              pytest.mark.xdist_group("cart-workers")]
 
 
-def _stores(shopify: FakeShopify, woo: FakeWooCommerce, web, cab):
-    shop = ExternalStore.objects.create(code="shop", name="Shopify", platform="shopify", url=shopify.url,
-                                        sync_inventory=True, params={"location_id": LOCATION},
-                                        secrets={"access_token": shopify.token})
-    shop.locations.add(web, cab)
-    wc = ExternalStore.objects.create(code="woo", name="Woo", platform="woocommerce", url=woo.url,
-                                      sync_inventory=True, secrets={"consumer_key": woo.key,
-                                                                    "consumer_secret": woo.secret})
-    wc.locations.add(web)
-    return shop, wc
+def _carts(shopify: FakeShopify, woo: FakeWooCommerce, web, cab) -> list[Cart]:
+    """Shopify sells the web warehouse and the cabinet, WooCommerce the web warehouse."""
+    return [Cart(shopify_store(shopify, code="shop", locations=[web, cab]), shopify),
+            Cart(woo_store(woo, code="woo", locations=[web]), woo)]
 
 
 def _holding_pid() -> int | None:
@@ -67,27 +63,6 @@ def _kill_a_worker_holding_a_claim(workers, web):
     raise AssertionError("no worker ever held a claim")
 
 
-def _carts_match(shop, wc, shopify, woo) -> bool:
-    if StockChange.objects.exists() or StackEntry.objects.filter(state__in=["waiting", "sending"]).exists():
-        return False
-    return _mismatches(shop, wc, shopify, woo) == []
-
-
-def _mismatches(shop, wc, shopify, woo) -> list:
-    from posinv.models import Article
-
-    ids = dict(Article.objects.filter(sku__in=SKUS).values_list("sku", "pk"))
-    ours_shop = store_available(store=shop, article_ids=ids.values())
-    ours_woo = store_available(store=wc, article_ids=ids.values())
-    wrong = []
-    for sku, pk in ids.items():
-        if shopify.available(sku) != ours_shop[pk]:
-            wrong.append(("shopify", sku, shopify.available(sku), ours_shop[pk]))
-        if woo.stock(sku) != ours_woo[pk]:
-            wrong.append(("woo", sku, woo.stock(sku), ours_woo[pk]))
-    return wrong
-
-
 def test_1000_register_and_cabinet_moves_reach_both_carts_exactly_despite_a_killed_worker_and_429s(
         transactional_db, rq_mode, settings):
     # given two carts linked by SKU, SynchQOH on, a short claim lease
@@ -101,15 +76,12 @@ def test_1000_register_and_cabinet_moves_reach_both_carts_exactly_despite_a_kill
         for sku in SKUS:
             shopify.add_variant(sku=sku)
             woo.add_product(sku=sku)
-        shop, wc = _stores(shopify, woo, web, cab)
-        assert links_match(store=shop)["counts"]["matched"] == 20
-        assert links_match(store=wc)["counts"]["matched"] == 20
+        carts = _carts(shopify, woo, web, cab)
+        carts_link(carts, skus=SKUS)
         shopify.faults.latency = woo.faults.latency = 0.02
         shopify.faults.error_rate = woo.faults.error_rate = 0.08  # occasional 5xx all along
-        env = process_env(database=_test_database_url(), POSINV_CHANGES_SWEEP_SECONDS="2",
-                          POSINV_SCHEDULER_TICK_SECONDS="0.5")
-        with started_worker(env=env, name="carts-w1") as w1, started_worker(env=env, name="carts-w2") as w2, \
-                started_command("run_scheduler", env=env, name="carts-scheduler"):
+        env = cart_worker_env(POSINV_CHANGES_SWEEP_SECONDS="2", POSINV_SCHEDULER_TICK_SECONDS="0.5")
+        with cart_workers(env=env, prefix="carts") as (w1, w2):
             stock_moves_post(moves=[
                 MoveSpec(kind="receipt", idempotency_key=f"init:{sku}", sku=sku, location_id=web.pk,
                          quantity=Decimal(500)) for sku in SKUS
@@ -137,11 +109,11 @@ def test_1000_register_and_cabinet_moves_reach_both_carts_exactly_despite_a_kill
                     woo.throttle_for(3, retry_after=1)
                 time.sleep(0.05)
             # then everything arrives, exactly
-            wait_until(lambda: _carts_match(shop, wc, shopify, woo), timeout=120, interval=0.5,
-                       message=f"carts to match the ledger: {_mismatches(shop, wc, shopify, woo)}")
+            wait_until(lambda: carts_match(carts, SKUS), timeout=120, interval=0.5,
+                       message=f"carts to match the ledger: {mismatches(carts, SKUS)}")
             survivor = w2 if killed is w1 else w1
             assert survivor.alive() and not killed.alive()
-    assert _mismatches(shop, wc, shopify, woo) == []
+    assert mismatches(carts, SKUS) == []
     assert StackEntry.objects.filter(state="failed").count() == 0
     assert woo.count(status=429) > 0
     assert sum(fake.count(status=status) for fake in (shopify, woo) for status in (500, 502, 503)) > 0
@@ -171,14 +143,14 @@ def test_an_order_pushed_by_shopify_over_http_moves_stock_once_and_reaches_the_o
     with FakeShopify() as shopify, FakeWooCommerce() as woo:
         shopify.add_variant(sku="E-00", available=10)
         woo.add_product(sku="E-00", stock=10)
-        shop, wc = _stores(shopify, woo, web, cab)
+        carts = _carts(shopify, woo, web, cab)
+        shop, wc = (cart.store for cart in carts)
         ExternalStore.objects.filter(pk=shop.pk).update(import_orders=True, order_location=web, secrets={
             "access_token": shopify.token, "webhook_secret": "whsec"})
-        links_match(store=shop)
-        links_match(store=wc)
+        carts_link(carts, skus=["E-00"])
         stock_moves_post(moves=[MoveSpec(kind="count", idempotency_key="init", sku="E-00", location_id=web.pk,
                                          counted=Decimal(10))], origin=StockOrigin("user", "clerk"))
-        env = process_env(database=_test_database_url())
+        env = cart_worker_env()
         with started_server(env=env, migrate=False) as url, started_worker(env=env, name="carts-w1"):
             # when Shopify sells 3 and pushes the order twice (a webhook retry)
             order = shopify.place_order(lines=[("E-00", 3)])

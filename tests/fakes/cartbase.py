@@ -3,13 +3,16 @@ port of 127.0.0.1 (a thread of the test process, so workers in other
 processes reach it over real HTTP), JSON helpers, and configurable faults:
 occasional 5xx, a period of 429s with Retry-After, a leaky-bucket rate limit,
 latency, and "slow answers" that apply a write but answer after the client's
-timeout (an unknown outcome)."""
+timeout (an unknown outcome). Every request is logged with its arrival time
+and the products it names (`calls`), so a test can bound how often a cart
+was called, per product, while it was down."""
 from __future__ import annotations
 
 import json
 import random
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
@@ -27,6 +30,18 @@ class Faults:
     slow_seconds: float = 3.0
     seed: int = 7
     rng: random.Random = field(default_factory=lambda: random.Random(7))
+
+
+@dataclass(frozen=True)
+class Call:
+    """One request as the fake saw it: when it arrived (monotonic), what it
+    asked, what it was answered and the SKUs of the products it named."""
+
+    at: float
+    method: str
+    path: str
+    status: int
+    skus: tuple[str, ...] = ()
 
 
 class Request:
@@ -57,10 +72,14 @@ class FakeServer:
         self.faults = Faults()
         self.lock = threading.RLock()
         self.requests: list[tuple[str, str, int]] = []
+        self.calls: list[Call] = []
         self.holds: list[tuple[float, str, int]] = []  # (monotonic time, ref, quantity) per write
         self._bucket = 0.0
         self._bucket_stamp = time.monotonic()
         self._server: ThreadingHTTPServer | None = None
+        # Called with each request before it is answered (in the server's thread):
+        # something that happens on our side while a call is in flight.
+        self.on_request: Callable[[Request], None] | None = None
 
     # -- lifecycle -----------------------------------------------------------
     def start(self) -> FakeServer:
@@ -124,9 +143,12 @@ class FakeServer:
             self.faults.retry_after = retry_after
 
     def dispatch(self, request: Request) -> Reply:
+        if self.on_request:
+            self.on_request(request)
         with self.lock:
             faults = self.faults
             now = time.monotonic()
+            skus = self.skus_named(request)
             reply = None
             if now < faults.throttle_until:
                 reply = self.too_many(faults.retry_after)
@@ -143,6 +165,7 @@ class FakeServer:
             if reply is None:
                 reply = self.handle(request)
             self.requests.append((request.method, request.path, reply.status))
+            self.calls.append(Call(now, request.method, request.path, reply.status, skus))
         if faults.latency and not reply.delay:
             reply.delay = faults.latency
         return reply
@@ -160,6 +183,15 @@ class FakeServer:
 
     def handle(self, request: Request) -> Reply:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def skus_named(self, request: Request) -> tuple[str, ...]:
+        """The SKUs of the products a request reads or writes (subclasses know their URLs and bodies)."""
+        return ()
+
+    def calls_between(self, start: float, end: float, *, sku: str | None = None) -> list[Call]:
+        """Requests that arrived in [start, end) (monotonic), only those naming `sku` if given."""
+        with self.lock:
+            return [c for c in self.calls if start <= c.at < end and (sku is None or sku in c.skus)]
 
     def count(self, method: str | None = None, path_contains: str = "", status: int | None = None) -> int:
         with self.lock:

@@ -111,6 +111,21 @@ class FakeShopify(FakeServer):
                                for ln in order.lines]}
 
     # -- HTTP ------------------------------------------------------------------
+    def skus_named(self, request: Request) -> tuple[str, ...]:
+        """Inventory items a GraphQL read (`nodes`) or write (`inventorySetQuantities`) names."""
+        if request.method != "POST" or not request.path.endswith("/graphql.json"):
+            return ()
+        try:
+            body = request.json()
+        except ValueError:
+            return ()
+        variables = (body.get("variables") if isinstance(body, dict) else None) or {}
+        data = variables.get("input") or {}
+        gids = list(variables.get("ids") or [])
+        gids += [q.get("inventoryItemId") for q in data.get("quantities") or [] if isinstance(q, dict)]
+        found = (self._item(gid) for gid in gids if isinstance(gid, str))
+        return tuple(variant.sku for variant in found if variant)
+
     def handle(self, request: Request) -> Reply:
         if request.headers.get("X-Shopify-Access-Token") != self.token:
             return Reply(401, {"errors": "[API] Invalid API key or access token (unrecognized login or wrong "

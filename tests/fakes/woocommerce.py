@@ -88,6 +88,22 @@ class FakeWooCommerce(FakeServer):
             order["date_modified_gmt"] = max(modified, now).isoformat()[:19]
 
     # -- HTTP --------------------------------------------------------------------
+    def skus_named(self, request: Request) -> tuple[str, ...]:
+        """Items of a batch write, or the products a GET asks for by `include`."""
+        if request.method == "POST" and request.path.endswith("/batch"):
+            try:
+                body = request.json()
+            except ValueError:
+                return ()
+            changes = body.get("update") if isinstance(body, dict) else None
+            ids = [change.get("id") for change in changes or [] if isinstance(change, dict)]
+        elif request.method == "GET" and request.query.get("include"):
+            ids = request.query["include"].split(",")
+        else:
+            return ()
+        by_id = {item["id"]: item.get("sku", "") for item in self._all_items()}
+        return tuple(by_id[int(i)] for i in ids if str(i).isdigit() and int(i) in by_id)
+
     def _authorized(self, request: Request) -> bool:
         header = request.headers.get("Authorization", "")
         if not header.startswith("Basic "):
