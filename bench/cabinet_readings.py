@@ -32,7 +32,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._setup import django_for_bench  # noqa: E402
+from bench._setup import cpu_seconds, database_backends, django_for_bench, process_tree  # noqa: E402
 
 T0 = datetime(2026, 5, 3, 6, 0, tzinfo=UTC)
 
@@ -137,8 +137,8 @@ def main() -> None:
         def timed(all_bodies: list[bytes], label: str) -> tuple[float, list[dict], list[float]]:
             latencies: list[float] = []
             post(b'{"readings": []}')  # every server process has its connection before we count
-            pids = _server_pids(server.pid, worker.pid if worker else None)
-            cpu_before = _cpu_seconds(pids)
+            pids = process_tree([server.pid, *([worker.pid] if worker else [])]) | database_backends()
+            cpu_before = cpu_seconds(pids)
 
             def one(body):
                 started = time.perf_counter()
@@ -152,7 +152,7 @@ def main() -> None:
             elapsed = time.perf_counter() - started
             if worker is not None:
                 time.sleep(1)  # let the worker finish dispatching this phase's changes
-            cpu_used[label] = _cpu_seconds(pids) - cpu_before
+            cpu_used[label] = cpu_seconds(pids) - cpu_before
             return elapsed, answers, sorted(latencies)
 
         batched_s, batched_answers, batched_lat = timed(bodies, "batched")
@@ -181,40 +181,6 @@ def main() -> None:
         server.stop()
         if worker is not None:
             worker.stop()
-
-
-def _cpu_seconds(pids: list[int]) -> float:
-    """User + system CPU time used so far by these processes (Linux /proc)."""
-    total = 0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / os.sysconf("SC_CLK_TCK")
-
-
-def _server_pids(master: int, worker: int | None) -> list[int]:
-    """gunicorn's workers, the RQ worker and the PostgreSQL backends serving the bench database."""
-    from django.db import connection
-
-    children = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == master:
-                children.append(int(stat.parent.name))
-        except (OSError, ValueError, IndexError):
-            continue
-    backends = []
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
-            )
-            backends = [pid for (pid,) in cursor.fetchall()]
-        connection.close()
-    return children + ([worker] if worker else []) + backends
 
 
 def _check_ledger(cabinet_id: int) -> None:

@@ -19,95 +19,54 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
-import multiprocessing
 import os
 import random
-import statistics
+import resource
 import sys
-import threading
 import time
 from decimal import Decimal
 
-from _setup import REPO, django_for_bench
+from _setup import REPO, cpu_seconds, database_backends, django_for_bench, process_tree
 
 HOT = 10
 COLD = 190
 
 
-def _client_process(port: int, tokens: list[str], codes: list[str], mode: str, deadline: float, first: int, out):
-    """One OS process running one thread per till (the GIL stays off the server's cores this way)."""
-    results: list[tuple[int, float]] = []
-    lock = threading.Lock()
-
-    def till(index: int, token: str) -> None:
-        rng = random.Random(index)
-        hot = (first + index) % 2 == 0
-        pool = codes[:HOT] if hot else codes[HOT:]
-        mine: list[tuple[int, float]] = []
-        n = 0
-        while time.time() < deadline:
-            n += 1
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-            headers = {"Authorization": f"Token {token}", "Content-Type": "application/json"}
-            started = time.perf_counter()
-            try:
-                if mode == "scan":
-                    conn.request("GET", f"/api/v1/scan/{rng.choice(pool)}/", headers=headers)
-                else:
-                    lines = [{"code": code, "quantity": "1", "price": "1.00"} for code in rng.sample(pool, 3)]
-                    headers["Idempotency-Key"] = f"bench-{first + index}-{n}"
-                    conn.request("POST", "/api/v1/sales/", body=json.dumps({"lines": lines}), headers=headers)
-                response = conn.getresponse()
-                response.read()
-                status = response.status
-            except OSError:
-                status = 0
-            finally:
-                conn.close()
-            mine.append((status, time.perf_counter() - started))
-        with lock:
-            results.extend(mine)
-
-    threads = [threading.Thread(target=till, args=(i, token)) for i, token in enumerate(tokens)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    out.put(results)
-
-
 def _phase(port: int, tokens: list[str], codes: list[str], mode: str, seconds: float, processes: int) -> dict:
-    deadline = time.time() + seconds
-    queue: multiprocessing.Queue = multiprocessing.Queue()
-    share = -(-len(tokens) // processes)
-    children = []
-    for p in range(processes):
-        chunk = tokens[p * share : (p + 1) * share]
-        if chunk:
-            child = multiprocessing.Process(
-                target=_client_process, args=(port, chunk, codes, mode, deadline, p * share, queue)
-            )
-            child.start()
-            children.append(child)
-    started = time.time()
-    results: list[tuple[int, float]] = []
-    for _ in children:
-        results.extend(queue.get())
-    for child in children:
-        child.join()
-    elapsed = max(time.time() - started, seconds)
-    ok = sorted(latency for status, latency in results if status in (200, 201))
-    errors: dict[int, int] = {}
-    for status, _ in results:
-        if status not in (200, 201):
-            errors[status] = errors.get(status, 0) + 1
+    """Every till (client `i`, token `tokens[i]`) scans or sells for `seconds`; even ones draw from the hot
+    articles, odd ones from the cold."""
+    from tests.support.loadrun import LoadClient, Request, run_clients
+
+    def till(index: int, token: str) -> LoadClient:
+        rng = random.Random(index)
+        pool = codes[:HOT] if index % 2 == 0 else codes[HOT:]
+        headers = {"Authorization": f"Token {token}"}
+
+        def request(n: int) -> Request:
+            if mode == "scan":
+                return Request("GET", f"/api/v1/scan/{rng.choice(pool)}/", headers=headers)
+            lines = [{"code": code, "quantity": "1", "price": "1.00"} for code in rng.sample(pool, 3)]
+            key = {"Idempotency-Key": f"bench-{index}-{n}"}
+            return Request.post_json("/api/v1/sales/", {"lines": lines}, {**headers, **key})
+
+        return LoadClient(request=request)
+
+    run = run_clients([till(i, token) for i, token in enumerate(tokens)], url=f"http://127.0.0.1:{port}",
+                      seconds=seconds, processes=processes)
+    summary = run.summary()
     return {
-        "ok": len(ok),
-        "rate": len(ok) / elapsed,
-        "p50": statistics.median(ok) * 1000 if ok else float("nan"),
-        "p99": ok[int(len(ok) * 0.99) - 1] * 1000 if ok else float("nan"),
-        "errors": errors,
+        "ok": summary.accepted,
+        "rate": summary.rate,
+        "p50": summary.ms(0.5) if summary.accepted else float("nan"),
+        "p99": summary.ms(0.99) if summary.accepted else float("nan"),
+        "errors": summary.errors,
     }
+
+
+def _clients_cpu() -> float:
+    """CPU seconds of this process and its finished children (the client processes of `_phase`)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def _statements_per_sale(token: str, codes: list[str]) -> int:
@@ -247,10 +206,24 @@ def main() -> None:
             f"p99 {base['p99']:6.1f} ms   errors {base['errors']}",
             flush=True,
         )
+        groups = {"web (gunicorn)": process_tree([server.pid]), "rqworker": process_tree([worker.pid]),
+                  "PostgreSQL": database_backends()}
+        before = {name: cpu_seconds(pids) for name, pids in groups.items()}
+        clients_before = _clients_cpu()
         sales = _phase(port, tokens, codes, "sale", args.seconds, args.client_processes)
+        used = {name: cpu_seconds(pids) - before[name] for name, pids in groups.items()}
+        used["clients"] = _clients_cpu() - clients_before
         print(
             f"POST /sales/ 3 lines: {sales['rate']:8.1f} sales/s p50 {sales['p50']:6.1f} ms   "
             f"p99 {sales['p99']:6.1f} ms   errors {sales['errors']}   ({sales['ok']} sales in {args.seconds:.0f} s)"
+        )
+        per_sale = {name: seconds * 1000 / max(sales["ok"], 1) for name, seconds in used.items()}
+        ceiling = 1000 * (os.cpu_count() or 2) / sum(per_sale.values())
+        print(
+            "CPU per sale: "
+            + ", ".join(f"{name} {ms:.2f} ms" for name, ms in per_sale.items())
+            + f"; total {sum(per_sale.values()):.2f} ms -> at most {ceiling:.0f} sales/s "
+            f"on {os.cpu_count()} cores fully used"
         )
         print(f"ratio sales/s to scan/s (same run): {sales['rate'] / base['rate']:.2f}")
         print(

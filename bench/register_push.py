@@ -30,47 +30,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._setup import django_for_bench  # noqa: E402
-
-
-def _cpu_seconds(pids: set[int]) -> float:
-    """User + system CPU seconds used so far by the processes `pids`."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    total = 0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += int(fields[11]) + int(fields[12])
-    return total / ticks
-
-
-def _server_pids(roots: list[int], database: str | None) -> set[int]:
-    """The server's processes (the given ones and their children) and the
-    PostgreSQL backends connected to the bench database."""
-    children: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
-    pids, todo = set(), list(roots)
-    while todo:
-        pid = todo.pop()
-        if pid not in pids:
-            pids.add(pid)
-            todo += children.get(pid, [])
-    if database:
-        from django.db import connection
-
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
-                           [database])
-            pids |= {row[0] for row in cursor.fetchall()}
-        connection.close()
-    return pids
+from bench._setup import cpu_seconds, database_backends, django_for_bench, process_tree  # noqa: E402
 
 
 def main() -> None:
@@ -175,16 +135,15 @@ def main() -> None:
         def lines_in(per_register):
             return sum(1 for entries in per_register.values() for e in entries if e["table"] == "receipt_line")
 
-        database = connection.settings_dict["NAME"] if connection.vendor == "postgresql" else None
         roots = [server.pid] + ([worker.pid] if worker is not None else [])
 
         def measured(per_register, size):
             # Server CPU (gunicorn, RQ worker, PostgreSQL backends), the client excluded.
-            pids = _server_pids(roots, database)
-            before = _cpu_seconds(pids)
+            pids = process_tree(roots) | database_backends()
+            before = cpu_seconds(pids)
             outcome = run(per_register, size)
-            pids |= _server_pids(roots, database)
-            return (*outcome, _cpu_seconds(pids) - before)
+            pids |= process_tree(roots) | database_backends()
+            return (*outcome, cpu_seconds(pids) - before)
 
         batched_s, batched_applied, batched_lat, batched_cpu = measured(batched, args.batch)
         naive_s, naive_applied, naive_lat, naive_cpu = measured(naive, 1)
