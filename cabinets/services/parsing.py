@@ -4,6 +4,7 @@ loop rather than a nested DRF serializer: it runs for every reading of
 every batch, and per-field serializer overhead would dominate the request."""
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 
 from django.utils.dateparse import parse_datetime
@@ -77,8 +78,22 @@ def readings_parse(*, body, max_readings: int = MAX_READINGS) -> list[ReadingIn]
             bad("read_at", "required: an ISO 8601 date and time with its zone")
         elif read_at.tzinfo is None:
             bad("read_at", "must include a time zone (e.g. 2026-05-03T10:00:00Z)")
+        else:
+            read_at = _in_utc(read_at)
+            if read_at is None:
+                bad("read_at", "out of range: a time between the years 1 and 9999 in UTC")
         if len(problems) == 0:
             parsed.append(ReadingIn(tray_id=tray_id.strip(), weight_g=weight, read_at=read_at, position=position))
     if problems:
         raise InvalidInput(problems[:50])
     return parsed
+
+
+def _in_utc(moment: datetime) -> datetime | None:
+    """`moment` in UTC, or None when UTC takes it past the year 1 or 9999.
+    Python accepts zone offsets up to 24 hours and PostgreSQL only up to 16,
+    so a reading kept with its own offset could fail to store (a 500)."""
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        return None

@@ -74,6 +74,8 @@ def test_push_answers_each_reading_applied_duplicate_or_rejected(device, cabinet
          "readings[0].weight_g", "must be a finite number"),
         ({"readings": [{"tray_id": "T-1", "weight_g": "200", "read_at": "yesterday"}]},
          "readings[0].read_at", "required: an ISO 8601 date and time with its zone"),
+        ({"readings": [{"tray_id": "T-1", "weight_g": "200", "read_at": "0001-01-01T03:00:00+05:00"}]},
+         "readings[0].read_at", "out of range: a time between the years 1 and 9999 in UTC"),
     ],
 )
 def test_a_malformed_body_is_400_with_the_field_and_nothing_is_applied(device, body, field, reason):
@@ -89,6 +91,18 @@ def test_a_malformed_body_is_400_with_the_field_and_nothing_is_applied(device, b
     assert (error["field"], error["reason"]) == (field, reason)
     assert WeightReading.objects.count() == 0
     assert StockMove.objects.count() == 0
+
+
+def test_a_zone_offset_beyond_postgresql_s_16_hours_is_read_in_utc_not_a_500(device, cabinet, screw):
+    # Found by the API fuzzing: Python takes offsets up to 24 h, PostgreSQL refused to store it (500).
+    body = {"readings": [{"tray_id": "T-1", "weight_g": "222.4", "read_at": "2026-05-03T20:07:49-21:33"}]}
+
+    response = device.post(URL, body, format="json")
+
+    assert response.status_code == 200
+    assert response.json()["results"][0]["read_at"] == "2026-05-04T17:40:49Z"
+    assert WeightReading.objects.get().read_at.isoformat() == "2026-05-04T17:40:49+00:00"
+    assert StockLevel.objects.get(article=screw, location=cabinet.location).on_hand == Decimal("12")
 
 
 def test_a_batch_over_the_limit_is_refused_whole(device):
