@@ -189,7 +189,8 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["posinv.api.permissions.IsStaffUser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "posinv.api.errors.exception_handler",
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    # limit/offset as DRF's, but a bad value is a 400 instead of the first page.
+    "DEFAULT_PAGINATION_CLASS": "posinv.api.pagination.StrictLimitOffsetPagination",
     "PAGE_SIZE": 100,
 }
 

@@ -15,3 +15,6 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("", include("ops.urls")),
 ]
+
+# Unmatched URLs under /api/ answer the API's JSON error shape, not an HTML page.
+handler404 = "posinv.api.errors.page_not_found"

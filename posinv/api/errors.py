@@ -1,8 +1,12 @@
 """One error shape for the whole API:
 `{"errors": [{"field": "entries[3].sku", "reason": "...", "code": "..."}]}`
-with 400 for bad input, 404/409 for domain refusals."""
+with 400 for bad input, 404/409 for domain refusals, and the same shape for
+DRF's own refusals (401, 403, 405, 415, 429...) and for a URL under /api/
+that no operation answers (`page_not_found`, Django's handler404)."""
 from __future__ import annotations
 
+from django.http import JsonResponse
+from django.views import defaults
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -51,3 +55,17 @@ def exception_handler(exc, context):
         detail = response.data["detail"]
         response.data = {"errors": [{"reason": str(detail), "code": getattr(detail, "code", "error")}]}
     return response
+
+
+API_PREFIX = "/api/"
+
+
+def page_not_found(request, exception):
+    """Django's 404 for a URL no view matched: the API's error shape under
+    /api/ (a client reading JSON must not get an HTML page, e.g. for a path
+    parameter holding a "/" or a character its converter refuses), Django's
+    page elsewhere. The path is not echoed."""
+    if request.path.startswith(API_PREFIX):
+        body = {"errors": [{"reason": "No API operation answers at this path.", "code": "not_found"}]}
+        return JsonResponse(body, status=status.HTTP_404_NOT_FOUND)
+    return defaults.page_not_found(request, exception)
