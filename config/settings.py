@@ -187,7 +187,8 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["posinv.api.permissions.IsStaffUser"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # drf-spectacular plus the error answers every operation can give (401/403/404/429...).
+    "DEFAULT_SCHEMA_CLASS": "posinv.api.schema.ErrorAnswersAutoSchema",
     "EXCEPTION_HANDLER": "posinv.api.errors.exception_handler",
     # limit/offset as DRF's, but a bad value is a 400 instead of the first page.
     "DEFAULT_PAGINATION_CLASS": "posinv.api.pagination.StrictLimitOffsetPagination",

@@ -59,6 +59,8 @@ class CustomerHistoryView(APIView):
 
 
 class CustomerMatchView(APIView):
+    schema_error_answers = {404: "No customer matches."}
+
     @extend_schema(parameters=[s.CustomerMatchQuery], responses=s.Customer)
     def get(self, request):
         query = s.CustomerMatchQuery(data=request.query_params)

@@ -31,6 +31,7 @@ class OrderWebhookView(APIView):
 
     authentication_classes: list = []
     permission_classes = [AllowAny]
+    schema_error_answers = {403: "The signature does not verify with the store's webhook secret; nothing is applied."}
 
     @extend_schema(
         request={"application/json": dict},

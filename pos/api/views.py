@@ -143,6 +143,7 @@ class RegisterReceiptListView(generics.ListAPIView):
 class NodeView(APIView):
     authentication_classes = [NodeTokenAuthentication, TokenAuthentication]
     permission_classes = [IsThisRegisterOrStaff]
+    schema_error_answers = {404: "Not a register node: only a node (POSINV_NODE=register) serves this."}
 
     def initial(self, request, *args, **kwargs):
         if not is_node():
