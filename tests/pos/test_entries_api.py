@@ -301,7 +301,7 @@ def test_the_openapi_schema_describes_the_register_contract(staff_client):
     schema = staff_client.get("/api/schema/", {"format": "json"}).json()
 
     push = schema["paths"]["/api/v1/registers/{code}/entries/"]["post"]
-    assert set(push["responses"]) == {"200", "400", "401", "403", "409", "413"}
+    assert set(push["responses"]) == {"200", "400", "401", "403", "404", "409", "413", "415", "429"}
     outbox = schema["paths"]["/api/v1/sync/outbox/"]["get"]
     assert {"registerNodeToken": []} in outbox["security"]
     assert set(schema["components"]["schemas"]["OutboxPageOut"]["properties"]) == {

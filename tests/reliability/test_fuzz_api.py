@@ -1,12 +1,19 @@
 """API fuzzing: schemathesis generates requests for every operation of
-/api/schema/ (valid and invalid bodies, parameters and headers) and sends
-them in-process to the WSGI application, as a staff user, as a register, as
-a cabinet and with a wrong token. No answer may be a 5xx, every documented
-answer must match its schema and content type, and afterwards every
-(article, location) still has on_hand equal to the sum of its moves.
+/api/schema/, once with data that fits the schema and once with data that
+does not (bodies, parameters and headers), and sends them in-process to the
+WSGI application, as a staff user, as a register, as a cabinet and with a
+wrong token. Every answer must be documented: no 5xx, a documented status
+(posinv/api/schema.py documents the error answers), the documented body,
+content type and headers; invalid data must be refused with a 4xx. Afterwards
+every (article, location) still has on_hand equal to the sum of its moves.
 
-Bounded: POSINV_FUZZ_EXAMPLES examples per operation and token (default 12),
-which keeps the whole run around two minutes on 2 cores.
+Left out: `positive_data_acceptance`, because the schema cannot say that a SKU
+or a location must exist, so valid-looking data is rightly refused with 400
+by the services; `ignored_auth`, because the wrong-token run shows the 401s
+itself; the coverage and stateful checks, which need schemathesis' own runner.
+
+Bounded: POSINV_FUZZ_EXAMPLES examples per operation, mode and token (default
+12): about a minute for the four runs on 2 shared cores (docs/reliability.md).
 Select with `pytest -m fuzz`."""
 from __future__ import annotations
 
@@ -19,8 +26,16 @@ from django.core.management import call_command
 from drf_spectacular.generators import SchemaGenerator
 from hypothesis import HealthCheck, Phase, given
 from hypothesis import settings as hsettings
+from hypothesis.errors import Unsatisfiable
+from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
-from schemathesis.specs.openapi.checks import content_type_conformance, response_schema_conformance
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    negative_data_rejection,
+    response_headers_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
 
 from config.wsgi import application
 from posinv.models import StockMove
@@ -29,7 +44,22 @@ from posinv.selectors import ledger_drift
 pytestmark = [pytest.mark.fuzz, pytest.mark.slow, pytest.mark.django_db]
 
 EXAMPLES = int(os.environ.get("POSINV_FUZZ_EXAMPLES", "12"))
-CHECKS = [not_a_server_error, response_schema_conformance, content_type_conformance]
+CHECKS = [not_a_server_error, status_code_conformance, response_schema_conformance, content_type_conformance,
+          response_headers_conformance]
+EXTRA = {GenerationMode.POSITIVE: [], GenerationMode.NEGATIVE: [negative_data_rejection]}
+# Wrong answers found in retail/, which its owner is changing (reported, not fixed here): a case that
+# matches is counted apart and not checked. Each is pinned by a strict xfail that turns red once fixed
+# (then drop it here): test_schema_errors.py::test_rfid_reads_documents_the_404_of_an_unknown_location
+# and test_a_transfer_receipt_with_a_null_line_is_refused_with_400 below.
+KNOWN_GAPS = {
+    # RfidReadView: an unknown `location` is a 404; its own responses list no 404.
+    "POST /api/v1/rfid/reads/": lambda case, response: response.status_code == 404,
+    # ReceiveIn.validate_lines subscripts each line; a null line (`"lines": [null]`) is a TypeError, a 500.
+    "POST /api/v1/transfers/{number}/receive/": lambda case, response: (
+        response.status_code == 500 and isinstance(case.body, dict) and isinstance(case.body.get("lines"), list)
+        and None in case.body["lines"]
+    ),
+}
 
 
 def _schema():
@@ -38,31 +68,60 @@ def _schema():
     return schemathesis.openapi.from_dict(document)
 
 
-def _fuzz(world, who: str) -> tuple[Counter, list[str]]:
+def _fuzz(world, who: str) -> tuple[Counter, list[str], list[str]]:
+    """Every operation, with valid and with invalid data. Returns the answers
+    by status, the failures, and the operations that have nothing to make invalid."""
     schema = _schema()
     headers = {"Authorization": f"Token {world.tokens[who]}" if who != "bad" else "Token wrong-token-000000000000"}
     statuses: Counter = Counter()
     failures: list[str] = []
+    not_negated: list[str] = []
     operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) > 20
     for operation in operations:
-        @given(case=operation.as_strategy())
-        @hsettings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=True,
-                   phases=[Phase.explicit, Phase.generate],
-                   suppress_health_check=list(HealthCheck))
-        def run(case):
-            if who in {"R1", "CAB1"} and case.operation.path.startswith(("/api/v1/registers/", "/api/v1/cabinets/")):
-                # A device's own URL, so its token gets past the scope check and the bodies are fuzzed.
-                case.path_parameters["code"] = who
-            response = case.call(app=application, headers=headers)
-            statuses[response.status_code // 100 * 100] += 1
+        for mode in GenerationMode:
             try:
-                case.validate_response(response, checks=CHECKS, headers=headers)
-            except Exception as exc:  # collect every operation's failure, report them together
-                failures.append(f"{case.operation.label} -> {response.status_code}: {str(exc)[:600]}")
+                _fuzz_operation(operation, mode, who=who, headers=headers, statuses=statuses, failures=failures)
+            except Unsatisfiable:
+                # No body and no query, at most a path string: nothing can be sent that is invalid on the wire.
+                assert mode is GenerationMode.NEGATIVE
+                assert not operation.body and not [p for p in operation.iter_parameters() if p.location == "query"]
+                not_negated.append(operation.label)
+    return statuses, failures, not_negated
 
-        run()  # tests/conftest.py keeps the test's connection open across in-process requests
-    return statuses, failures
+
+def _fuzz_operation(operation, mode: GenerationMode, *, who: str, headers: dict, statuses: Counter,
+                    failures: list[str]) -> None:
+    @given(case=operation.as_strategy(generation_mode=mode))
+    @hsettings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=True,
+               phases=[Phase.explicit, Phase.generate],
+               suppress_health_check=list(HealthCheck))
+    def run(case):
+        if who in {"R1", "CAB1"} and case.operation.path.startswith(("/api/v1/registers/", "/api/v1/cabinets/")):
+            # A device's own URL, so its token gets past the scope check and the bodies are fuzzed.
+            case.path_parameters["code"] = who
+        response = case.call(app=application, headers=headers)
+        known_gap = KNOWN_GAPS.get(case.operation.label)
+        if known_gap and known_gap(case, response):
+            statuses[f"known gap {response.status_code}"] += 1
+            return
+        statuses[response.status_code] += 1
+        checks = CHECKS + EXTRA[mode]
+        if (case.media_type and case.media_type != "application/json") or _has_an_empty_query_value(case):
+            # Forms and query strings have no types, so an "invalid" value can read as a valid one: DRF
+            # reads an empty value (`?below=`, `read_at=`) as not given, or as null where null is allowed.
+            checks = [check for check in checks if check is not negative_data_rejection]
+        try:
+            case.validate_response(response, headers=headers, checks=checks)
+        except (Exception, BaseExceptionGroup) as exc:  # schemathesis raises a FailureGroup; collect them all
+            failures.append(f"{mode} {case.operation.label} -> {response.status_code}: {str(exc)[:600]}")
+
+    run()  # tests/conftest.py keeps the test's connection open across in-process requests
+
+
+def _has_an_empty_query_value(case) -> bool:
+    values = [v for value in (case.query or {}).values() for v in (value if isinstance(value, list) else [value])]
+    return "" in values
 
 
 @pytest.mark.parametrize("who", ["staff", "R1", "CAB1", "bad"])
@@ -71,16 +130,30 @@ def test_fuzzing_every_operation_gives_no_5xx_schema_conform_answers_and_keeps_t
     # given the world's stock (moves and levels agree)
     assert list(ledger_drift()) == []
     # when every operation is fuzzed with this token
-    statuses, failures = _fuzz(world, who)
+    statuses, failures, not_negated = _fuzz(world, who)
     # then nothing failed, something was really answered, and the ledger still holds
-    assert failures == []
-    assert statuses[500] == 0
+    assert failures == [], "\n\n".join(failures)
+    assert not [status for status in statuses if isinstance(status, int) and status >= 500]
     assert sum(statuses.values()) >= EXAMPLES
     assert list(ledger_drift()) == []
     call_command("verify_ledger")  # the command exits non-zero (CommandError) on any drift
-    print(f"fuzz {who}: {dict(statuses)}")
+    print(f"fuzz {who}: {dict(sorted(statuses.items(), key=str))}; not negated: {not_negated}")
     if who == "bad":
-        assert set(statuses) == {400}  # 401 everywhere; the signed webhook 400/403/404
+        assert set(statuses) <= {400, 401, 403, 404}
+        assert statuses[401] > 0  # 401 everywhere but the signed webhook (400/403/404)
         assert StockMove.objects.count() == 1  # a wrong token moved nothing
     else:
-        assert statuses[200] > 0  # the token was accepted somewhere: not a run of 401s
+        assert sum(count for status, count in statuses.items() if str(status).startswith("2")) > 0  # not all 401s
+
+
+@pytest.mark.xfail(strict=True, reason="retail/api/serializers.py ReceiveIn.validate_lines subscripts a null line "
+                                       "(TypeError, 500); reported, retail is being changed by its owner. When "
+                                       "fixed, drop its entry from KNOWN_GAPS.")
+def test_a_transfer_receipt_with_a_null_line_is_refused_with_400(world):
+    client = world.client("staff")
+    client.raise_request_exception = False
+
+    response = client.post("/api/v1/transfers/TO-1/receive/", {"lines": [None]}, format="json")
+
+    assert response.status_code == 400
+    assert StockMove.objects.count() == 1
