@@ -24,7 +24,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from django.db import connection, transaction
@@ -346,7 +346,8 @@ def _applied(**result) -> Outcome:
 
 
 def _time(value: str | None) -> datetime | None:
-    return parse_datetime(value) if value else None
+    # In UTC: PostgreSQL refuses the zone offsets beyond 16 hours that Python accepts (shapes checked the range).
+    return parse_datetime(value).astimezone(UTC) if value else None
 
 
 def _apply(register: CashRegister, entries: list[SyncEntry], *, now: datetime) -> dict[int, Outcome]:

@@ -4,7 +4,7 @@ answer to a malformed batch is a list of problems naming the entry and the
 field (`entries[3].record.quantity`), and nothing of it is applied."""
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 
 from django.utils.dateparse import parse_datetime
@@ -88,7 +88,11 @@ def _time(value) -> datetime | str:
         return f"{value!r} is not an ISO 8601 time"
     if parsed.tzinfo is None:
         return "needs a time zone (e.g. +00:00)"
-    return parsed
+    try:
+        # Python takes zone offsets up to 24 hours, PostgreSQL only up to 16: store UTC.
+        return parsed.astimezone(UTC)
+    except OverflowError:
+        return "out of range: a time between the years 1 and 9999 in UTC"
 
 
 def _check(kind: str, name: str, value) -> str | None:
