@@ -223,7 +223,9 @@ class ReceiveIn(serializers.Serializer):
 
     def validate_lines(self, lines):
         seen = set()
-        for line in lines or ():
+        for index, line in enumerate(lines or ()):
+            if line is None:
+                raise serializers.ValidationError({index: ["A line cannot be null."]})
             if line["line_no"] in seen:
                 raise serializers.ValidationError(f"line no. {line['line_no']} is given twice")
             seen.add(line["line_no"])

@@ -312,7 +312,12 @@ class RfidReadView(APIView):
             "nothing. The same `read_id` again returns the first read (200)."
         ),
         request=s.RfidReadIn,
-        responses={201: s.RfidReadOut, 200: s.RfidReadOut, **ERRORS},
+        responses={
+            201: s.RfidReadOut,
+            200: s.RfidReadOut,
+            **ERRORS,
+            404: OpenApiResponse(s.ErrorsOut, description="No location with that code."),
+        },
         examples=[
             OpenApiExample(
                 "Gate read",

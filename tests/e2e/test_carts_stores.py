@@ -10,10 +10,10 @@ import pytest
 from carts.models import CartSettings, ExternalStore
 from carts.services.links import links_match
 from posinv.models import JobRun, StockLevel
-from tests.e2e.test_carts_workers import _test_database_url
 from tests.factories import make_article, make_location
 from tests.fakes.baselinker import FakeBaseLinker
 from tests.fakes.wholesaler import FakeWholesaler
+from tests.support.carts import worker_database_url
 from tests.support.processes import process_env, started_command, started_worker, wait_until
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.e2e]
@@ -40,7 +40,7 @@ def test_a_scheduled_feed_run_counts_into_the_warehouse_and_reaches_the_inferior
         links_match(store=wholesaler)
         links_match(store=store)
         ExternalStore.objects.filter(pk=store.pk).update(last_stock_run_at="2026-01-01T00:00:00Z")
-        env = process_env(database=_test_database_url(), POSINV_SCHEDULER_TICK_SECONDS="0.5")
+        env = process_env(database=worker_database_url(), POSINV_SCHEDULER_TICK_SECONDS="0.5")
         with started_worker(env=env, name="stores-w1"), started_command("run_scheduler", env=env,
                                                                           name="stores-scheduler"):
             # then the feed's 40 arrive as a count, and the marketplace shows them

@@ -100,9 +100,6 @@ def test_a_view_s_own_answers_are_kept_and_node_only_operations_document_their_4
     assert outbox["404"]["description"] == "Not a register node: only a node (POSINV_NODE=register) serves this."
 
 
-@pytest.mark.xfail(strict=True, reason="retail/api/views.py RfidReadView answers 404 for an unknown location "
-                                       "but its @extend_schema responses list no 404 (reported; retail is the "
-                                       "lead's). When fixed, drop it from KNOWN_GAPS in test_fuzz_api.py.")
 def test_rfid_reads_documents_the_404_of_an_unknown_location(document):
     assert "404" in document["paths"]["/api/v1/rfid/reads/"]["post"]["responses"]
 
