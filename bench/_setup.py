@@ -8,7 +8,8 @@ import atexit
 import os
 import sys
 import tempfile
-from collections.abc import Iterable
+import threading
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -55,16 +56,61 @@ def django_for_bench(label: str) -> str:
     return connection.vendor
 
 
+def _cpu_ticks(pid: int) -> int | None:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return int(fields[11]) + int(fields[12])  # utime, stime
+
+
 def cpu_seconds(pids: Iterable[int]) -> float:
     """User + system CPU seconds used so far by the processes `pids` (Linux /proc; gone ones count 0)."""
-    total = 0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / os.sysconf("SC_CLK_TCK")
+    return sum(_cpu_ticks(pid) or 0 for pid in pids) / os.sysconf("SC_CLK_TCK")
+
+
+class CpuMeter:
+    """CPU seconds used by groups of processes while it runs (a `with` block). Each group is a function
+    giving its current pids; a thread samples them twice a second, so processes that start or end meanwhile
+    (a web worker reconnecting to the database) count for what they used while it watched."""
+
+    def __init__(self, groups: dict[str, Callable[[], set[int]]], interval: float = 0.5):
+        self.groups, self.interval = groups, interval
+        self.first: dict[str, dict[int, int]] = {name: {} for name in groups}
+        self.last: dict[str, dict[int, int]] = {name: {} for name in groups}
+        self._stop = threading.Event()
+
+    def _sample(self, *, first: bool = False) -> None:
+        for name, pids_of in self.groups.items():
+            for pid in pids_of():
+                ticks = _cpu_ticks(pid)
+                if ticks is None:
+                    continue
+                # A process first seen after the start began during the run: all its CPU counts.
+                self.first[name].setdefault(pid, ticks if first else 0)
+                self.last[name][pid] = ticks
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self._sample()
+
+    def __enter__(self) -> CpuMeter:
+        self._sample(first=True)
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._sample()
+
+    def seconds(self) -> dict[str, float]:
+        hz = os.sysconf("SC_CLK_TCK")
+        return {
+            name: sum(ticks - self.first[name][pid] for pid, ticks in self.last[name].items()) / hz
+            for name in self.groups
+        }
 
 
 def process_tree(roots: Iterable[int]) -> set[int]:

@@ -11,7 +11,7 @@ pair; one receipt, one idempotency record and three sale moves per 201).
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/posinv_e [BENCH_REDIS_URL=redis://127.0.0.1:6379/7] \
         .venv/bin/python bench/live_sales.py
-    (options: --seconds 60 --clients 20 --workers 4 --baseline-seconds 15)
+    (options: --seconds 60 --clients 20 --workers 3 --baseline-seconds 15)
 """
 
 from __future__ import annotations
@@ -25,8 +25,9 @@ import resource
 import sys
 import time
 from decimal import Decimal
+from pathlib import Path
 
-from _setup import REPO, cpu_seconds, database_backends, django_for_bench, process_tree
+from _setup import REPO, CpuMeter, django_for_bench, process_tree
 
 HOT = 10
 COLD = 190
@@ -63,6 +64,24 @@ def _phase(port: int, tokens: list[str], codes: list[str], mode: str, seconds: f
     }
 
 
+def _backends_of(database: str):
+    """The PostgreSQL backends serving `database`, found by their process title (no query: the meter's
+    thread must not share this process's database connection)."""
+    title = f" {database} ".encode()
+
+    def pids() -> set[int]:
+        found = set()
+        for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+            try:
+                if cmdline.read_bytes().startswith(b"postgres: ") and title in cmdline.read_bytes():
+                    found.add(int(cmdline.parent.name))
+            except OSError:
+                continue
+        return found
+
+    return pids
+
+
 def _clients_cpu() -> float:
     """CPU seconds of this process and its finished children (the client processes of `_phase`)."""
     own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -92,7 +111,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--baseline-seconds", type=float, default=15)
     parser.add_argument("--clients", type=int, default=20)
-    parser.add_argument("--workers", type=int, default=4, help="gunicorn sync workers")
+    parser.add_argument("--workers", type=int, default=3, help="gunicorn sync workers")
     parser.add_argument("--client-processes", type=int, default=2)
     args = parser.parse_args()
     vendor = django_for_bench("live_sales")
@@ -145,6 +164,7 @@ def main() -> None:
     )
     tokens = [token_issue(kind="register", subject=f"R{i:02d}") for i in range(args.clients)]
     statements = _statements_per_sale(tokens[0], codes)
+    database = connection.settings_dict["NAME"]
     connections.close_all()
 
     # Production shape: change wake-ups go to RQ and a worker drains the
@@ -206,12 +226,15 @@ def main() -> None:
             f"p99 {base['p99']:6.1f} ms   errors {base['errors']}",
             flush=True,
         )
-        groups = {"web (gunicorn)": process_tree([server.pid]), "rqworker": process_tree([worker.pid]),
-                  "PostgreSQL": database_backends()}
-        before = {name: cpu_seconds(pids) for name, pids in groups.items()}
+        groups = {
+            "web (gunicorn)": lambda: process_tree([server.pid]),
+            "rqworker": lambda: process_tree([worker.pid]),
+            "PostgreSQL": _backends_of(database),
+        }
         clients_before = _clients_cpu()
-        sales = _phase(port, tokens, codes, "sale", args.seconds, args.client_processes)
-        used = {name: cpu_seconds(pids) - before[name] for name, pids in groups.items()}
+        with CpuMeter(groups) as meter:
+            sales = _phase(port, tokens, codes, "sale", args.seconds, args.client_processes)
+        used = meter.seconds()
         used["clients"] = _clients_cpu() - clients_before
         print(
             f"POST /sales/ 3 lines: {sales['rate']:8.1f} sales/s p50 {sales['p50']:6.1f} ms   "

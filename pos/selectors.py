@@ -4,7 +4,7 @@ from __future__ import annotations
 from django.db import connection
 
 from pos.models import CashRegister
-from posinv.db import columns_sql, instances_of
+from posinv.db import columns_sql, row_instances
 from posinv.models import Location, PriceGroup
 
 # What a till's request needs of its register; the other fields load on first use.
@@ -24,16 +24,10 @@ def register_active(*, code: str) -> CashRegister | None:
         f" LEFT JOIN {quote(PriceGroup._meta.db_table)} g ON g.id = r.price_group_id"
         " WHERE r.code = %s AND r.active"
     )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [code])
-        row = cursor.fetchone()
-    if row is None:
+    found = row_instances(
+        sql, [code], [(CashRegister, _REGISTER_FIELDS), (Location, _LOCATION_FIELDS), (PriceGroup, _GROUP_FIELDS)]
+    )
+    if found is None:
         return None
-    first, second = len(_REGISTER_FIELDS), len(_REGISTER_FIELDS) + len(_LOCATION_FIELDS)
-    [register] = instances_of(CashRegister, _REGISTER_FIELDS, [row[:first]])
-    [register.location] = instances_of(Location, _LOCATION_FIELDS, [row[first:second]])
-    if register.price_group_id:
-        [register.price_group] = instances_of(PriceGroup, _GROUP_FIELDS, [row[second:]])
-    else:
-        register.price_group = None
+    register, register.location, register.price_group = found
     return register

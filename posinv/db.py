@@ -50,6 +50,24 @@ def instances_of(model: type[Model], field_names: Sequence[str], rows: Sequence[
     return instances
 
 
+def row_instances(sql: str, params: Sequence, parts: Sequence[tuple[type[Model], Sequence[str]]]) -> list | None:
+    """Run `sql` for at most one row whose columns are each part's fields in
+    turn (a join, listed with `columns_sql`); the row as one instance per
+    part (None for a part whose first field, its key, is NULL, as a LEFT
+    JOIN gives), or None when there is no row."""
+    with connection.cursor() as cursor:
+        cursor.execute(sql, list(params))
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    found, start = [], 0
+    for model, field_names in parts:
+        values = row[start : start + len(field_names)]
+        found.append(instances_of(model, field_names, [values])[0] if values[0] is not None else None)
+        start += len(field_names)
+    return found
+
+
 def instances_where(model: type[Model], field_names: Sequence[str], where: str, params: Sequence) -> list:
     """Instances of `model` with `field_names` loaded for the rows matching
     the SQL condition `where` (with %s placeholders for `params`)."""

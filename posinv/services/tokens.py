@@ -11,7 +11,7 @@ from django.contrib.auth import get_user_model
 from django.db import connection, transaction
 from django.utils import timezone
 
-from posinv.db import columns_sql, instances_of
+from posinv.db import columns_sql, row_instances
 from posinv.models import ApiToken
 
 _TOKEN_FIELDS = ("id", "kind", "subject", "user", "key_hash", "prefix", "created_at", "last_used_at")
@@ -57,14 +57,10 @@ def _token_with_user(digest: str) -> ApiToken | None:
         f" FROM {quote(ApiToken._meta.db_table)} t LEFT JOIN {quote(user_model._meta.db_table)} u ON u.id = t.user_id"
         " WHERE t.key_hash = %s"
     )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [digest])
-        row = cursor.fetchone()
-    if row is None:
+    found = row_instances(sql, [digest], [(ApiToken, _TOKEN_FIELDS), (user_model, user_fields)])
+    if found is None:
         return None
-    split = len(_TOKEN_FIELDS)
-    [token] = instances_of(ApiToken, _TOKEN_FIELDS, [row[:split]])
-    token.user = instances_of(user_model, user_fields, [row[split:]])[0] if token.user_id else None
+    token, token.user = found
     return token
 
 
