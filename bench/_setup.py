@@ -64,11 +64,6 @@ def _cpu_ticks(pid: int) -> int | None:
     return int(fields[11]) + int(fields[12])  # utime, stime
 
 
-def cpu_seconds(pids: Iterable[int]) -> float:
-    """User + system CPU seconds used so far by the processes `pids` (Linux /proc; gone ones count 0)."""
-    return sum(_cpu_ticks(pid) or 0 for pid in pids) / os.sysconf("SC_CLK_TCK")
-
-
 class CpuMeter:
     """CPU seconds used by groups of processes while it runs (a `with` block). Each group is a function
     giving its current pids; a thread samples them twice a second, so processes that start or end meanwhile
@@ -131,16 +126,24 @@ def process_tree(roots: Iterable[int]) -> set[int]:
     return pids
 
 
-def database_backends() -> set[int]:
-    """The PostgreSQL backends serving the bench database, other than this process's own (empty on SQLite)."""
+def database_backends() -> Callable[[], set[int]]:
+    """A function giving the PostgreSQL backends that serve the bench database now (empty on SQLite). They are
+    found by their process title, with no query, so a `CpuMeter` thread can call it without a connection."""
     from django.db import connection
 
     if connection.vendor != "postgresql":
-        return set()
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
-        )
-        pids = {pid for (pid,) in cursor.fetchall()}
-    connection.close()
+        return set
+    title = f" {connection.settings_dict['NAME']} ".encode()
+
+    def pids() -> set[int]:
+        found = set()
+        for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+            try:
+                text = cmdline.read_bytes()
+            except OSError:
+                continue
+            if text.startswith(b"postgres: ") and title in text:
+                found.add(int(cmdline.parent.name))
+        return found
+
     return pids

@@ -32,7 +32,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._setup import cpu_seconds, database_backends, django_for_bench, process_tree  # noqa: E402
+from bench._setup import CpuMeter, database_backends, django_for_bench, process_tree  # noqa: E402
 
 T0 = datetime(2026, 5, 3, 6, 0, tzinfo=UTC)
 
@@ -137,8 +137,8 @@ def main() -> None:
         def timed(all_bodies: list[bytes], label: str) -> tuple[float, list[dict], list[float]]:
             latencies: list[float] = []
             post(b'{"readings": []}')  # every server process has its connection before we count
-            pids = process_tree([server.pid, *([worker.pid] if worker else [])]) | database_backends()
-            cpu_before = cpu_seconds(pids)
+            roots = [server.pid, *([worker.pid] if worker else [])]
+            backends = database_backends()
 
             def one(body):
                 started = time.perf_counter()
@@ -146,13 +146,14 @@ def main() -> None:
                 latencies.append(time.perf_counter() - started)
                 return result
 
-            started = time.perf_counter()
-            with ThreadPoolExecutor(max_workers=args.clients) as pool:
-                answers = list(pool.map(one, all_bodies))
-            elapsed = time.perf_counter() - started
-            if worker is not None:
-                time.sleep(1)  # let the worker finish dispatching this phase's changes
-            cpu_used[label] = cpu_seconds(pids) - cpu_before
+            with CpuMeter({"server": lambda: process_tree(roots) | backends()}) as meter:
+                started = time.perf_counter()
+                with ThreadPoolExecutor(max_workers=args.clients) as pool:
+                    answers = list(pool.map(one, all_bodies))
+                elapsed = time.perf_counter() - started
+                if worker is not None:
+                    time.sleep(1)  # let the worker finish dispatching this phase's changes
+            cpu_used[label] = meter.seconds()["server"]
             return elapsed, answers, sorted(latencies)
 
         batched_s, batched_answers, batched_lat = timed(bodies, "batched")

@@ -25,9 +25,8 @@ import resource
 import sys
 import time
 from decimal import Decimal
-from pathlib import Path
 
-from _setup import REPO, CpuMeter, django_for_bench, process_tree
+from _setup import REPO, CpuMeter, database_backends, django_for_bench, process_tree
 
 HOT = 10
 COLD = 190
@@ -62,24 +61,6 @@ def _phase(port: int, tokens: list[str], codes: list[str], mode: str, seconds: f
         "p99": summary.ms(0.99) if summary.accepted else float("nan"),
         "errors": summary.errors,
     }
-
-
-def _backends_of(database: str):
-    """The PostgreSQL backends serving `database`, found by their process title (no query: the meter's
-    thread must not share this process's database connection)."""
-    title = f" {database} ".encode()
-
-    def pids() -> set[int]:
-        found = set()
-        for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
-            try:
-                if cmdline.read_bytes().startswith(b"postgres: ") and title in cmdline.read_bytes():
-                    found.add(int(cmdline.parent.name))
-            except OSError:
-                continue
-        return found
-
-    return pids
 
 
 def _clients_cpu() -> float:
@@ -164,7 +145,6 @@ def main() -> None:
     )
     tokens = [token_issue(kind="register", subject=f"R{i:02d}") for i in range(args.clients)]
     statements = _statements_per_sale(tokens[0], codes)
-    database = connection.settings_dict["NAME"]
     connections.close_all()
 
     # Production shape: change wake-ups go to RQ and a worker drains the
@@ -229,7 +209,7 @@ def main() -> None:
         groups = {
             "web (gunicorn)": lambda: process_tree([server.pid]),
             "rqworker": lambda: process_tree([worker.pid]),
-            "PostgreSQL": _backends_of(database),
+            "PostgreSQL": database_backends(),
         }
         clients_before = _clients_cpu()
         with CpuMeter(groups) as meter:

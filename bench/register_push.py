@@ -30,7 +30,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._setup import cpu_seconds, database_backends, django_for_bench, process_tree  # noqa: E402
+from bench._setup import CpuMeter, database_backends, django_for_bench, process_tree  # noqa: E402
 
 
 def main() -> None:
@@ -136,14 +136,13 @@ def main() -> None:
             return sum(1 for entries in per_register.values() for e in entries if e["table"] == "receipt_line")
 
         roots = [server.pid] + ([worker.pid] if worker is not None else [])
+        backends = database_backends()
 
         def measured(per_register, size):
             # Server CPU (gunicorn, RQ worker, PostgreSQL backends), the client excluded.
-            pids = process_tree(roots) | database_backends()
-            before = cpu_seconds(pids)
-            outcome = run(per_register, size)
-            pids |= process_tree(roots) | database_backends()
-            return (*outcome, cpu_seconds(pids) - before)
+            with CpuMeter({"server": lambda: process_tree(roots) | backends()}) as meter:
+                outcome = run(per_register, size)
+            return (*outcome, meter.seconds()["server"])
 
         batched_s, batched_applied, batched_lat, batched_cpu = measured(batched, args.batch)
         naive_s, naive_applied, naive_lat, naive_cpu = measured(naive, 1)
