@@ -12,6 +12,7 @@ import math
 import random
 import time
 from collections import Counter
+from contextlib import contextmanager
 from datetime import timedelta
 from decimal import Decimal
 
@@ -188,6 +189,19 @@ def _woo_cart(woo: FakeWooCommerce, web) -> Cart:
     return cart
 
 
+@contextmanager
+def _failing_cart(**settings):
+    """A WooCommerce cart answering only 5xx for product F-00 at warehouse WEB, 30 s backoff base."""
+    CartSettings.objects.create(pk=1, synch_qoh=True, backoff_base_seconds=30, **settings)
+    web = make_location(code="WEB", kind="warehouse")
+    article = make_article(sku="F-00")
+    with FakeWooCommerce() as woo:
+        woo.add_product(sku="F-00")
+        cart = _woo_cart(woo, web)
+        woo.faults.error_rate = 1.0
+        yield woo, cart, web, article
+
+
 def _sell(web, *, key: str, quantity: int) -> None:
     kind = "receipt" if quantity > 0 else "sale"
     stock_moves_post(moves=[MoveSpec(kind=kind, idempotency_key=key, sku="F-00", location_id=web.pk,
@@ -197,13 +211,7 @@ def _sell(web, *, key: str, quantity: int) -> None:
 
 def test_sales_while_a_product_backs_off_neither_call_the_cart_nor_spend_attempts(db):
     # given a cart that answers 5xx, and a product backing off after its first error
-    CartSettings.objects.create(pk=1, synch_qoh=True, backoff_base_seconds=30)
-    web = make_location(code="WEB", kind="warehouse")
-    make_article(sku="F-00")
-    with FakeWooCommerce() as woo:
-        woo.add_product(sku="F-00")
-        cart = _woo_cart(woo, web)
-        woo.faults.error_rate = 1.0
+    with _failing_cart() as (woo, cart, web, _):
         _sell(web, key="in", quantity=50)
         stack_sweep(store_id=cart.store.pk, time_budget=0.1)
         first = StackEntry.objects.get()
@@ -227,13 +235,7 @@ def test_sales_while_a_product_backs_off_neither_call_the_cart_nor_spend_attempt
 
 def test_an_entry_queued_while_its_product_is_in_flight_waits_with_it_when_the_call_fails(transactional_db):
     # given a cart that answers 5xx, and a sale queued while the first call is on the wire
-    CartSettings.objects.create(pk=1, synch_qoh=True, backoff_base_seconds=30)
-    web = make_location(code="WEB", kind="warehouse")
-    article = make_article(sku="F-00")
-    with FakeWooCommerce() as woo:
-        woo.add_product(sku="F-00")
-        cart = _woo_cart(woo, web)
-        woo.faults.error_rate = 1.0
+    with _failing_cart() as (woo, cart, web, article):
 
         def queue_a_sale_meanwhile(request):
             if request.method == "POST" and not StackEntry.objects.filter(origin_code="R2").exists():
@@ -255,13 +257,7 @@ def test_an_entry_queued_while_its_product_is_in_flight_waits_with_it_when_the_c
 
 def test_entries_surviving_a_give_up_wait_their_own_backoff_not_the_given_up_ones(db):
     # given a product whose old entry has one attempt left, and a newer entry
-    CartSettings.objects.create(pk=1, synch_qoh=True, backoff_base_seconds=30, max_attempts=8)
-    web = make_location(code="WEB", kind="warehouse")
-    make_article(sku="F-00")
-    with FakeWooCommerce() as woo:
-        woo.add_product(sku="F-00")
-        cart = _woo_cart(woo, web)
-        woo.faults.error_rate = 1.0
+    with _failing_cart(max_attempts=8) as (woo, cart, web, _):
         _sell(web, key="in", quantity=50)
         old = StackEntry.objects.get()
         StackEntry.objects.filter(pk=old.pk).update(attempts=7)
