@@ -71,6 +71,15 @@ def _stranded(store) -> set[str]:
     return {sku for sku, state in newest.items() if state == StackEntry.State.FAILED}
 
 
+def _wear_out(store, sku: str, params: CartSettings) -> int:
+    """Leave the product's entry one attempt from giving up, as if it had been failing before the outage, once
+    it waits out a backoff of a few seconds (so no worker holds it). Returns how many entries it changed."""
+    return StackEntry.objects.filter(
+        store=store, article__sku=sku, state=StackEntry.State.WAITING, attempts__gte=3,
+        next_attempt_at__gt=timezone.now() + timedelta(seconds=2),
+    ).update(attempts=params.max_attempts - 1)
+
+
 @pytest.mark.postgres
 @pytest.mark.redis
 @pytest.mark.e2e
@@ -109,7 +118,10 @@ def test_carts_throttling_failing_or_timing_out_for_minutes_converge_to_the_ledg
             rng = random.Random(11)
             sold: Counter[str] = Counter()
             posted = batch = 0
+            worn_out = 0
             while time.monotonic() - started < OUTAGE_SECONDS:
+                if not worn_out:
+                    worn_out = _wear_out(erring.store, SLOW_MOVER, params)
                 moves = _sale_batch(rng, batch, web)
                 if batch == 0:
                     moves.append(MoveSpec(kind="sale", idempotency_key="out:slow", sku=SLOW_MOVER,
@@ -140,6 +152,8 @@ def test_carts_throttling_failing_or_timing_out_for_minutes_converge_to_the_ledg
                        message=f"every stack entry to be sent within {bound:.0f} s of the outage's end")
             settled_after = time.monotonic() - ended
             stranded = _stranded(erring.store)
+            # the worn-out product was given up, so the Retry path below always runs
+            assert worn_out == 1 and SLOW_MOVER in stranded
             given_up = StackEntry.objects.filter(store=erring.store, state="failed").count()
             wrong = mismatches(carts, SKUS)
             # only products whose entries the 5xx cart gave up may still differ, and the reconcile report
