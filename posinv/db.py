@@ -68,15 +68,6 @@ def row_instances(sql: str, params: Sequence, parts: Sequence[tuple[type[Model],
     return found
 
 
-def instances_where(model: type[Model], field_names: Sequence[str], where: str, params: Sequence) -> list:
-    """Instances of `model` with `field_names` loaded for the rows matching
-    the SQL condition `where` (with %s placeholders for `params`)."""
-    table = connection.ops.quote_name(model._meta.db_table)
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {columns_sql(model, field_names)} FROM {table} WHERE {where}", list(params))
-        return instances_of(model, field_names, cursor.fetchall())
-
-
 def objects_insert(
     objects: Sequence[Model],
     field_names: Sequence[str],

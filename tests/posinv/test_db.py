@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 from django.db import connection
 
-from posinv.db import columns_sql, instances_where, objects_insert, row_instances
+from posinv.db import columns_sql, objects_insert, row_instances
 from posinv.models import Article, Location, Price, PriceGroup
 from tests.factories import make_article, make_location
 
@@ -18,7 +18,11 @@ pytestmark = pytest.mark.django_db
 def test_instances_read_by_hand_equal_the_orm_s():
     make_location(code="S1", name="Shop one")
 
-    [found] = instances_where(Location, ("id", "code", "name", "negative_stock", "active"), "code = %s", ["S1"])
+    fields = ("id", "code", "name", "negative_stock", "active")
+    table = connection.ops.quote_name(Location._meta.db_table)
+    sql = f"SELECT {columns_sql(Location, fields)} FROM {table} WHERE code = %s"
+
+    [found] = row_instances(sql, ["S1"], [(Location, fields)])
 
     orm = Location.objects.get(code="S1")
     assert (found.pk, found.code, found.name, found.negative_stock, found.active) == (
