@@ -175,6 +175,9 @@ POSINV_CHANGES_SWEEP_SECONDS = float(os.environ.get("POSINV_CHANGES_SWEEP_SECOND
 # How long a woken dispatcher waits for more changes before it runs: one run
 # per this period at most, however many sales a second arrive (docs/ledger.md).
 POSINV_CHANGES_GATHER_SECONDS = float(os.environ.get("POSINV_CHANGES_GATHER_SECONDS", "0.1"))
+# Live sales on PostgreSQL write in one statement (posinv_live_sale_write,
+# docs/adr/0009); off, every sale takes the general path of the Python ledger.
+POSINV_LIVE_SALE_ONE_STATEMENT = os.environ.get("POSINV_LIVE_SALE_ONE_STATEMENT", "1") != "0"
 # Retail: days a live sale's Idempotency-Key keeps answering retries (docs/retail.md).
 POSINV_LIVE_SALE_KEY_DAYS = int(os.environ.get("POSINV_LIVE_SALE_KEY_DAYS", "30"))
 # Register push/pull: the lease a worker holds on a register while it syncs,

@@ -57,7 +57,10 @@ def redis_conn():
 @pytest.fixture
 def rq_mode(settings, redis_conn):
     """Jobs go to real RQ queues instead of running inline."""
+    from posinv.services.changes import changes_wake_forget
+
     settings.POSINV_JOBS_INLINE = False
+    changes_wake_forget()
     return redis_conn
 
 

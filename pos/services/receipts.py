@@ -111,7 +111,8 @@ def _number(value, *, field_name: str, places: Decimal) -> Decimal:
     return number.quantize(places)
 
 
-def _validate(receipt_no: str, lines: Sequence[LineSpec], payments: Sequence[PaymentSpec]) -> list[Problem]:
+def receipt_problems(receipt_no: str, lines: Sequence[LineSpec], payments: Sequence[PaymentSpec]) -> list[Problem]:
+    """What is wrong with a receipt before anything is written (empty: nothing)."""
     problems = []
     if not receipt_no or len(receipt_no) > 40:
         problems.append(Problem(field="receipt_no", reason="required, at most 40 characters"))
@@ -227,7 +228,7 @@ def receipt_record(
     post_moves = (not node) if post_moves is None else post_moves
     write_entries = node if write_entries is None else write_entries
     source = source or (Receipt.Source.REGISTER if node else Receipt.Source.LIVE)
-    problems = _validate(receipt_no, lines, payments)
+    problems = receipt_problems(receipt_no, lines, payments)
     if problems:
         raise InvalidInput(problems)
     lines = sorted(lines, key=lambda line: line.line_no)

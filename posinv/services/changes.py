@@ -10,6 +10,7 @@ Redis outage only delays it until the next sweep (docs/ledger.md)."""
 from __future__ import annotations
 
 import logging
+import time
 
 from django.conf import settings
 from django.db import transaction
@@ -23,17 +24,35 @@ logger = logging.getLogger(__name__)
 DISPATCH_JOB = "posinv.jobs.changes_dispatch_job"
 
 
+_queued_at = {"monotonic": float("-inf")}
+
+
 def changes_wake() -> None:
     """Ask for a dispatch soon; at most one is ever waiting, and it gathers the
-    wake-ups of POSINV_CHANGES_GATHER_SECONDS into one run. Called after commit."""
-    enqueue(
+    wake-ups of POSINV_CHANGES_GATHER_SECONDS into one run. Called after commit.
+
+    A run this process queued less than the gathering time ago has not read
+    its work yet (it starts after being queued, then waits that long), so it
+    will see this commit: a busy till then skips the round trip to Redis."""
+    gather = settings.POSINV_CHANGES_GATHER_SECONDS
+    if time.monotonic() - _queued_at["monotonic"] < gather:
+        return
+    started = time.monotonic()
+    job = enqueue(
         DISPATCH_JOB,
         queue="high",
         unique_key="changes-dispatch",
         clear="start",
         ttl=60,
-        gather_seconds=settings.POSINV_CHANGES_GATHER_SECONDS,
+        gather_seconds=gather,
     )
+    if job is not None and not settings.POSINV_JOBS_INLINE:
+        _queued_at["monotonic"] = started
+
+
+def changes_wake_forget() -> None:
+    """Forget when this process last queued a run (tests that empty Redis)."""
+    _queued_at["monotonic"] = float("-inf")
 
 
 def changes_dispatch(*, batch_size: int = 2000, max_batches: int = 50) -> int:

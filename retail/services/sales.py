@@ -13,25 +13,33 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
-from django.db import IntegrityError, transaction
+from django.conf import settings
+from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
 from pos.models import CashRegister, Receipt
-from pos.services.receipts import CustomerSpec, LineSpec, PaymentSpec, receipt_record
+from pos.services.receipts import CustomerSpec, LineSpec, PaymentSpec, receipt_problems, receipt_record
 from posinv.db import objects_insert
 from posinv.exceptions import Conflict, InvalidInput, NotFound, Problem
 from posinv.models import Article
+from posinv.services.changes import changes_wake
 from retail.models import LiveSale
 from retail.services.codes import ResolvedCode, codes_resolve
 from retail.services.scan import CENT, QTY, code_quantity, prices_current
 
+logger = logging.getLogger(__name__)
+
 MAX_KEY_LENGTH = 120
+# Raised by posinv_live_sale_write for whatever it leaves to the general path.
+GENERAL_PATH_SQLSTATE = "PXGEN"
 MAX_LINES = 500
 LIVE_SALE_FIELDS = (
     "register", "idempotency_key", "request_hash", "receipt", "response", "flags", "flagged", "line_count", "total",
@@ -136,6 +144,10 @@ def live_sale_post(
             raise
         return replay
     receipt_no = receipt_no or "L-" + hashlib.sha256(key.encode("utf-8")).hexdigest()[:30]
+    if customer is None and connection.vendor == "postgresql" and settings.POSINV_LIVE_SALE_ONE_STATEMENT:
+        outcome = _record_in_one_statement(register, key, digest, planned, payments, receipt_no, created_at)
+        if outcome is not None:
+            return outcome
     try:
         with transaction.atomic(durable=True):
             return _record(register, key, digest, planned, payments, customer, receipt_no, created_at)
@@ -220,15 +232,13 @@ def _check_shape(lines: Sequence[SaleLine], payments: Sequence[SalePayment], rec
 
 
 def _record(register, key, digest, planned, payments, customer, receipt_no, created_at) -> SaleOutcome:
-    total = sum(
-        (Decimal(p.line.quantity) * Decimal(p.line.price) - Decimal(p.line.discount) for p in planned), Decimal("0")
-    ).quantize(CENT, rounding=ROUND_HALF_UP)
+    total = _total(planned)
     recorded = receipt_record(
         register=register,
         receipt_no=receipt_no,
         created_at=created_at or timezone.now(),
         lines=[p.spec for p in planned],
-        payments=[PaymentSpec(line_no=i, method=p.method, amount=p.amount) for i, p in enumerate(payments, 1)],
+        payments=_payment_specs(payments),
         customer=customer,
         total=total,
         source=Receipt.Source.LIVE,
@@ -237,35 +247,17 @@ def _record(register, key, digest, planned, payments, customer, receipt_no, crea
     )
     if recorded.duplicate:
         raise _Taken()
-    flags = [flag for p in planned for flag in p.flags]
-    body = {
-        "receipt_no": receipt_no,
-        "register": register.code,
-        "location": register.location.code,
-        "created_at": recorded.receipt.created_at.isoformat(),
-        "total": str(total),
-        "currency": recorded.receipt.currency,
-        "lines": [
-            {
-                "line_no": p.spec.line_no,
-                "sku": p.spec.sku,
-                "code": p.spec.barcode or None,
-                "quantity": str(p.spec.quantity.quantize(QTY)),
-                "price": str(Decimal(p.line.price).quantize(CENT)),
-                "on_hand": str(recorded.balances[p.spec.line_no]),
-            }
-            for p in planned
-        ],
-        "flags": flags,
-    }
+    body = _body(register, receipt_no, recorded.receipt.created_at, total, recorded.receipt.currency, planned)
+    for line in body["lines"]:
+        line["on_hand"] = str(recorded.balances[line["line_no"]])
     record = LiveSale(
         register=register,
         idempotency_key=key,
         request_hash=digest,
         receipt=recorded.receipt,
         response=body,
-        flags=flags,
-        flagged=bool(flags),
+        flags=body["flags"],
+        flagged=bool(body["flags"]),
         line_count=len(planned),
         total=total,
         created_at=timezone.now(),
@@ -273,6 +265,104 @@ def _record(register, key, digest, planned, payments, customer, receipt_no, crea
     if not objects_insert([record], LIVE_SALE_FIELDS, conflict_fields=("register", "idempotency_key"), returning="id"):
         raise _Taken()
     return SaleOutcome(body=body)
+
+
+def _record_in_one_statement(register, key, digest, planned, payments, receipt_no, created_at) -> SaleOutcome | None:
+    """PostgreSQL: the whole write of `_record` (receipt, lines, payments,
+    moves, levels, outbox, idempotency record) as one call of
+    `posinv_live_sale_write` (retail/migrations/0002), its own transaction.
+    None when the general path must decide (a refusal, a taken receipt no.,
+    a key used meanwhile): the statement then wrote nothing."""
+    specs = [p.spec for p in planned]
+    payment_specs = _payment_specs(payments)
+    if receipt_problems(receipt_no, specs, payment_specs):
+        return None  # the general path raises them
+    total = _total(planned)
+    created_at = created_at or timezone.now()
+    body = _body(register, receipt_no, created_at, total, register.currency, planned)
+    payload = {
+        "register_id": register.pk,
+        "register_code": register.code,
+        "location_id": register.location_id,
+        "receipt_no": receipt_no,
+        "total": str(total),
+        "currency": register.currency,
+        "created_at": created_at.isoformat(),
+        "now": timezone.now().isoformat(),
+        "key": key,
+        "request_hash": digest,
+        "lines": [
+            {
+                "line_no": spec.line_no,
+                "article_id": spec.article_id,
+                "sku": spec.sku,
+                "barcode": spec.barcode,
+                "quantity": str(spec.quantity.quantize(QTY)),
+                "unit_price": str(spec.unit_price.quantize(CENT)),
+                "discount": str(spec.discount.quantize(CENT)),
+            }
+            for spec in specs
+        ],
+        "payments": [
+            {"line_no": p.line_no, "method": p.method, "amount": str(Decimal(p.amount).quantize(CENT))}
+            for p in payment_specs
+        ],
+        "response": body,
+        "flags": body["flags"],
+    }
+    try:
+        # Inside a caller's transaction (tests) a savepoint keeps a failed
+        # statement from spoiling it; otherwise the statement is its own transaction.
+        with transaction.atomic() if connection.in_atomic_block else nullcontext():
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT posinv_live_sale_write(%s::jsonb)", [json.dumps(payload)])
+                (answer,) = cursor.fetchone()
+    except DatabaseError as exc:
+        sqlstate = getattr(exc.__cause__, "sqlstate", None)
+        log = logger.info if sqlstate in (GENERAL_PATH_SQLSTATE, "40P01", "23505") else logger.warning
+        log("live sale %s on %s takes the general path: %s", key, register.code, str(exc).strip())
+        return None
+    answer = json.loads(answer) if isinstance(answer, str) else answer
+    if "general" in answer:
+        return _replay(register, key, digest)
+    for line, on_hand in zip(body["lines"], answer["balances"], strict=True):
+        line["on_hand"] = on_hand
+    transaction.on_commit(changes_wake, robust=True)
+    return SaleOutcome(body=body)
+
+
+def _total(planned: Sequence[_Planned]) -> Decimal:
+    return sum(
+        (Decimal(p.line.quantity) * Decimal(p.line.price) - Decimal(p.line.discount) for p in planned), Decimal("0")
+    ).quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def _payment_specs(payments: Sequence[SalePayment]) -> list[PaymentSpec]:
+    return [PaymentSpec(line_no=i, method=p.method, amount=p.amount) for i, p in enumerate(payments, 1)]
+
+
+def _body(register, receipt_no: str, created_at: datetime, total: Decimal, currency: str, planned) -> dict:
+    """The answer without each line's `on_hand`, which the write fills in."""
+    return {
+        "receipt_no": receipt_no,
+        "register": register.code,
+        "location": register.location.code,
+        "created_at": created_at.isoformat(),
+        "total": str(total),
+        "currency": currency,
+        "lines": [
+            {
+                "line_no": p.spec.line_no,
+                "sku": p.spec.sku,
+                "code": p.spec.barcode or None,
+                "quantity": str(p.spec.quantity.quantize(QTY)),
+                "price": str(Decimal(p.line.price).quantize(CENT)),
+                "on_hand": None,
+            }
+            for p in planned
+        ],
+        "flags": [flag for p in planned for flag in p.flags],
+    }
 
 
 @dataclass

@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import django_rq
 import pytest
 
 from posinv.queueing import PENDING_PREFIX, enqueue, run_unique
+from posinv.services.changes import changes_wake
 from tests.support.processes import database_url, process_env, started_worker, wait_until
 
 
@@ -55,3 +57,23 @@ def test_a_gathering_run_absorbs_wake_ups_until_it_frees_its_key(rq_mode):
     assert not rq_mode.exists(PENDING_PREFIX + "gather")
     # once the run has freed its key, the next wake-up queues the next run
     assert enqueue("builtins.dict", queue="default", unique_key="gather", gather_seconds=3, a=1) is not None
+
+
+@pytest.mark.redis
+@pytest.mark.django_db
+def test_wake_ups_within_the_gathering_time_of_a_run_this_process_queued_skip_redis(rq_mode, settings):
+    settings.POSINV_CHANGES_GATHER_SECONDS = 1.0
+    queue = django_rq.get_queue("high")
+    changes_wake()
+    assert queue.count == 1
+    # The run starts and frees its key; it reads its work a second later at the
+    # earliest, so a commit now is served by it and needs no new run.
+    queue.empty()
+    rq_mode.delete(PENDING_PREFIX + "changes-dispatch")
+    changes_wake()
+    assert queue.count == 0
+    assert not rq_mode.exists(PENDING_PREFIX + "changes-dispatch")
+    # After the gathering time that run may have read its work: the next wake-up queues the next run.
+    time.sleep(1.05)
+    changes_wake()
+    assert queue.count == 1
