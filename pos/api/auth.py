@@ -8,8 +8,9 @@ from django.conf import settings
 from rest_framework import authentication, exceptions
 from rest_framework.permissions import BasePermission
 
+from pos.selectors import REGISTER_OF_TOKEN
 from pos.services.node import is_node, node_credential_matches, node_nudge_matches
-from posinv.api.auth import DevicePrincipal
+from posinv.api.auth import DevicePrincipal, TokenAuthentication
 
 NUDGE = "register-nudge"
 
@@ -81,3 +82,12 @@ class MayAskToPush(IsThisRegisterOrStaff):
         if isinstance(user, DevicePrincipal) and user.kind == NUDGE:
             return user.code == settings.POSINV_REGISTER_CODE
         return super().has_permission(request, view)
+
+
+class RegisterTokenAuthentication(TokenAuthentication):
+    """The main system's token authentication, which also loads a register
+    token's active register (location and price group too) in the token's
+    own query: a till's scan or sale needs both, and this is the call a till
+    waits for. `pos.selectors.register_of_token(request.auth)` reads it."""
+
+    token_join = REGISTER_OF_TOKEN

@@ -29,6 +29,8 @@ class DevicePrincipal:
 
 class TokenAuthentication(authentication.BaseAuthentication):
     keywords = ("token", "bearer")
+    # Rows a subclass loads with the token in its one query (posinv.services.tokens.TokenJoin).
+    token_join = None
 
     def authenticate(self, request):
         header = authentication.get_authorization_header(request).split()
@@ -41,7 +43,7 @@ class TokenAuthentication(authentication.BaseAuthentication):
         except UnicodeDecodeError as exc:
             raise exceptions.AuthenticationFailed("Invalid token.") from exc
         # Counted per client address; 429 once over the limit (posinv/api/throttling.py).
-        token = throttled_token_find(request, raw)
+        token = throttled_token_find(request, raw, self.token_join)
         if token is None:
             raise exceptions.AuthenticationFailed("Invalid token.")
         if token.kind == ApiToken.Kind.USER:

@@ -58,6 +58,7 @@ _HEADERS = {401: _WWW_AUTHENTICATE, 429: _RETRY_AFTER}
 
 class TokenAuthenticationScheme(OpenApiAuthenticationExtension):
     target_class = "posinv.api.auth.TokenAuthentication"
+    match_subclasses = True
     name = "tokenAuth"
 
     def get_security_definition(self, auto_schema):

@@ -56,15 +56,15 @@ def auth_failures_reset() -> None:
     shared_counters_reset()
 
 
-def throttled_token_find(request, raw: str):
-    """`token_find(raw)` guarded by the failure throttle: raises `Throttled`
+def throttled_token_find(request, raw: str, join=None):
+    """`token_find(raw, join=join)` guarded by the failure throttle: raises `Throttled`
     (429, Retry-After) while the client is over its limit, and counts a miss."""
     now = time.time()
     client = client_address(request)
     wait = math.ceil(WINDOW_SECONDS - (now % WINDOW_SECONDS))
     if auth_failures_count(client=client, now=now) >= _limit():
         raise exceptions.Throttled(wait=wait, detail="Too many failed tokens from this address.")
-    token = token_find(raw)
+    token = token_find(raw, join=join)
     if token is None:
         auth_failure_record(client=client, now=now)
     return token

@@ -8,14 +8,16 @@ from django.db.models import Prefetch
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
+from rest_framework.authentication import SessionAuthentication
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.generics import GenericAPIView
 from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from pos.api.auth import RegisterTokenAuthentication
 from pos.models import CashRegister
-from pos.selectors import register_active
+from pos.selectors import register_active, register_of_token
 from pos.services.receipts import CustomerSpec
 from posinv.api.auth import DevicePrincipal
 from posinv.api.permissions import IsStaffUser, StaffWithPermissions, device_of_kind
@@ -35,6 +37,9 @@ from retail.services.transfers import (
     transfer_receive,
     transfer_ship,
 )
+
+# The till's calls: the token and its register in one query.
+TILL_AUTHENTICATION = [RegisterTokenAuthentication, SessionAuthentication]
 
 ERRORS = {
     400: OpenApiResponse(s.ErrorsOut, description="Bad input: each error names the field and the reason."),
@@ -60,7 +65,10 @@ class IsRegisterOrStaff(BasePermission):
 
 
 def _register(request) -> CashRegister:
-    register = register_active(code=request.user.code)
+    if getattr(request.auth, "joined", None) is not None:
+        register = register_of_token(request.auth)  # loaded with the token (RegisterTokenAuthentication)
+    else:
+        register = register_active(code=request.user.code)
     if register is None:
         # A deactivated (or deleted) till keeps its token until rotated; refuse it.
         raise PermissionDenied(f"register {request.user.code!r} is not active")
@@ -98,6 +106,7 @@ SCALE_EXAMPLE = {
 
 
 class ScanView(APIView):
+    authentication_classes = TILL_AUTHENTICATION
     permission_classes = [IsRegister]
 
     @extend_schema(
@@ -201,6 +210,7 @@ SALE_RESPONSE_EXAMPLE = {
 
 
 class SaleView(APIView):
+    authentication_classes = TILL_AUTHENTICATION
     permission_classes = [IsRegister]
 
     @extend_schema(
@@ -300,6 +310,7 @@ class SaleView(APIView):
 
 
 class RfidReadView(APIView):
+    authentication_classes = TILL_AUTHENTICATION
     permission_classes = [IsRegisterOrStaff]
 
     @extend_schema(
