@@ -11,7 +11,9 @@ from rest_framework import status
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.generics import GenericAPIView
+from rest_framework.parsers import JSONParser
 from rest_framework.permissions import BasePermission
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -38,8 +40,11 @@ from retail.services.transfers import (
     transfer_ship,
 )
 
-# The till's calls: the token and its register in one query.
+# The till's calls: the token and its register in one query, JSON in and
+# out (a sale's nested lines have no form encoding; no browsable page to negotiate).
 TILL_AUTHENTICATION = [RegisterTokenAuthentication, SessionAuthentication]
+TILL_PARSERS = [JSONParser]
+TILL_RENDERERS = [JSONRenderer]
 
 ERRORS = {
     400: OpenApiResponse(s.ErrorsOut, description="Bad input: each error names the field and the reason."),
@@ -107,6 +112,8 @@ SCALE_EXAMPLE = {
 
 class ScanView(APIView):
     authentication_classes = TILL_AUTHENTICATION
+    parser_classes = TILL_PARSERS
+    renderer_classes = TILL_RENDERERS
     permission_classes = [IsRegister]
 
     @extend_schema(
@@ -211,6 +218,8 @@ SALE_RESPONSE_EXAMPLE = {
 
 class SaleView(APIView):
     authentication_classes = TILL_AUTHENTICATION
+    parser_classes = TILL_PARSERS
+    renderer_classes = TILL_RENDERERS
     permission_classes = [IsRegister]
 
     @extend_schema(
@@ -311,6 +320,8 @@ class SaleView(APIView):
 
 class RfidReadView(APIView):
     authentication_classes = TILL_AUTHENTICATION
+    parser_classes = TILL_PARSERS
+    renderer_classes = TILL_RENDERERS
     permission_classes = [IsRegisterOrStaff]
 
     @extend_schema(
