@@ -70,7 +70,7 @@ class IsRegisterOrStaff(BasePermission):
 
 
 def _register(request) -> CashRegister:
-    if getattr(request.auth, "joined", None) is not None:
+    if getattr(request.auth, "joined", None):
         register = register_of_token(request.auth)  # loaded with the token (RegisterTokenAuthentication)
     else:
         register = register_active(code=request.user.code)

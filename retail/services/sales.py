@@ -271,8 +271,9 @@ def _record_in_one_statement(register, key, digest, planned, payments, receipt_n
     """PostgreSQL: the whole write of `_record` (receipt, lines, payments,
     moves, levels, outbox, idempotency record) as one call of
     `posinv_live_sale_write` (retail/migrations/0002), its own transaction.
-    None when the general path must decide (a refusal, a taken receipt no.,
-    a key used meanwhile): the statement then wrote nothing."""
+    A retry gets its stored answer. None when the general path must decide
+    (a refusal, a receipt no. taken another way, a move key posted before, a
+    key used meanwhile): the statement then wrote nothing."""
     specs = [p.spec for p in planned]
     payment_specs = _payment_specs(payments)
     if receipt_problems(receipt_no, specs, payment_specs):
