@@ -23,13 +23,15 @@ DECLARE
     v_location bigint := (p->>'location_id')::bigint;
     v_code text := p->>'register_code';
     v_receipt_no text := p->>'receipt_no';
-    v_now timestamptz := (p->>'now')::timestamptz;
+    v_recorded_at timestamptz := (p->>'recorded_at')::timestamptz;
+    v_now timestamptz;
     v_receipt bigint;
     v_articles bigint[];
     v_locked int;
     v_policy text;
     v_refused int;
     v_recorded int;
+    v_changed int;
     l_line_no int[];
     l_article bigint[];
     l_sku text[];
@@ -42,7 +44,7 @@ BEGIN
     INSERT INTO pos_receipt (register_id, receipt_no, process_id, customer_id, total, currency, created_at, source,
                              recorded_at)
     VALUES (v_register, v_receipt_no, NULL, NULL, (p->>'total')::numeric, p->>'currency',
-            (p->>'created_at')::timestamptz, 'live', v_now)
+            (p->>'created_at')::timestamptz, 'live', v_recorded_at)
     ON CONFLICT (register_id, receipt_no) DO NOTHING
     RETURNING id INTO v_receipt;
     IF v_receipt IS NULL THEN
@@ -61,10 +63,13 @@ BEGIN
 
     -- The ledger's locks (posinv/services/locks.py): the existing levels in
     -- pk order, then the missing ones created in article order and locked.
+    -- What is written from here on is stamped after the wait for the locks,
+    -- as the ledger does, so moves of one level are stamped in their order.
     PERFORM 1 FROM posinv_stocklevel s
      WHERE s.location_id = v_location AND s.article_id = ANY(v_articles) ORDER BY s.id FOR UPDATE;
     GET DIAGNOSTICS v_locked = ROW_COUNT;
     IF v_locked < cardinality(v_articles) THEN
+        v_now := clock_timestamp();
         INSERT INTO posinv_stocklevel (article_id, location_id, on_hand, updated_at)
         SELECT a, v_location, 0, v_now FROM unnest(v_articles) AS a
          WHERE NOT EXISTS (SELECT 1 FROM posinv_stocklevel s WHERE s.article_id = a AND s.location_id = v_location)
@@ -73,6 +78,7 @@ BEGIN
         PERFORM 1 FROM posinv_stocklevel s
          WHERE s.location_id = v_location AND s.article_id = ANY(v_articles) ORDER BY s.id FOR UPDATE;
     END IF;
+    v_now := clock_timestamp();
 
     -- Each line's balance after its move (a sale takes, a return puts back),
     -- running over the lines of one article in line order; and the policy.
@@ -141,12 +147,12 @@ BEGIN
         ON CONFLICT (register_id, idempotency_key) DO NOTHING
         RETURNING 1
     )
-    SELECT count(*) INTO v_recorded FROM ls;
+    SELECT (SELECT count(*) FROM ls), (SELECT count(*) FROM o) INTO v_recorded, v_changed;
     IF v_recorded = 0 THEN
         RAISE EXCEPTION 'key % used meanwhile', p->>'key' USING ERRCODE = 'PXGEN';
     END IF;
 
-    RETURN jsonb_build_object('balances', to_jsonb(l_after::text[]));
+    RETURN jsonb_build_object('balances', to_jsonb(l_after::text[]), 'changed', v_changed > 0);
 END
 $fn$;
 """

@@ -31,6 +31,7 @@ from posinv.db import objects_insert
 from posinv.exceptions import Conflict, InvalidInput, NotFound, Problem
 from posinv.models import Article
 from posinv.services.changes import changes_wake
+from posinv.services.ledger import MAX_ABS_QUANTITY
 from retail.models import LiveSale
 from retail.services.codes import ResolvedCode, codes_resolve
 from retail.services.scan import CENT, QTY, code_quantity, prices_current
@@ -276,7 +277,9 @@ def _record_in_one_statement(register, key, digest, planned, payments, receipt_n
     key used meanwhile): the statement then wrote nothing."""
     specs = [p.spec for p in planned]
     payment_specs = _payment_specs(payments)
-    if receipt_problems(receipt_no, specs, payment_specs):
+    if receipt_problems(receipt_no, specs, payment_specs) or any(
+        abs(spec.quantity) > MAX_ABS_QUANTITY for spec in specs
+    ):
         return None  # the general path raises them
     total = _total(planned)
     created_at = created_at or timezone.now()
@@ -289,7 +292,7 @@ def _record_in_one_statement(register, key, digest, planned, payments, receipt_n
         "total": str(total),
         "currency": register.currency,
         "created_at": created_at.isoformat(),
-        "now": timezone.now().isoformat(),
+        "recorded_at": timezone.now().isoformat(),
         "key": key,
         "request_hash": digest,
         "lines": [
@@ -328,7 +331,8 @@ def _record_in_one_statement(register, key, digest, planned, payments, receipt_n
         return _replay(register, key, digest)
     for line, on_hand in zip(body["lines"], answer["balances"], strict=True):
         line["on_hand"] = on_hand
-    transaction.on_commit(changes_wake, robust=True)
+    if answer["changed"]:
+        transaction.on_commit(changes_wake, robust=True)
     return SaleOutcome(body=body)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from decimal import Decimal
 
+import django_rq
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -18,6 +19,8 @@ from pos.models import PaymentLine, Receipt, ReceiptLine
 from pos.services.receipts import line_move_key
 from posinv.exceptions import InvalidInput
 from posinv.models import StockChange, StockLevel, StockMove
+from posinv.queueing import PENDING_PREFIX
+from posinv.services.changes import changes_wake_forget
 from posinv.services.ledger import MoveSpec, StockOrigin, stock_moves_post
 from retail.models import LiveSale
 from retail.services.sales import SaleLine, SalePayment, live_sale_post
@@ -211,3 +214,37 @@ def test_a_line_whose_move_key_was_posted_before_is_left_to_the_ledger(articles,
     assert StockMove.objects.filter(location=register.location, kind="sale").count() == 2
     assert StockLevel.objects.get(article=pen, location=register.location).on_hand == Decimal("48")
     assert Receipt.objects.get(register=register).lines.count() == 2
+
+
+def test_a_quantity_beyond_the_ledgers_limit_is_refused_as_the_ledger_refuses_it(articles, group):
+    register = _store_with_till("BIG", articles, group)
+    lines = [SaleLine(code=EAN13, quantity=Decimal("99999999999.5"), price=Decimal("0.00"))]
+
+    with pytest.raises(InvalidInput) as refused:
+        live_sale_post(register=register, idempotency_key="till-big", lines=lines)
+
+    assert [p.field for p in refused.value.problems] == ["lines[0].quantity"]
+    assert "at most 99999999999" in refused.value.problems[0].reason
+    assert not Receipt.objects.filter(register=register).exists()
+
+
+@pytest.mark.redis
+@pytest.mark.django_db(transaction=True)
+def test_only_a_sale_that_changed_stock_wakes_the_change_dispatcher(articles, group, rq_mode):
+    """In its own transaction, as in production: the wake-up follows the commit."""
+    register = _store_with_till("WAKE", articles, group)
+    dispatcher_queue = django_rq.get_queue("high")
+    # The stock taken in above queued a run; start from none queued.
+    dispatcher_queue.empty()
+    rq_mode.delete(PENDING_PREFIX + "changes-dispatch")
+    changes_wake_forget()
+    net_zero = [SaleLine(code=EAN13, quantity=Decimal("1"), price=Decimal("1.99")),
+                SaleLine(code=EAN13, quantity=Decimal("-1"), price=Decimal("1.99"))]
+
+    live_sale_post(register=register, idempotency_key="till-zero", lines=net_zero)
+    assert dispatcher_queue.count == 0
+    assert not StockChange.objects.filter(location=register.location, origin="register").exists()
+
+    live_sale_post(register=register, idempotency_key="till-one", lines=net_zero[:1])
+    assert dispatcher_queue.count == 1
+    assert StockChange.objects.filter(location=register.location, origin="register").count() == 1
