@@ -24,11 +24,12 @@ def _register_columns() -> str:
     )
 
 
-def _register_joins(register_join: str) -> str:
+def _register_joins(register_join: str, on: str = "") -> str:
+    """`register_join` the register as `r` (`on` its condition), then its location `l` and price group `g`."""
     quote = connection.ops.quote_name
     return (
-        f"{register_join} {quote(CashRegister._meta.db_table)} r"
-        f" {{on}} LEFT JOIN {quote(Location._meta.db_table)} l ON l.id = r.location_id"
+        f"{register_join} {quote(CashRegister._meta.db_table)} r {on}"
+        f" LEFT JOIN {quote(Location._meta.db_table)} l ON l.id = r.location_id"
         f" LEFT JOIN {quote(PriceGroup._meta.db_table)} g ON g.id = r.price_group_id"
     )
 
@@ -36,7 +37,7 @@ def _register_joins(register_join: str) -> str:
 def register_active(*, code: str) -> CashRegister | None:
     """The active register `code` with its location and price group loaded, or None. Called
     on every request of a till, so one query in plain SQL (posinv/db.py)."""
-    sql = f"SELECT {_register_columns()} {_register_joins('FROM').format(on='')} WHERE r.code = %s AND r.active"
+    sql = f"SELECT {_register_columns()} {_register_joins('FROM')} WHERE r.code = %s AND r.active"
     return _register_of(row_instances(sql, [code], _REGISTER_PARTS))
 
 
@@ -50,9 +51,7 @@ def _register_of(found: list | None) -> CashRegister | None:
 # A register token's register, loaded in the token's own query (posinv.services.tokens.token_find).
 REGISTER_OF_TOKEN = TokenJoin(
     columns=_register_columns,
-    joins=lambda: _register_joins("LEFT JOIN").format(
-        on="ON t.kind = 'register' AND r.code = t.subject AND r.active"
-    ),
+    joins=lambda: _register_joins("LEFT JOIN", on="ON t.kind = 'register' AND r.code = t.subject AND r.active"),
     parts=_REGISTER_PARTS,
 )
 
