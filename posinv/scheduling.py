@@ -171,17 +171,32 @@ def dues_now(dues: Iterable[Due], *, now: datetime) -> list[Due]:
     return result
 
 
+def _schedules_forget(candidates: list[Due]) -> None:
+    """Drop the states of schedules no provider offers any more (a store
+    deactivated, a cabinet that pushes now), so a failure or hold of theirs
+    does not stay on Sync health forever. Only after every provider answered:
+    one that failed this tick must not lose its schedules' backoff."""
+    from posinv.models import ScheduleState
+
+    periodic = [due.key for due in candidates if due.interval_seconds is not None and due.run is not None]
+    ScheduleState.objects.exclude(key__in=periodic).delete()
+
+
 def scheduler_tick(*, now: datetime | None = None) -> list[str]:
     """Enqueue everything due; returns the keys offered (deduplicated by the queue)."""
     now = now or timezone.now()
     offered = []
     candidates: list[Due] = []
+    every_provider_answered = True
     for path in extension_paths("schedule_providers"):
         try:
             candidates.extend(list(import_string(path)(now=now)))
         except Exception:
             logger.exception("schedule provider %s failed", path)
+            every_provider_answered = False
             continue
+    if every_provider_answered:
+        _schedules_forget(candidates)
     for due in dues_now(candidates, now=now):
         try:
             enqueue(due.func, queue=due.queue, unique_key=due.key, clear="end", ttl=due.ttl, **due.kwargs)

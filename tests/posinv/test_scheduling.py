@@ -7,10 +7,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.utils import timezone
 
 from posinv.models import JobRun, ScheduleState
-from posinv.scheduling import Due, backoff_seconds, dues_now, schedule_due_at
+from posinv.scheduling import Due, backoff_seconds, dues_now, schedule_due_at, scheduler_tick
 from posinv.services.leases import lease_acquire
 from posinv.services.runs import job_run, schedule_release
 
@@ -120,3 +121,33 @@ def test_a_schedule_run_outside_the_scheduler_ends_its_backoff():
     assert dues_now([due(last_run_at=ran_by_command)], now=ran_by_command + timedelta(seconds=61))
     row = ScheduleState.objects.get(key="thing:X")
     assert (row.failures_in_row, row.last_outcome) == (0, "succeeded")
+
+
+def test_staff_see_schedules_and_release_one_only_with_the_permission(client, django_user_model):
+    offered(timezone.now())
+    with job_run("thing", "X") as counts:
+        counts.hold("check the feed")
+    row = ScheduleState.objects.get(key="thing:X")
+    clerk = django_user_model.objects.create_user(username="clerk2", password="pw", is_staff=True)
+    clerk.user_permissions.add(Permission.objects.get(codename="view_schedulestate"))
+    client.force_login(clerk)
+
+    page = client.get("/admin/posinv/schedulestate/").content.decode()
+    assert "thing:X" in page and "held: waits for a person" in page and "check the feed" in page
+    client.post("/admin/posinv/schedulestate/", {"action": "release", "_selected_action": [row.pk]})
+    assert ScheduleState.objects.get(pk=row.pk).held_since is not None
+
+    clerk.user_permissions.add(Permission.objects.get(codename="release_schedulestate"))
+    answer = client.post("/admin/posinv/schedulestate/", {"action": "release", "_selected_action": [row.pk]},
+                         follow=True)
+    assert "1 schedules released" in answer.content.decode()
+    assert ScheduleState.objects.get(pk=row.pk).held_since is None
+    assert offered(timezone.now())
+
+
+def test_a_tick_forgets_schedules_no_provider_offers_any_more(settings):
+    settings.POSINV_SCHEDULE_PROVIDERS = []
+    ScheduleState.objects.create(key="store-stock:gone", job="store_stock", subject="gone", failures_in_row=7,
+                                 last_outcome="failed")
+    scheduler_tick()
+    assert not ScheduleState.objects.exists()
