@@ -12,6 +12,7 @@ from django.conf import settings
 from django.db.models import Exists, OuterRef
 
 from pos.models import CashRegister, SyncEntry
+from pos.services.node import MAX_BACKOFF_SECONDS
 from posinv.scheduling import Due
 
 RETRY_SECONDS = 900
@@ -39,7 +40,8 @@ def _node_due(now):
     yield Due(key=f"register-push:{code}", func="pos.jobs.register_push_job", ttl=_key_ttl(),
               interval_seconds=interval, run=("register_push", code),
               last_run_at=register.last_success_at if register is not None else None,
-              not_before=register.retry_after if register is not None else None)
+              not_before=register.retry_after if register is not None else None,
+              backoff_max_seconds=MAX_BACKOFF_SECONDS)
 
 
 def _main_due(now):
@@ -53,6 +55,7 @@ def _main_due(now):
             interval_seconds=register.interval_seconds,
             run=("register_pull", register.code),
             last_run_at=register.last_success_at,
+            backoff_max_seconds=MAX_BACKOFF_SECONDS,
         )
     entries = SyncEntry.objects.filter(register=OuterRef("pk"), direction=SyncEntry.Direction.IN)
     # Entries right behind the watermark that still wait: a gap was filled

@@ -50,7 +50,8 @@ class Due:
     last_stock_run_at): it seeds a schedule seen for the first time, and a
     success recorded there after the schedule's last outcome (a person ran
     it by command) counts as a success. `not_before` is a time the peer
-    asked us not to call before."""
+    asked us not to call before. `backoff_max_seconds` bounds this job's
+    backoff below the global cap (a register node's documented 300 s)."""
 
     key: str
     func: str
@@ -61,22 +62,27 @@ class Due:
     run: tuple[str, str] | None = None
     last_run_at: datetime | None = None
     not_before: datetime | None = None
+    backoff_max_seconds: float | None = None
 
 
-def backoff_cap_seconds(interval_seconds: float) -> float:
+def backoff_cap_seconds(interval_seconds: float, backoff_max_seconds: float | None = None) -> float:
     """The longest a failing schedule waits between tries."""
-    return max(float(interval_seconds), float(settings.POSINV_SCHEDULE_BACKOFF_MAX_SECONDS))
+    cap = settings.POSINV_SCHEDULE_BACKOFF_MAX_SECONDS if backoff_max_seconds is None else backoff_max_seconds
+    return max(float(interval_seconds), float(cap))
 
 
-def backoff_seconds(interval_seconds: float, failures_in_row: int) -> float:
+def backoff_seconds(interval_seconds: float, failures_in_row: int, backoff_max_seconds: float | None = None) -> float:
     """How long a schedule waits after its `failures_in_row`-th failure in a row."""
     if failures_in_row <= 0:
         return float(interval_seconds)
     # 2 ** 40 is far beyond any cap; bounding the exponent keeps the float finite.
-    return min(float(interval_seconds) * 2 ** min(failures_in_row - 1, 40), backoff_cap_seconds(interval_seconds))
+    return min(float(interval_seconds) * 2 ** min(failures_in_row - 1, 40),
+               backoff_cap_seconds(interval_seconds, backoff_max_seconds))
 
 
-def schedule_due_at(state, interval_seconds: float, *, not_before: datetime | None = None) -> datetime | None:
+def schedule_due_at(
+    state, interval_seconds: float, *, not_before: datetime | None = None, backoff_max_seconds: float | None = None
+) -> datetime | None:
     """When the schedule in `state` (a ScheduleState) is due next; None while
     it is held for a person. See the module docstring for the rule."""
     from posinv.models import ScheduleState
@@ -86,7 +92,8 @@ def schedule_due_at(state, interval_seconds: float, *, not_before: datetime | No
     candidates: list[datetime] = []
     if state.last_outcome == ScheduleState.Outcome.FAILED and state.failures_in_row > 0:
         since = state.last_finished_at or state.last_started_at
-        candidates.append(since + timedelta(seconds=backoff_seconds(interval_seconds, state.failures_in_row)))
+        wait = backoff_seconds(interval_seconds, state.failures_in_row, backoff_max_seconds)
+        candidates.append(since + timedelta(seconds=wait))
     elif state.last_started_at is not None:
         candidates.append(state.last_started_at + timedelta(seconds=interval_seconds))
     if state.last_skipped_at is not None:
@@ -165,7 +172,8 @@ def dues_now(dues: Iterable[Due], *, now: datetime) -> list[Due]:
             if due.interval_seconds is None or due.run is None:
                 result.append(due)
             continue
-        at = schedule_due_at(state, due.interval_seconds, not_before=due.not_before)
+        at = schedule_due_at(state, due.interval_seconds, not_before=due.not_before,
+                             backoff_max_seconds=due.backoff_max_seconds)
         if at is not None and at <= now:
             result.append(due)
     return result

@@ -28,17 +28,21 @@ def keys(now=None) -> list[str]:
 def test_main_pulls_each_due_pull_register_and_never_a_push_register(store):
     make_register(code="R1", location=store)
     pull = make_register(code="R2", location=store, sync_type="pull", node_url="http://127.0.0.1:9",
-                         interval_seconds=300)
+                         interval_seconds=100)
     make_register(code="R3", location=store, sync_type="pull", node_url="http://127.0.0.1:9", active=False)
     register_token_rotate(register_id=pull.pk)
 
     assert keys() == ["register-pull:R2"]
     register_pull_job(register_code="R2")  # the node is unreachable: a failed run
     assert keys() == []
-    assert keys(timezone.now() + timedelta(seconds=301)) == ["register-pull:R2"]  # first retry: one interval
+    assert keys(timezone.now() + timedelta(seconds=101)) == ["register-pull:R2"]  # first retry: one interval
     register_pull_job(register_code="R2")
-    assert keys(timezone.now() + timedelta(seconds=301)) == []  # second failure in a row: twice the interval
-    assert keys(timezone.now() + timedelta(seconds=601)) == ["register-pull:R2"]
+    assert keys(timezone.now() + timedelta(seconds=101)) == []  # second failure in a row: twice the interval
+    assert keys(timezone.now() + timedelta(seconds=201)) == ["register-pull:R2"]
+    for _ in range(3):
+        register_pull_job(register_code="R2")
+    # never longer than the register's documented backoff cap (300 s)
+    assert keys(timezone.now() + timedelta(seconds=301)) == ["register-pull:R2"]
 
 
 def test_a_register_seen_first_keeps_its_last_attempt(store):
