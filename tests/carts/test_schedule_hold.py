@@ -84,3 +84,15 @@ def test_confirming_needs_the_change_permission(held_store, client, django_user_
     assert answer.status_code == 200
     assert ScheduleState.objects.get(key="store-stock:whs").held_since is not None
     assert JobRun.objects.filter(name="store_stock", status="succeeded").count() == 1  # only the first download
+
+
+def test_healthz_reports_the_held_download_without_failing_the_web_process(held_store, client):
+    answer = client.get("/healthz")
+
+    assert answer.status_code == 200
+    body = answer.json()
+    assert body["status"] == "ok"
+    assert body["sync"]["status"] == "amber"
+    [problem] = [p for p in body["sync"]["problems"] if p["subject"] == "store-stock:whs"]
+    assert problem["check"] == "schedule" and "waits for a person" in problem["reason"]
+    assert problem["link"].startswith("http://testserver/admin/posinv/schedulestate/?key=store-stock")
