@@ -15,8 +15,8 @@ from cabinets.charts import weight_chart_svg
 from cabinets.models import ShrinkAlert, Tray, WeighingCabinet, WeightReading
 from cabinets.services.alerts import shrink_alerts_acknowledge
 from cabinets.services.provisioning import cabinet_token_rotate
-from cabinets.services.pull import PullError, cabinet_pull_request
-from cabinets.services.readings import readings_of_tray
+from cabinets.services.pull import PullError, cabinet_pull_cursor_reset, cabinet_pull_request
+from cabinets.services.readings import FUTURE_SKEW, readings_of_tray
 from posinv.models import ApiToken
 
 STATE_COLOURS = {"empty": "#9e9e9e", "filled": "#2e7d32"}
@@ -124,15 +124,16 @@ class WeighingCabinetAdmin(admin.ModelAdmin):
     # Meta.ordering from GROUP BY queries (the tray autocomplete pages this list).
     ordering = ("code",)
     inlines = (TrayInline,)
-    actions = ("pull_now", "rotate_token")
+    actions = ("pull_now", "reset_pull_cursor", "rotate_token")
     readonly_fields = (
-        "last_reading_at", "last_pull_at", "pull_cursor", "last_pull_error", "pull_blocked_until", "created_at",
-        "device_token",
+        "last_reading_at", "last_pull_at", "pull_cursor_state", "last_pull_error", "pull_blocked_until", "created_at",
+        "device_token", "rejected_readings",
     )
     fieldsets = (
         (None, {"fields": ("code", "name", "location", "active", "interval_seconds")}),
         ("Vendor pull", {"fields": ("pull_url", "pull_api_key", "pull_timeout_seconds", "last_pull_at",
-                                    "pull_cursor", "last_pull_error", "pull_blocked_until")}),
+                                    "pull_cursor_state", "last_pull_error", "pull_blocked_until",
+                                    "rejected_readings")}),
         ("Weight to quantity (docs/cabinets.md)", {"fields": ("tolerance", "hysteresis_units", "piece_variation",
                                                               "max_weight_g")}),
         ("Activity", {"fields": ("device_token", "last_reading_at", "created_at")}),
@@ -181,6 +182,27 @@ class WeighingCabinetAdmin(admin.ModelAdmin):
         used = f"last used {ago(token.last_used_at)}" if token.last_used_at else "never used"
         return f"{token.prefix}… (issued {token.created_at:%Y-%m-%d %H:%M}, {used})"
 
+    @admin.display(description="pull cursor")
+    def pull_cursor_state(self, cabinet):
+        """The cursor, and a warning when a broken clock put it ahead of ours."""
+        if cabinet.pull_cursor is None:
+            return "none: the next pull asks the vendor for everything it has"
+        text = cabinet.pull_cursor.isoformat(timespec="seconds")
+        if cabinet.pull_cursor > timezone.now() + FUTURE_SKEW:
+            return badge(f"{text}: ahead of our clock, no true reading is fetched; use 'Reset the pull cursor'",
+                         "#c62828")
+        return text
+
+    @admin.display(description="rejected readings")
+    def rejected_readings(self, cabinet):
+        if cabinet.pk is None:
+            return "-"
+        url = (reverse("admin:cabinets_weightreading_changelist")
+               + f"?cabinet__id__exact={cabinet.pk}&outcome__exact={WeightReading.Outcome.REJECTED}")
+        last = (f"last {ago(cabinet.last_rejected_at)}: {cabinet.last_rejected_reason}"
+                if cabinet.last_rejected_at else "none yet")
+        return format_html('<a href="{}">the rejected readings</a> ({})', url, last)
+
     @admin.display(description="last pull error")
     def last_pull_error_short(self, cabinet):
         return cabinet.last_pull_error[:80]
@@ -205,6 +227,15 @@ class WeighingCabinetAdmin(admin.ModelAdmin):
                 self.message_user(request, f"{cabinet.code}: {exc}", messages.ERROR)
             else:
                 self.message_user(request, f"{cabinet.code}: pull requested")
+
+    @admin.action(description="Reset the pull cursor (to the newest accepted reading)", permissions=["change"])
+    def reset_pull_cursor(self, request, queryset):
+        for cabinet in queryset.exclude(pull_url=""):
+            cursor = cabinet_pull_cursor_reset(cabinet=cabinet)
+            self.message_user(
+                request, f"{cabinet.code}: the next pull asks from "
+                f"{cursor.isoformat(timespec='seconds') if cursor else 'the start of the vendor history'}",
+            )
 
     @admin.action(description="Issue a new device token (shown once)")
     def rotate_token(self, request, queryset):

@@ -71,12 +71,18 @@ class WeighingCabinet(models.Model):
     last_reading_at = models.DateTimeField(null=True, blank=True, help_text="When a reading last arrived.")
     last_pull_at = models.DateTimeField(null=True, blank=True)
     pull_cursor = models.DateTimeField(
-        null=True, blank=True, help_text="Newest vendor read time pulled; the next pull asks from here."
+        null=True, blank=True,
+        help_text="Newest vendor read time pulled and accepted (or finally rejected); the next pull asks from "
+        "here. A reading rejected for its clock never moves it.",
     )
     last_pull_error = models.TextField(blank=True)
     pull_blocked_until = models.DateTimeField(
         null=True, blank=True, help_text="The vendor asked us (429 Retry-After) not to pull before this time."
     )
+    last_rejected_at = models.DateTimeField(
+        null=True, blank=True, help_text="When a reading of this cabinet was last rejected (Sync health shows it)."
+    )
+    last_rejected_reason = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

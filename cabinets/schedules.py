@@ -1,26 +1,30 @@
 """What the cabinets app needs run periodically: each pulling cabinet's
-vendor pull, every `interval_seconds` (default 600)."""
+vendor pull, every `interval_seconds` (default 600). When it is due is the
+scheduler's one rule (posinv/scheduling.py): after a failure the interval
+backs off, and the vendor's Retry-After (`pull_blocked_until`) holds it."""
 from __future__ import annotations
 
 from cabinets.jobs import pull_lease_seconds
 from cabinets.models import WeighingCabinet
-from posinv.scheduling import Due, is_due
+from posinv.scheduling import Due
 
 
 def cabinets_due(*, now):
-    """A pull for each active cabinet with a vendor endpoint whose interval has
-    passed since its last pull, unless the vendor's Retry-After still holds."""
+    """A pull schedule for each active cabinet with a vendor endpoint."""
     cabinets = WeighingCabinet.objects.filter(active=True).exclude(pull_url="").only(
-        "pk", "code", "last_pull_at", "interval_seconds", "pull_timeout_seconds", "pull_blocked_until"
+        "pk", "code", "last_pull_at", "last_pull_error", "interval_seconds", "pull_timeout_seconds",
+        "pull_blocked_until",
     )
     for cabinet in cabinets:
-        if cabinet.pull_blocked_until is not None and cabinet.pull_blocked_until > now:
-            continue
-        if is_due(cabinet.last_pull_at, cabinet.interval_seconds, now):
-            yield Due(
-                key=f"cabinet-pull:{cabinet.code}",
-                func="cabinets.jobs.cabinet_pull_job",
-                kwargs={"cabinet_id": cabinet.pk},
-                # The queue key must outlive a slow run, or the next tick would queue a second one.
-                ttl=int(pull_lease_seconds(cabinet)),
-            )
+        yield Due(
+            key=f"cabinet-pull:{cabinet.code}",
+            func="cabinets.jobs.cabinet_pull_job",
+            kwargs={"cabinet_id": cabinet.pk},
+            # The queue key must outlive a slow run, or the next tick would queue a second one.
+            ttl=int(pull_lease_seconds(cabinet)),
+            interval_seconds=cabinet.interval_seconds,
+            run=("cabinet_pull", cabinet.code),
+            # last_pull_at is any attempt's time; only a clean one is a success.
+            last_run_at=cabinet.last_pull_at if not cabinet.last_pull_error else None,
+            not_before=cabinet.pull_blocked_until,
+        )

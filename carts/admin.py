@@ -20,6 +20,7 @@ from carts.services.warehouses import store_directions_validate, store_price_run
 from posinv.exceptions import DomainError
 from posinv.models import JobRun
 from posinv.queueing import enqueue
+from posinv.services.runs import schedule_held_for
 
 WAITING = StackEntry.State.WAITING
 
@@ -115,7 +116,7 @@ class ExternalStoreAdmin(admin.ModelAdmin):
     readonly_fields = ["secrets_state", "link_report_summary", "last_order_import_at", "last_stock_run_at",
                        "last_price_run_at", "last_runs"]
     actions = ["send_qoh", "get_qoh", "match_products", "import_orders_now", "reconcile", "stock_run_now",
-               "price_run_now"]
+               "price_run_now", "confirm_held_download"]
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(
@@ -186,6 +187,10 @@ class ExternalStoreAdmin(admin.ModelAdmin):
             if run is not None:
                 detail = run.error or ", ".join(f"{k} {v}" for k, v in (run.counts or {}).items())
                 rows.append((name, run.started_at.strftime("%Y-%m-%d %H:%M:%S"), run.status, detail[:300]))
+        held = schedule_held_for(job="store_stock", subject=obj.code)
+        if held is not None:
+            rows.insert(0, ("store_stock", held.held_since.strftime("%Y-%m-%d %H:%M:%S"), "HELD, waits for you",
+                            f"{held.held_reason[:240]} (action: Confirm the held stock download)"))
         if not rows:
             return "never run"
         return format_html_join("", "<div>{} at {}: <b>{}</b> {}</div>", rows)
@@ -249,6 +254,18 @@ class ExternalStoreAdmin(admin.ModelAdmin):
             return (f"stock read {run.read}, counted {run.counted}, unchanged {run.unchanged}, "
                     f"not linked {run.unlinked}" + (f"; bad rows: {bad}" if bad else ""))
         _Action.each(self, request, queryset, "stock run", call)
+
+    @admin.action(description="Confirm the held stock download and run it", permissions=["change"])
+    def confirm_held_download(self, request, queryset):
+        """A scheduled download that would zero most products is held (Sync
+        health says so); after checking the feed a person confirms it here."""
+        def call(store):
+            if schedule_held_for(job="store_stock", subject=store.code) is None:
+                return "no stock download is held; nothing to confirm"
+            enqueue("carts.jobs.store_stock_job", queue="low", unique_key=f"store-stock:{store.code}", clear="end",
+                    ttl=1800, store_id=store.pk, confirm=True)
+            return "the held stock download is confirmed and runs now (see its last run below)"
+        _Action.each(self, request, queryset, "confirming the download", call)
 
     @admin.action(description="Run the prices tab now (download or send)")
     def price_run_now(self, request, queryset):

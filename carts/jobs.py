@@ -9,6 +9,7 @@ from carts.models import ExternalStore
 from carts.services.orders import orders_import
 from carts.services.qoh import qoh_send
 from carts.services.stack import stack_sweep
+from posinv.exceptions import InvalidInput
 from posinv.services.runs import job_run
 
 logger = logging.getLogger("posinv.jobs")
@@ -33,6 +34,11 @@ def orders_import_job(*, store_id: int) -> dict | None:
         result = orders_import(store=store)
         counts.update(orders=result.orders, unknown_lines=result.lines_unknown, failures=result.failures,
                       skipped=result.skipped)
+        if result.skipped:
+            counts.skip("another import of this store is running")
+        elif result.failures:
+            # The cursor stays, so these orders come again: retried with backoff, not every tick.
+            counts.fail(f"{len(result.failures)} orders could not be applied: " + "; ".join(result.failures[:5]))
         return counts
 
 
@@ -47,15 +53,23 @@ def qoh_send_job(*, store_id: int) -> dict | None:
         return counts
 
 
-def store_stock_job(*, store_id: int) -> dict | None:
-    """One stock run of a superior or inferior store (by its interval); one at a time per store."""
+def store_stock_job(*, store_id: int, confirm: bool = False) -> dict | None:
+    """One stock run of a superior or inferior store (by its interval); one at a time per store.
+    A download that would zero most products is held: the schedule waits
+    for a person to confirm it (`confirm=True`, the admin's action)."""
     from carts.services.warehouses import store_stock_run
 
     store = ExternalStore.objects.get(pk=store_id)
     with job_run("store_stock", store.code, lease_seconds=1800) as counts:
         if counts is None:
             return None
-        run = store_stock_run(store=store)
+        try:
+            run = store_stock_run(store=store, confirm=confirm)
+        except InvalidInput as exc:
+            if not any(problem.code == "implausible" for problem in exc.problems):
+                raise
+            counts.hold("held for confirmation: " + "; ".join(p.reason for p in exc.problems))
+            return counts
         counts.update(read=run.read, counted=run.counted, unchanged=run.unchanged, unlinked=run.unlinked,
                       bad_rows=[f"row {b.row}: {b.reason}" for b in run.bad_rows[:50]])
         return counts

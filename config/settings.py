@@ -172,6 +172,13 @@ RQ = {"COMMIT_MODE": "auto"}
 # override them (tests do).
 POSINV_SCHEDULER_TICK_SECONDS = float(os.environ.get("POSINV_SCHEDULER_TICK_SECONDS", "2"))
 POSINV_CHANGES_SWEEP_SECONDS = float(os.environ.get("POSINV_CHANGES_SWEEP_SECONDS", "10"))
+# A failed scheduled run is retried after its interval, doubled per failure in
+# a row, but never later than this (or the interval, when that is longer);
+# docs/operations.md "When a scheduled run fails".
+POSINV_SCHEDULE_BACKOFF_MAX_SECONDS = float(os.environ.get("POSINV_SCHEDULE_BACKOFF_MAX_SECONDS", "3600"))
+# Sync health: a failing schedule is amber after one failure and red after
+# this many in a row (or once its retry waits longer than the backoff bound).
+POSINV_HEALTH_SCHEDULE_RED_FAILURES = int(os.environ.get("POSINV_HEALTH_SCHEDULE_RED_FAILURES", "3"))
 # How long a woken dispatcher waits for more changes before it runs: one run
 # per this period at most, however many sales a second arrive (docs/ledger.md).
 POSINV_CHANGES_GATHER_SECONDS = float(os.environ.get("POSINV_CHANGES_GATHER_SECONDS", "0.1"))

@@ -21,7 +21,8 @@ from django.utils.http import urlencode
 from cabinets.models import Tray, WeighingCabinet
 from carts.models import ExternalStore, StackEntry
 from pos.models import CashRegister, Receipt, SyncEntry
-from posinv.models import JobRun, StockMove
+from posinv.models import JobRun, ScheduleState, StockMove
+from posinv.scheduling import backoff_seconds, schedule_due_at
 from posinv.services.verification import LEDGER_VERIFY_JOB
 
 GREEN, AMBER, RED, GREY = "green", "amber", "red", "grey"
@@ -143,6 +144,21 @@ class QueueHealth:
 
 
 @dataclass
+class ScheduleHealth:
+    """A periodic job that is not running on time: failing (backing off),
+    held for a person, or skipped because a lease is held elsewhere."""
+
+    key: str
+    job: str
+    subject: str
+    failures_in_row: int
+    next_due_at: datetime | None
+    status: str
+    reason: str
+    links: dict = field(default_factory=dict)
+
+
+@dataclass
 class SyncHealth:
     """Everything the dashboard shows; `status` is the worst of all rows."""
 
@@ -156,6 +172,7 @@ class SyncHealth:
     lag_seconds: dict
     sections: dict = field(default_factory=dict)
     status: str = GREEN
+    schedules: list[ScheduleHealth] = field(default_factory=list)
 
 
 # -- registers --------------------------------------------------------------
@@ -346,6 +363,137 @@ def store_health_list(*, now: datetime) -> list[StoreHealth]:
     return result
 
 
+# -- scheduled jobs ---------------------------------------------------------
+
+# Runs skipped in a row (another worker holds the lease) before it is worth a look.
+SKIPS_AMBER = 3
+
+
+def schedule_health_list(*, now: datetime) -> list[ScheduleHealth]:
+    """The periodic jobs that are not running on time, from their schedule
+    states (one query): amber after one failure, red after
+    POSINV_HEALTH_SCHEDULE_RED_FAILURES in a row (3: the retry then waits
+    four intervals) or once the backoff reached its cap; amber while a run is
+    held for a person or keeps being skipped because another worker holds
+    its lease. A schedule that succeeds again leaves the list."""
+    red_failures = int(_setting("POSINV_HEALTH_SCHEDULE_RED_FAILURES", 3))
+    problems = ScheduleState.objects.filter(
+        Q(failures_in_row__gt=0) | Q(held_since__isnull=False) | Q(skipped_runs__gte=SKIPS_AMBER)
+    ).order_by("key")
+    result = []
+    for state in problems:
+        due = schedule_due_at(state, state.interval_seconds)
+        health = ScheduleHealth(key=state.key, job=state.job, subject=state.subject,
+                                failures_in_row=state.failures_in_row, next_due_at=due, status=AMBER, reason="")
+        if state.held_since is not None:
+            health.reason = (f"{state.key} is held since {state.held_since:%Y-%m-%d %H:%M} and waits for a person: "
+                             f"{state.held_reason[:160]}")
+        elif state.failures_in_row:
+            wait = backoff_seconds(state.interval_seconds, state.failures_in_row)
+            capped = state.failures_in_row > 1 and wait >= backoff_seconds(state.interval_seconds, 10**6)
+            if state.failures_in_row >= red_failures or capped:
+                health.status = RED
+            retry = "next try now" if due is None or due <= now else f"next try in {_span((due - now).total_seconds())}"
+            times = f"{state.failures_in_row} time{'s' if state.failures_in_row > 1 else ''}"
+            health.reason = f"{state.key} failed {times} in a row ({retry}): {state.last_error[:160]}"
+        else:
+            health.reason = (f"{state.key} was skipped {state.skipped_runs} times: another worker holds its lease "
+                             "(a stuck or killed worker? see Admin → Leases)")
+        health.links = {
+            "schedule": _admin_list("posinv.schedulestate", key=state.key),
+            "runs": _admin_list("posinv.jobrun", name__exact=state.job, subject=state.subject),
+        }
+        result.append(health)
+    return result
+
+
+def _span(seconds: float) -> str:
+    if seconds < 90:
+        return f"{int(seconds)} s"
+    if seconds < 5400:
+        return f"{round(seconds / 60)} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+# -- cabinet readings rejected, pull cursor -------------------------------------
+
+def _cabinet_reading_problem(row: dict, now: datetime) -> tuple[str, str] | None:
+    """(status, reason) when a cabinet's pull cursor is ahead of our clock
+    (red: no true reading is fetched until staff reset it) or its readings
+    were rejected within two intervals (amber, with the reason)."""
+    from cabinets.services.readings import FUTURE_SKEW
+
+    if row["pull_url"] and row["pull_cursor"] is not None and row["pull_cursor"] > now + FUTURE_SKEW:
+        return RED, (f"the pull cursor ({row['pull_cursor']:%Y-%m-%d %H:%M}) is ahead of our clock, so no true "
+                     "reading is fetched: use 'Reset the pull cursor' on the cabinet")
+    if row["last_rejected_at"] is not None and (
+            now - row["last_rejected_at"] <= timedelta(seconds=2 * row["interval_seconds"])):
+        return AMBER, f"readings rejected: {row['last_rejected_reason'][:120]}"
+    return None
+
+
+_CABINET_READING_FIELDS = ("id", "code", "active", "interval_seconds", "pull_url", "pull_cursor", "last_rejected_at",
+                           "last_rejected_reason")
+
+
+def cabinet_rejections_apply(cabinets: list[CabinetHealth], *, now: datetime) -> None:
+    """Raise the dashboard's cabinet rows whose readings are being rejected
+    or whose pull cursor is stuck ahead of our clock (see
+    `_cabinet_reading_problem`); a red row keeps its reason and gets the
+    rejection added. One query."""
+    rows = {row["id"]: row for row in WeighingCabinet.objects.filter(pk__in=[c.id for c in cabinets])
+            .values(*_CABINET_READING_FIELDS)}
+    for health in cabinets:
+        row = rows.get(health.id)
+        if row is None or not health.active:
+            continue
+        health.links["rejected"] = _admin_list("cabinets.weightreading", cabinet__id__exact=health.id,
+                                               outcome__exact="rejected")
+        problem = _cabinet_reading_problem(row, now)
+        if problem is None:
+            continue
+        status, reason = problem
+        if status == RED or health.status != RED:
+            health.status, health.reason = status, reason
+        else:
+            health.reason += f"; {reason}"
+
+
+# -- /healthz: sync problems in a few queries --------------------------------
+
+def schedule_problems(*, now: datetime) -> list[dict]:
+    return [{"check": "schedule", "subject": h.key, "status": h.status, "reason": h.reason,
+             "link": h.links["schedule"]} for h in schedule_health_list(now=now)]
+
+
+def cabinet_reading_problems(*, now: datetime) -> list[dict]:
+    problems = []
+    for row in WeighingCabinet.objects.filter(active=True).filter(
+            Q(last_rejected_at__isnull=False) | Q(pull_cursor__isnull=False)).values(*_CABINET_READING_FIELDS):
+        problem = _cabinet_reading_problem(row, now)
+        if problem is not None:
+            problems.append({
+                "check": "cabinet_readings", "subject": row["code"], "status": problem[0], "reason": problem[1],
+                "link": _admin_list("cabinets.weightreading", cabinet__id__exact=row["id"], outcome__exact="rejected"),
+            })
+    return problems
+
+
+# The checks /healthz reports under "sync": each returns problem dicts
+# {check, subject, status (amber/red), reason, link}. Add yours here.
+HEALTHZ_SYNC_CHECKS = [schedule_problems, cabinet_reading_problems]
+
+
+def sync_problems(*, now: datetime | None = None) -> dict:
+    """The sync checks of /healthz: the worst status (green when none) and
+    every problem with its reason and a link to the admin rows behind it."""
+    now = now or timezone.now()
+    problems: list[dict] = []
+    for check in HEALTHZ_SYNC_CHECKS:
+        problems.extend(check(now=now))
+    return {"status": worst(p["status"] for p in problems) if problems else GREEN, "problems": problems}
+
+
 # -- ledger, queues ---------------------------------------------------------
 
 def ledger_health_get(*, now: datetime) -> LedgerHealth:
@@ -498,13 +646,16 @@ def sync_health_get(*, now: datetime | None = None) -> SyncHealth:
         queues=queue_health_get(),
         moves_per_minute=moves_per_minute(now=now),
         lag_seconds=propagation_lag(now=now),
+        schedules=schedule_health_list(now=now),
     )
+    cabinet_rejections_apply(health.cabinets, now=now)
     health.sections = {
         "registers": worst(r.status for r in health.registers),
         "cabinets": worst(c.status for c in health.cabinets),
         "stores": worst(s.status for s in health.stores),
         "ledger": health.ledger.status,
         "queues": health.queues.status,
+        "schedules": worst(s.status for s in health.schedules) if health.schedules else GREEN,
     }
     health.status = worst(s for s in health.sections.values() if s != GREY) if any(
         s != GREY for s in health.sections.values()) else GREEN

@@ -18,7 +18,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from ops.charts import activity_chart_svg
 from ops.metrics import metrics_render
-from ops.selectors import activity_24h, sync_health_get
+from ops.selectors import activity_24h, sync_health_get, sync_problems
 from posinv.queueing import enqueue
 
 # Who may see the sync health: it shows every register, cabinet and store of
@@ -101,6 +101,12 @@ def _check_redis() -> str | None:
     return None
 
 
+def _sync_links_absolute(request: HttpRequest, sync: dict) -> dict:
+    for problem in sync["problems"]:
+        problem["link"] = request.build_absolute_uri(problem["link"])
+    return sync
+
+
 @never_cache
 @require_GET
 def healthz(request: HttpRequest) -> JsonResponse:
@@ -129,8 +135,17 @@ def healthz(request: HttpRequest) -> JsonResponse:
     body = {
         "status": "ok" if not failures else "unavailable",
         "checks": checks,
-        "duration_ms": round((time.monotonic() - started) * 1000, 1),
     }
+    if "database" not in failures and "migrations" not in failures:
+        # Sync problems (a failing schedule, a run held for a person, a
+        # cabinet whose readings are rejected) turn "sync" amber or red with
+        # the reason and a link, but not the answer: this web process still
+        # serves, and a load balancer must not take it out for a store being down.
+        try:
+            body["sync"] = _sync_links_absolute(request, sync_problems())
+        except Exception as exc:
+            body["sync"] = {"status": "unknown", "problems": [], "error": str(exc).strip()[:200]}
+    body["duration_ms"] = round((time.monotonic() - started) * 1000, 1)
     if failures:
         body["errors"] = failures
     return JsonResponse(body, status=200 if not failures else 503)

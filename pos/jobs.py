@@ -47,6 +47,7 @@ def register_push_job() -> dict | None:
             # Expected while the main system is down: the run is recorded with
             # the reason, the register backs off, and the entries wait.
             counts["unreachable"] = str(exc)[:300]
+            counts.fail(f"the main system is unreachable: {str(exc)[:300]}")
         return counts
 
 
@@ -59,7 +60,9 @@ def register_pull_job(*, register_code: str) -> dict | None:
         try:
             counts.update(register_pull(register_id=register.pk, heartbeat=_renewer("register_pull", register_code)))
         except NodeUnreachable as exc:
+            # Recorded as failed, so the schedule backs off (posinv/scheduling.py).
             counts["unreachable"] = str(exc)[:300]
+            counts.fail(f"the register node is unreachable: {str(exc)[:300]}")
         return counts
 
 

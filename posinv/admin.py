@@ -19,6 +19,7 @@ from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html
 from import_export.admin import ExportMixin, ImportExportModelAdmin
 from import_export.formats.base_formats import CSV, XLSX
@@ -34,15 +35,18 @@ from posinv.models import (
     Price,
     PriceGroup,
     ReorderSuggestion,
+    ScheduleState,
     StockChange,
     StockLevel,
     StockMove,
 )
 from posinv.plugins import extensions
 from posinv.resources import ArticleResource, StockLevelResource
+from posinv.scheduling import schedule_due_at
 from posinv.services.adjustments import stock_adjust
 from posinv.services.barcodes import gtin_normalize
 from posinv.services.login_throttle import login_lockout_find
+from posinv.services.runs import schedule_release
 from posinv.services.shared_counters import client_address
 from posinv.services.suggestions import suggestion_close
 from posinv.services.tokens import token_issue
@@ -431,6 +435,43 @@ class JobRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.display(description="error")
     def short_error(self, obj):
         return obj.error[:120]
+
+
+@admin.register(ScheduleState)
+class ScheduleStateAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Every periodic job and where it stands: when it is due next by the
+    scheduler's rule, its failures in a row, a hold waiting for a person."""
+
+    list_display = ("key", "last_outcome", "failures_in_row", "next_due", "held_since", "last_started_at",
+                    "skipped_runs", "short_error", "runs")
+    list_filter = ("last_outcome", "job", ("held_since", admin.EmptyFieldListFilter))
+    search_fields = ("key", "subject", "last_error", "held_reason")
+    actions = ["release"]
+
+    @admin.display(description="due next")
+    def next_due(self, obj):
+        at = schedule_due_at(obj, obj.interval_seconds)
+        if at is None:
+            return "held: waits for a person"
+        return "now" if at <= timezone.now() else at.strftime("%Y-%m-%d %H:%M:%S")
+
+    @admin.display(description="last error / hold")
+    def short_error(self, obj):
+        return (obj.held_reason or obj.last_error)[:160]
+
+    @admin.display(description="runs")
+    def runs(self, obj):
+        url = reverse("admin:posinv_jobrun_changelist") + f"?name__exact={obj.job}&subject={obj.subject}"
+        return format_html('<a href="{}">job runs</a>', url)
+
+    def has_release_permission(self, request):
+        return request.user.has_perm("posinv.release_schedulestate")
+
+    @admin.action(description="Release: run at the next tick (ends a hold or a backoff)", permissions=["release"])
+    def release(self, request, queryset):
+        released = schedule_release(state_ids=list(queryset.values_list("pk", flat=True)),
+                                    released_by=request.user.get_username())
+        self.message_user(request, f"{released} schedules released; they run at the next scheduler tick.")
 
 
 @admin.register(Lease)

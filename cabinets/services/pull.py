@@ -4,10 +4,14 @@ The vendor answers `GET <pull_url>?since=<ISO time>&limit=N[&cursor=C]`
 (header `Authorization: Bearer <key>`) with
 `{"readings": [...same shape as a push...], "next_cursor": "..." | null}`.
 Each page is validated like a pushed batch and applied in its own
-transaction; the cabinet's cursor (newest read time seen) is saved after
-the page commits. The next pull asks again from that time, so a crash
-between pages repeats at most a page, which the readings' idempotency turns
-into duplicates."""
+transaction; the cabinet's cursor is saved after the page commits: the
+newest read time of the page's readings that were accepted (or rejected
+for good, e.g. an unknown tray). A reading rejected for its clock
+(`future_read_at`) never moves it: a cabinet whose clock jumped to next
+year would otherwise push the cursor there, and every true reading after it
+would never be fetched again. The next pull asks again from the cursor, so a
+crash between pages repeats at most a page, which the readings'
+idempotency turns into duplicates."""
 from __future__ import annotations
 
 import logging
@@ -19,7 +23,7 @@ from django.utils import timezone
 
 from cabinets.models import WeighingCabinet, WeightReading
 from cabinets.services.parsing import readings_parse
-from cabinets.services.readings import readings_apply
+from cabinets.services.readings import FUTURE_SKEW, NOT_FINAL, readings_apply
 from ops.outbound import outbound_session
 from posinv.exceptions import InvalidInput
 
@@ -66,8 +70,9 @@ def cabinet_pull(
             applied = readings_apply(cabinet=cabinet, readings=readings, via=WeightReading.Via.PULL)
             result.pages += 1
             result.add(applied.counts())
-            if readings:
-                newest = max(r.read_at for r in readings)
+            settled = [r.read_at for r in applied.results if r.status != "rejected" or r.code not in NOT_FINAL]
+            if settled:
+                newest = max(settled)
                 if cabinet.pull_cursor is None or newest > cabinet.pull_cursor:
                     cabinet.pull_cursor = newest
                     WeighingCabinet.objects.filter(pk=cabinet.pk).update(pull_cursor=newest)
@@ -157,3 +162,20 @@ def cabinet_pull_request(*, cabinet: WeighingCabinet) -> None:
         "cabinets.jobs.cabinet_pull_job", unique_key=f"cabinet-pull:{cabinet.code}", clear="end", ttl=900,
         cabinet_id=cabinet.pk,
     )
+
+
+def cabinet_pull_cursor_reset(*, cabinet: WeighingCabinet, now: datetime | None = None) -> datetime | None:
+    """Set the pull cursor back to the newest pulled reading that was accepted
+    and is not in our future (None: the next pull asks the vendor for
+    everything it has; what was applied before comes back as duplicates).
+    For a cursor a broken cabinet clock pushed ahead, or to fetch again."""
+    now = now or timezone.now()
+    newest = (
+        WeightReading.objects.filter(cabinet=cabinet, via=WeightReading.Via.PULL, read_at__lte=now + FUTURE_SKEW)
+        .exclude(outcome=WeightReading.Outcome.REJECTED)
+        .order_by("-read_at").values_list("read_at", flat=True).first()
+    )
+    WeighingCabinet.objects.filter(pk=cabinet.pk).update(pull_cursor=newest)
+    cabinet.pull_cursor = newest
+    logger.info("pull cursor of cabinet %s reset to %s", cabinet.code, newest.isoformat() if newest else "the start")
+    return newest

@@ -28,6 +28,9 @@ logger = logging.getLogger(__name__)
 # A cabinet clock may run a little ahead of ours; further ahead is a broken clock,
 # and accepting it would make every later real reading look stale.
 FUTURE_SKEW = timedelta(minutes=5)
+# Rejections that may pass once time has caught up or the cabinet resends:
+# a pull cursor never moves over them.
+NOT_FINAL = frozenset({"future_read_at"})
 TRAY_FIELDS = [
     "position", "weight_g", "quantity", "state", "last_read_at", "quantity_since", "counted_at", "held_quantity",
     "suggesting",
@@ -139,7 +142,7 @@ def _apply(cabinet: WeighingCabinet, readings: list[ReadingIn], via: str, now: d
         .filter(cabinet=cabinet, tray_id__in=codes)
         .order_by("pk")
     }
-    seen = _accepted_before(cabinet, readings)
+    seen, rejected_before = _received_before(cabinet, readings)
     before = {t.pk: t.quantity for t in trays.values()}
 
     order = sorted(range(len(readings)), key=lambda i: (readings[i].tray_id, readings[i].read_at, i))
@@ -170,14 +173,29 @@ def _apply(cabinet: WeighingCabinet, readings: list[ReadingIn], via: str, now: d
     for decision in decisions:
         if decision.move_index is not None:
             decision.row.move_id = posted.results[decision.move_index].move_id
-    _readings_insert([d.row for d in decisions])
+    # A reading rejected before for the same reason (a cabinet or vendor that
+    # keeps sending it) is answered again but not recorded again.
+    fresh = [d for d in decisions
+             if d.row.outcome != Outcome.REJECTED
+             or (d.reading.tray_id, d.reading.read_at, d.row.reason) not in rejected_before]
+    _readings_insert([d.row for d in fresh])
     _shrink_alerts(cabinet, [d for d in decisions if d.move_index is not None])
 
     touched = {d.tray.pk: d.tray for d in decisions if d.tray is not None and d.row.outcome != Outcome.REJECTED}
     _suggestions(cabinet, list(touched.values()))
     _trays_write(list(touched.values()))
-    WeighingCabinet.objects.filter(pk=cabinet.pk).update(last_reading_at=now)
-    cabinet.last_reading_at = now
+    # Only an accepted reading (or a repeat of one) says the cabinet is reading:
+    # a rejected one (a broken clock, an unknown tray) must not hide a silent cabinet.
+    changes = {}
+    if seen or any(d.row.outcome != Outcome.REJECTED for d in decisions):
+        changes["last_reading_at"] = now
+    newly_rejected = [d for d in fresh if d.row.outcome == Outcome.REJECTED]
+    if newly_rejected:
+        changes.update(last_rejected_at=now, last_rejected_reason=newly_rejected[0].row.reason[:200])
+    if changes:
+        WeighingCabinet.objects.filter(pk=cabinet.pk).update(**changes)
+        for name, value in changes.items():
+            setattr(cabinet, name, value)
 
     for d in decisions:
         results[d.index] = ReadingResult(
@@ -278,10 +296,13 @@ def _trays_write(trays: list[Tray]) -> None:
             cursor.execute(sql, params)
 
 
-def _accepted_before(cabinet: WeighingCabinet, readings: list[ReadingIn]) -> dict[tuple[str, datetime], dict]:
-    """Readings of this batch that were accepted before (one query)."""
+def _received_before(
+    cabinet: WeighingCabinet, readings: list[ReadingIn]
+) -> tuple[dict[tuple[str, datetime], dict], set[tuple[str, datetime, str]]]:
+    """Readings of this batch received before (one query): those accepted,
+    with their result, and (tray, read time, reason) of those rejected."""
     if not readings:
-        return {}
+        return {}, set()
     wanted = {(r.tray_id, r.read_at) for r in readings}
     rows = (
         WeightReading.objects.filter(
@@ -290,11 +311,19 @@ def _accepted_before(cabinet: WeighingCabinet, readings: list[ReadingIn]) -> dic
             read_at__gte=min(r.read_at for r in readings),
             read_at__lte=max(r.read_at for r in readings),
         )
-        .exclude(outcome=Outcome.REJECTED)
         .order_by()  # the model's ordering would only add a sort
-        .values("tray_code", "read_at", "outcome", "quantity", "move_id")
+        .values("tray_code", "read_at", "outcome", "quantity", "move_id", "reason")
     )
-    return {(row["tray_code"], row["read_at"]): row for row in rows if (row["tray_code"], row["read_at"]) in wanted}
+    accepted, rejected = {}, set()
+    for row in rows:
+        key = (row["tray_code"], row["read_at"])
+        if key not in wanted:
+            continue
+        if row["outcome"] == Outcome.REJECTED:
+            rejected.add((*key, row["reason"]))
+        else:
+            accepted[key] = row
+    return accepted, rejected
 
 
 def _reject(row: WeightReading, code: str, reason: str) -> WeightReading:

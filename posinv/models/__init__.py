@@ -1,5 +1,5 @@
 from .catalog import Article, Barcode, Location, Price, PriceGroup
-from .ops import ApiToken, JobRun, Lease
+from .ops import ApiToken, JobRun, Lease, ScheduleState
 from .stock import Origin, StockChange, StockLevel, StockMove
 from .suggestions import ReorderSuggestion
 
@@ -9,6 +9,7 @@ __all__ = [
     "Barcode",
     "JobRun",
     "Lease",
+    "ScheduleState",
     "Location",
     "Origin",
     "Price",

@@ -1,4 +1,4 @@
-"""Operational records: API tokens, job runs and leases."""
+"""Operational records: API tokens, job runs, schedule states and leases."""
 from __future__ import annotations
 
 from django.conf import settings
@@ -43,6 +43,7 @@ class JobRun(models.Model):
         SUCCEEDED = "succeeded", "Succeeded"
         FAILED = "failed", "Failed"
         SKIPPED = "skipped", "Skipped (lease held elsewhere)"
+        HELD = "held", "Held: waits for a person"
 
     name = models.CharField(max_length=120, db_index=True)
     subject = models.CharField(max_length=120, blank=True, db_index=True)
@@ -57,6 +58,49 @@ class JobRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name}({self.subject}) {self.status}"
+
+
+class ScheduleState(models.Model):
+    """Where one scheduled job stands (a store's stock run, a cabinet's
+    pull, ...): when it last ran and how that ended. The scheduler decides
+    from this alone when the job is due next (posinv.scheduling.schedule_due_at):
+    after a success its interval, after failures the interval with
+    exponential backoff, and never while it is held for a person."""
+
+    class Outcome(models.TextChoices):
+        NONE = "", "Not run yet"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+        HELD = "held", "Held: waits for a person"
+
+    key = models.CharField(max_length=160, unique=True, help_text="The scheduler's key, e.g. store-stock:SHOP1.")
+    job = models.CharField(max_length=120, help_text="The job run name it records (Admin → Job runs).")
+    subject = models.CharField(max_length=120, blank=True)
+    interval_seconds = models.FloatField(default=0, help_text="The interval the scheduler last offered it with.")
+    last_started_at = models.DateTimeField(null=True, blank=True)
+    last_finished_at = models.DateTimeField(null=True, blank=True)
+    last_outcome = models.CharField(max_length=10, choices=Outcome.choices, default=Outcome.NONE, blank=True)
+    failures_in_row = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    held_since = models.DateTimeField(
+        null=True, blank=True, help_text="Set while the run waits for a person; it is not retried meanwhile."
+    )
+    held_reason = models.TextField(blank=True)
+    not_before = models.DateTimeField(
+        null=True, blank=True, help_text="The peer asked us (Retry-After) not to call before this time."
+    )
+    skipped_runs = models.PositiveIntegerField(
+        default=0, help_text="Runs skipped since the last real run because another worker held the lease."
+    )
+    last_skipped_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["key"]
+        indexes = [models.Index(fields=["job", "subject"], name="schedule_job_subject_idx")]
+        permissions = [("release_schedulestate", "Can release a held or backed-off schedule")]
+
+    def __str__(self) -> str:
+        return self.key
 
 
 class Lease(models.Model):

@@ -13,7 +13,7 @@ from cabinets.models import Tray, WeighingCabinet, WeightReading
 from cabinets.schedules import cabinets_due
 from cabinets.services.pull import PullError, cabinet_pull
 from posinv.models import JobRun, StockLevel, StockMove
-from posinv.scheduling import scheduler_tick
+from posinv.scheduling import dues_now, scheduler_tick
 from posinv.services.leases import lease_acquire
 from tests.cabinets.conftest import T0
 from tests.fakes.cabinet_vendor import FakeCabinetVendor
@@ -147,15 +147,21 @@ def test_a_pull_broken_off_between_pages_resumes_where_it_stopped(pulling, vendo
     assert on_hand(pulling, screw) == Decimal("9")  # last: 100 + 10 * (149 % 20) = 190 g
 
 
+def due_now(now) -> list:
+    """What the scheduler would run at `now`: the cabinets' schedules through the one due-time rule."""
+    return dues_now(cabinets_due(now=now), now=now)
+
+
 def test_the_schedule_offers_a_pull_once_the_interval_has_passed(pulling):
     now = timezone.now()
-    assert [d.key for d in cabinets_due(now=now)] == ["cabinet-pull:CAB1"]
+    assert [d.key for d in due_now(now)] == ["cabinet-pull:CAB1"]  # never pulled: at once
 
     WeighingCabinet.objects.filter(pk=pulling.pk).update(last_pull_at=now - timedelta(seconds=599))
-    assert list(cabinets_due(now=now)) == []
+    assert due_now(now) == []  # pulled (by a command) 599 s ago, interval 600 s
+    assert [d.key for d in due_now(now + timedelta(seconds=2))] == ["cabinet-pull:CAB1"]
 
     WeighingCabinet.objects.filter(pk=pulling.pk).update(interval_seconds=5)
-    assert [d.kwargs for d in cabinets_due(now=now)] == [{"cabinet_id": pulling.pk}]
+    assert [d.kwargs for d in due_now(now)] == [{"cabinet_id": pulling.pk}]
 
 
 def test_a_429_holds_the_schedule_for_the_vendors_retry_after(pulling, vendor):
@@ -166,8 +172,8 @@ def test_a_429_holds_the_schedule_for_the_vendors_retry_after(pulling, vendor):
     pulling.refresh_from_db()
     assert pulling.pull_blocked_until == pulling.last_pull_at + timedelta(seconds=120)
 
-    assert list(cabinets_due(now=pulling.last_pull_at + timedelta(seconds=60))) == []
-    assert [d.key for d in cabinets_due(now=pulling.last_pull_at + timedelta(seconds=121))] == ["cabinet-pull:CAB1"]
+    assert due_now(pulling.last_pull_at + timedelta(seconds=60)) == []
+    assert [d.key for d in due_now(pulling.last_pull_at + timedelta(seconds=121))] == ["cabinet-pull:CAB1"]
 
     add_series(vendor, 2)
     cabinet_pull(cabinet=pulling)

@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from carts.models import StackEntry
 from carts.schedules import carts_due
+from posinv.scheduling import dues_now
 from posinv.services.changes import changes_dispatch
 from posinv.services.ledger import MoveSpec, StockOrigin, stock_moves_post
 from tests.carts.conftest import articles, link_all, make_shopify_store, make_woo_store, receive
@@ -41,6 +42,11 @@ def test_a_committed_change_wakes_one_sweep_per_store_however_many_changes(
     assert StackEntry.objects.filter(state="waiting").count() == 6
 
 
+def due_keys(now) -> list[str]:
+    """What the scheduler would run at `now`: the carts' schedules through the one due-time rule."""
+    return [due.key for due in dues_now(carts_due(now=now), now=now)]
+
+
 def test_the_periodic_sweep_offers_stores_with_due_entries_and_order_imports_by_interval(
         sync_on, shopify, woo, shop_location):
     articles("A-1")
@@ -54,13 +60,11 @@ def test_the_periodic_sweep_offers_stores_with_due_entries_and_order_imports_by_
     now = timezone.now()
     # the Woo entry is backing off for a minute; the Shopify one is due
     StackEntry.objects.filter(store=wc).update(next_attempt_at=now + timedelta(seconds=60))
-    keys = [due.key for due in carts_due(now=now)]
-    assert keys == [f"stack-sweep:{shop.pk}", "cart-orders:shopify"]
+    assert due_keys(now) == [f"stack-sweep:{shop.pk}", "cart-orders:shopify"]
     # after an import the next one waits for the interval
     type(shop).objects.filter(pk=shop.pk).update(last_order_import_at=now)
     StackEntry.objects.update(state="sent")
-    assert [due.key for due in carts_due(now=now + timedelta(seconds=30))] == []
+    assert due_keys(now + timedelta(seconds=30)) == []
     # a worker killed while sending: its entries are offered again once the claim lease is over
     StackEntry.objects.filter(store=wc).update(state="sending", updated_at=now)
-    assert [due.key for due in carts_due(now=now + timedelta(seconds=61))] == [f"stack-sweep:{wc.pk}",
-                                                                                "cart-orders:shopify"]
+    assert due_keys(now + timedelta(seconds=61)) == [f"stack-sweep:{wc.pk}", "cart-orders:shopify"]

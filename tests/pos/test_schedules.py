@@ -7,29 +7,47 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from pos.jobs import entries_retry_job, register_pull_job
 from pos.models import CashRegister
 from pos.schedules import pos_due
 from pos.services.apply import entries_advance, entries_receive
 from pos.services.transfer import register_token_rotate
 from posinv.models import JobRun
-from posinv.scheduling import scheduler_tick
+from posinv.scheduling import dues_now, scheduler_tick
 from tests.pos.factories import make_register, receipt_entries
 
 pytestmark = pytest.mark.django_db
 
 
 def keys(now=None) -> list[str]:
-    return [due.key for due in pos_due(now=now or timezone.now())]
+    """What the scheduler would run now: the provider's schedules through the one due-time rule."""
+    now = now or timezone.now()
+    return [due.key for due in dues_now(pos_due(now=now), now=now)]
 
 
 def test_main_pulls_each_due_pull_register_and_never_a_push_register(store):
     make_register(code="R1", location=store)
     pull = make_register(code="R2", location=store, sync_type="pull", node_url="http://127.0.0.1:9",
-                         interval_seconds=300)
+                         interval_seconds=100)
     make_register(code="R3", location=store, sync_type="pull", node_url="http://127.0.0.1:9", active=False)
+    register_token_rotate(register_id=pull.pk)
 
     assert keys() == ["register-pull:R2"]
-    CashRegister.objects.filter(pk=pull.pk).update(last_attempt_at=timezone.now())
+    register_pull_job(register_code="R2")  # the node is unreachable: a failed run
+    assert keys() == []
+    assert keys(timezone.now() + timedelta(seconds=101)) == ["register-pull:R2"]  # first retry: one interval
+    register_pull_job(register_code="R2")
+    assert keys(timezone.now() + timedelta(seconds=101)) == []  # second failure in a row: twice the interval
+    assert keys(timezone.now() + timedelta(seconds=201)) == ["register-pull:R2"]
+    for _ in range(3):
+        register_pull_job(register_code="R2")
+    # never longer than the register's documented backoff cap (300 s)
+    assert keys(timezone.now() + timedelta(seconds=301)) == ["register-pull:R2"]
+
+
+def test_a_register_seen_first_keeps_its_last_attempt(store):
+    make_register(code="R2", location=store, sync_type="pull", node_url="http://127.0.0.1:9", interval_seconds=300,
+                  last_success_at=timezone.now())
     assert keys() == []
     assert keys(timezone.now() + timedelta(seconds=301)) == ["register-pull:R2"]
 
@@ -39,7 +57,8 @@ def test_failed_entries_are_retried_every_15_minutes(store, article):
     entries_receive(register_id=register.pk, entries=receipt_entries(1, "R1-1", [("NEW", "1", "1.00")]))
 
     assert keys() == ["entries-retry:R1"]
-    JobRun.objects.create(name="entries_retry", subject="R1", status="succeeded")
+    entries_retry_job(register_code="R1")
+    assert JobRun.objects.get(name="entries_retry", subject="R1").status == "succeeded"
     assert keys() == []
     assert keys(timezone.now() + timedelta(minutes=16)) == ["entries-retry:R1"]
 
@@ -69,7 +88,7 @@ def test_node_pushes_every_interval_but_not_while_backing_off(settings, store):
     settings.POSINV_REGISTER_CODE = "R1"
     assert keys() == ["register-push:R1"]  # not set up yet: the push fetches the settings
     register = make_register(location=store, interval_seconds=30)
-    CashRegister.objects.filter(pk=register.pk).update(last_attempt_at=timezone.now())
+    CashRegister.objects.filter(pk=register.pk).update(last_success_at=timezone.now())
     assert keys() == []
     assert keys(timezone.now() + timedelta(seconds=31)) == ["register-push:R1"]
     CashRegister.objects.filter(pk=register.pk).update(retry_after=timezone.now() + timedelta(minutes=5))
@@ -84,6 +103,7 @@ def test_a_scheduler_tick_runs_the_pull_job_and_records_an_unreachable_node(stor
 
     assert "register-pull:R2" in offered
     run = JobRun.objects.get(name="register_pull")
-    assert (run.subject, run.status) == ("R2", "succeeded")
+    assert (run.subject, run.status) == ("R2", "failed")
+    assert run.error.startswith("the register node is unreachable")
     assert "Connection refused" in run.counts["unreachable"] or "Max retries" in run.counts["unreachable"]
     assert CashRegister.objects.get(code="R2").last_error.startswith("GET outbox: ")
