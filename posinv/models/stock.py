@@ -98,3 +98,30 @@ class StockChange(models.Model):
 
     class Meta:
         ordering = ["id"]
+
+
+class ChangeFailure(models.Model):
+    """A change one consumer could not handle for one (article, location):
+    recorded with its reason and skipped, so every other pair keeps flowing
+    (posinv/services/changes.py). Removed when a later change of the pair is
+    handled by that consumer; shown on Sync health and in the admin, which
+    can hand the pair's current level to the consumers again."""
+
+    consumer = models.CharField(max_length=200, help_text="The change consumer (dotted path) that failed.")
+    article = models.ForeignKey(Article, on_delete=models.CASCADE, related_name="+")
+    location = models.ForeignKey(Location, on_delete=models.CASCADE, related_name="+")
+    on_hand = models.DecimalField(help_text="On hand in the change that failed.", **QUANTITY)
+    reason = models.TextField()
+    failures = models.PositiveIntegerField(default=1)
+    first_failed_at = models.DateTimeField()
+    last_failed_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name = "undelivered change"
+        ordering = ["-last_failed_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["consumer", "article", "location"], name="changefailure_one_per_pair")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.consumer}: article {self.article_id} at location {self.location_id}"
