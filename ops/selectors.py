@@ -21,7 +21,7 @@ from django.utils.http import urlencode
 from cabinets.models import Tray, WeighingCabinet
 from carts.models import ExternalStore, StackEntry
 from pos.models import CashRegister, Receipt, SyncEntry
-from posinv.models import JobRun, StockMove
+from posinv.models import ChangeFailure, JobRun, StockMove
 from posinv.services.verification import LEDGER_VERIFY_JOB
 
 GREEN, AMBER, RED, GREY = "green", "amber", "red", "grey"
@@ -143,6 +143,17 @@ class QueueHealth:
 
 
 @dataclass
+class ChangeDeliveryHealth:
+    """(article, location) pairs a change consumer skipped (posinv ChangeFailure)."""
+
+    undelivered: int
+    examples: list[str]
+    status: str
+    reason: str
+    links: dict = field(default_factory=dict)
+
+
+@dataclass
 class SyncHealth:
     """Everything the dashboard shows; `status` is the worst of all rows."""
 
@@ -156,6 +167,7 @@ class SyncHealth:
     lag_seconds: dict
     sections: dict = field(default_factory=dict)
     status: str = GREEN
+    changes: ChangeDeliveryHealth | None = None
 
 
 # -- registers --------------------------------------------------------------
@@ -371,6 +383,20 @@ def ledger_health_get(*, now: datetime) -> LedgerHealth:
                         links=links)
 
 
+def change_delivery_health_get() -> ChangeDeliveryHealth:
+    """Red while any pair's changes are skipped by a consumer: that product is
+    not kept in sync there until its cause is fixed. Two queries."""
+    failures = ChangeFailure.objects.select_related("article", "location").order_by("-last_failed_at")
+    count = failures.count()
+    links = {"failures": _admin_list("posinv.changefailure")}
+    if not count:
+        return ChangeDeliveryHealth(undelivered=0, examples=[], status=GREEN,
+                                    reason="every change reached every consumer", links=links)
+    examples = [f"{f.article.sku} at {f.location.code}: {f.reason}" for f in failures[:3]]
+    reason = f"{count} product/location pairs not delivered, e.g. {examples[0]}"
+    return ChangeDeliveryHealth(undelivered=count, examples=examples, status=RED, reason=reason, links=links)
+
+
 def queue_health_get() -> QueueHealth:
     """Depths of the RQ queues, their failed jobs, and the running workers.
     Without Redis the jobs run in-process and there is nothing to watch."""
@@ -498,6 +524,7 @@ def sync_health_get(*, now: datetime | None = None) -> SyncHealth:
         queues=queue_health_get(),
         moves_per_minute=moves_per_minute(now=now),
         lag_seconds=propagation_lag(now=now),
+        changes=change_delivery_health_get(),
     )
     health.sections = {
         "registers": worst(r.status for r in health.registers),
@@ -505,6 +532,7 @@ def sync_health_get(*, now: datetime | None = None) -> SyncHealth:
         "stores": worst(s.status for s in health.stores),
         "ledger": health.ledger.status,
         "queues": health.queues.status,
+        "changes": health.changes.status,
     }
     health.status = worst(s for s in health.sections.values() if s != GREY) if any(
         s != GREY for s in health.sections.values()) else GREEN

@@ -23,11 +23,13 @@ from django.utils.html import format_html
 from import_export.admin import ExportMixin, ImportExportModelAdmin
 from import_export.formats.base_formats import CSV, XLSX
 
+from posinv.bounds import QUANTITY_MAX, QUANTITY_RANGE_TEXT
 from posinv.exceptions import DomainError, InvalidInput
 from posinv.models import (
     ApiToken,
     Article,
     Barcode,
+    ChangeFailure,
     JobRun,
     Lease,
     Location,
@@ -42,6 +44,7 @@ from posinv.plugins import extensions
 from posinv.resources import ArticleResource, StockLevelResource
 from posinv.services.adjustments import stock_adjust
 from posinv.services.barcodes import gtin_normalize
+from posinv.services.changes import change_failures_retry
 from posinv.services.login_throttle import login_lockout_find
 from posinv.services.shared_counters import client_address
 from posinv.services.suggestions import suggestion_close
@@ -243,7 +246,10 @@ class AdjustForm(forms.Form):
     sku = forms.CharField(label="SKU", max_length=64)
     location = forms.ModelChoiceField(queryset=Location.objects.filter(active=True))
     mode = forms.ChoiceField(choices=MODES, initial="add", widget=forms.RadioSelect)
-    quantity = forms.DecimalField(max_digits=14, decimal_places=3)
+    quantity = forms.DecimalField(
+        max_digits=14, decimal_places=3, min_value=-QUANTITY_MAX, max_value=QUANTITY_MAX,
+        help_text=f"{QUANTITY_RANGE_TEXT} (the system's quantity bound)",
+    )
     reason = forms.CharField(max_length=200, help_text="Why stock is corrected (kept on the move).")
     key = forms.CharField(widget=forms.HiddenInput)
 
@@ -370,6 +376,27 @@ class StockChangeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("id", "created_at", "article", "location", "on_hand", "origin", "origin_code")
     list_filter = ("origin", "location")
     list_select_related = ("article", "location")
+
+
+@admin.register(ChangeFailure)
+class ChangeFailureAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Changes a consumer could not handle for one (article, location), skipped
+    so the others keep flowing (docs/ledger.md). Fix the cause (the reason
+    says what), then hand the pair's current level to the consumers again."""
+
+    list_display = ("article", "location", "consumer", "on_hand", "reason", "failures", "last_failed_at")
+    list_filter = ("consumer", "location")
+    search_fields = ("article__sku", "reason")
+    list_select_related = ("article", "location")
+    actions = ["deliver_again"]
+
+    def has_deliver_permission(self, request):
+        return request.user.has_perm("posinv.change_changefailure")
+
+    @admin.action(description="Deliver the selected pairs' current level again", permissions=["deliver"])
+    def deliver_again(self, request, queryset):
+        queued = change_failures_retry(failure_ids=list(queryset.values_list("pk", flat=True)))
+        self.message_user(request, f"{queued} pairs handed to the consumers again.", messages.SUCCESS)
 
 
 @admin.register(ReorderSuggestion)

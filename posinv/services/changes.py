@@ -14,7 +14,8 @@ all, and a consumer that raises is retried on halves of the batch until the
 pairs that fail alone are found. Those are recorded as `ChangeFailure` with
 the reason (Sync health and the admin show them) and skipped; the rest are
 handled. A failure of the database itself, or a consumer failing for every
-pair, keeps the whole batch for the next sweep as before."""
+pair of the batch (it is down, not a pair), keeps the whole batch for the
+next sweep as before."""
 from __future__ import annotations
 
 import logging
@@ -106,15 +107,17 @@ def _consume_isolating(path: str, consumer, by_pair: dict) -> dict[tuple[int, in
     (each in a savepoint, so a failed half leaves no writes and no on_commit
     callbacks), down to the single pairs that fail alone. Returns those
     pairs with their errors. Re-raises a failure of the database connection,
-    and a failure of every pair of a batch of several (the consumer itself is
-    broken, not a pair): the caller's transaction then keeps the batch."""
+    and a failure of every pair (the consumer itself is down, or nothing
+    tells it from a bad pair): the caller's transaction then keeps the batch
+    for the next sweep. So a pair is skipped only when it fails while others
+    pass; alone in the outbox it waits, blocking nobody."""
     if not by_pair:
         return {}
     failed: dict[tuple[int, int], Exception] = {}
     first_error = _consume_halving(consumer, list(by_pair.items()), failed)
     if first_error is None:
         return {}
-    if len(failed) == len(by_pair) > 1:
+    if len(failed) == len(by_pair):
         raise first_error
     for pair, error in failed.items():
         logger.warning("change consumer %s failed for article %s at location %s, skipped: %s",
