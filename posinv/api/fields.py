@@ -2,7 +2,7 @@
 
 Every input that carries a quantity or an amount uses one of these, so the
 bound is the same at every entrance and shows in the OpenAPI schema
-(`minimum`/`maximum` and a pattern of at most 9 whole digits): a figure
+(a pattern of at most 9 whole digits, and the range in the description): a figure
 beyond it is answered 400 naming the field. Outputs keep the columns' own
 precision (a level poisoned before the bound existed must still be shown)."""
 from __future__ import annotations
@@ -31,6 +31,11 @@ class _BoundedDecimalField(serializers.DecimalField):
         kwargs.setdefault("decimal_places", self.places)
         kwargs.setdefault("max_value", self.bound)
         kwargs.setdefault("min_value", -self.bound)
+        # The schema's pattern (at most 9 whole digits) is the bound itself;
+        # the description says it in words.
+        within = f"{self.range_text} (the system's {self.what} bound)"
+        kwargs["help_text"] = f"{kwargs['help_text']} {within[0].upper()}{within[1:]}." if kwargs.get(
+            "help_text") else f"{within[0].upper()}{within[1:]}."
         super().__init__(**kwargs)
         beyond = f"must be {self.range_text} (the system's {self.what} bound)"
         for key in ("max_whole_digits", "max_digits", "max_value", "min_value"):
