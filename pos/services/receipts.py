@@ -249,7 +249,8 @@ def receipt_record(
         total = _number(total, field_name="total", places=records.CENT)
     beyond = amount_problem(total)
     if beyond:
-        raise InvalidInput([Problem(field="total", code="out_of_bounds", reason=f"the receipt's total {total} {beyond}")])
+        reason = f"the receipt's total {total} {beyond}"
+        raise InvalidInput([Problem(field="total", code="out_of_bounds", reason=reason)])
     currency = currency or register.currency
 
     with transaction.atomic():

@@ -27,11 +27,11 @@ from django.utils import timezone
 
 from pos.models import CashRegister, Receipt
 from pos.services.receipts import CustomerSpec, LineSpec, PaymentSpec, receipt_problems, receipt_record
+from posinv.bounds import QUANTITY_MAX, amount_within
 from posinv.db import objects_insert
 from posinv.exceptions import Conflict, InvalidInput, NotFound, Problem
 from posinv.models import Article
 from posinv.services.changes import changes_wake
-from posinv.bounds import QUANTITY_MAX, amount_within
 from retail.models import LiveSale
 from retail.services.codes import ResolvedCode, codes_resolve
 from retail.services.scan import CENT, QTY, code_quantity, prices_current
