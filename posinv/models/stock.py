@@ -4,11 +4,16 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+
+from posinv.bounds import QUANTITY_MAX
 
 from .catalog import Article, Location
 
 QUANTITY = {"max_digits": 14, "decimal_places": 3}
+# A reorder target is a level to reach: within the system's bound (posinv/bounds.py).
+TARGET_BOUNDS = [MinValueValidator(Decimal(0)), MaxValueValidator(QUANTITY_MAX)]
 
 
 class Origin(models.TextChoices):
@@ -29,8 +34,8 @@ class StockLevel(models.Model):
     article = models.ForeignKey(Article, on_delete=models.PROTECT, related_name="stock_levels")
     location = models.ForeignKey(Location, on_delete=models.PROTECT, related_name="stock_levels")
     on_hand = models.DecimalField(default=Decimal("0"), **QUANTITY)
-    reorder_point = models.DecimalField(null=True, blank=True, **QUANTITY)
-    order_up_to = models.DecimalField(null=True, blank=True, **QUANTITY)
+    reorder_point = models.DecimalField(null=True, blank=True, validators=TARGET_BOUNDS, **QUANTITY)
+    order_up_to = models.DecimalField(null=True, blank=True, validators=TARGET_BOUNDS, **QUANTITY)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

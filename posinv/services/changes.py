@@ -83,11 +83,16 @@ def changes_dispatch(*, batch_size: int = 2000, max_batches: int = 50) -> int:
             beyond = {pair: level_problem(pair_rows[-1].on_hand) for pair, pair_rows in by_pair.items()}
             beyond = {pair: reason for pair, reason in beyond.items() if reason}
             deliverable = {pair: pair_rows for pair, pair_rows in by_pair.items() if pair not in beyond}
+            recorded = _failures_of(by_pair)
+            delivered_again = []
             for path, consumer in consumers:
                 failed = dict.fromkeys(beyond, None)
                 failed.update(_consume_isolating(path, consumer, deliverable))
-                _failures_record(path, by_pair, failed, beyond)
-                _failures_clear(path, [pair for pair in deliverable if pair not in failed])
+                _failures_record(path, by_pair, failed, beyond, recorded)
+                delivered_again += [pk for (consumer_path, pair), pk in recorded.items()
+                                    if consumer_path == path and pair in deliverable and pair not in failed]
+            if delivered_again:
+                ChangeFailure.objects.filter(pk__in=delivered_again).delete()
             StockChange.objects.filter(pk__in=[row.pk for row in rows]).delete()
         handled += len(rows)
         if len(rows) < batch_size:
@@ -142,21 +147,26 @@ def _consume_halving(consumer, items: list, failed: dict) -> Exception | None:
         return left or right or error
 
 
-def _failures_record(path: str, by_pair: dict, failed: dict, beyond: dict) -> None:
+def _failures_of(by_pair: dict) -> dict[tuple[str, tuple[int, int]], int]:
+    """The recorded failures of these pairs, by (consumer, pair): one query
+    per batch (an empty answer from an empty table in the usual case)."""
+    articles = {a for a, _ in by_pair}
+    rows = ChangeFailure.objects.filter(article_id__in=articles).values_list(
+        "consumer", "article_id", "location_id", "pk"
+    )
+    return {(path, (a, loc)): pk for path, a, loc, pk in rows if (a, loc) in by_pair}
+
+
+def _failures_record(path: str, by_pair: dict, failed: dict, beyond: dict, recorded: dict) -> None:
     """One ChangeFailure per (consumer, pair), counting repeats."""
     if not failed:
         return
     now = timezone.now()
-    existing = {
-        (f.article_id, f.location_id): f
-        for f in ChangeFailure.objects.filter(consumer=path, article_id__in={a for a, _ in failed},
-                                              location_id__in={loc for _, loc in failed})
-    }
     for pair, error in failed.items():
         reason = beyond.get(pair) or _error_text(error)
         on_hand = by_pair[pair][-1].on_hand
         same = ChangeFailure.objects.filter(consumer=path, article_id=pair[0], location_id=pair[1])
-        if pair not in existing:
+        if (path, pair) not in recorded:
             try:
                 with transaction.atomic():
                     ChangeFailure.objects.create(consumer=path, article_id=pair[0], location_id=pair[1],
@@ -171,20 +181,6 @@ def _failures_record(path: str, by_pair: dict, failed: dict, beyond: dict) -> No
 def _error_text(error: Exception) -> str:
     text = " ".join(str(error).split())
     return f"{type(error).__name__}: {text}"[:1000]
-
-
-def _failures_clear(path: str, delivered: list[tuple[int, int]]) -> None:
-    """A pair handled now is no longer undelivered for this consumer."""
-    if not delivered:
-        return
-    articles = {a for a, _ in delivered}
-    candidates = ChangeFailure.objects.filter(consumer=path, article_id__in=articles).values_list(
-        "pk", "article_id", "location_id"
-    )
-    wanted = set(delivered)
-    done = [pk for pk, article_id, location_id in candidates if (article_id, location_id) in wanted]
-    if done:
-        ChangeFailure.objects.filter(pk__in=done).delete()
 
 
 def change_failures_retry(*, failure_ids) -> int:
