@@ -12,7 +12,19 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Avg, Count, DurationField, ExpressionWrapper, F, Max, Min, OuterRef, Q, Subquery
+from django.db.models import (
+    Avg,
+    Count,
+    DurationField,
+    ExpressionWrapper,
+    F,
+    Max,
+    Min,
+    OuterRef,
+    Q,
+    Subquery,
+    Window,
+)
 from django.db.models.functions import TruncHour
 from django.urls import reverse
 from django.utils import timezone
@@ -385,14 +397,17 @@ def ledger_health_get(*, now: datetime) -> LedgerHealth:
 
 def change_delivery_health_get() -> ChangeDeliveryHealth:
     """Red while any pair's changes are skipped by a consumer: that product is
-    not kept in sync there until its cause is fixed. Two queries."""
-    failures = ChangeFailure.objects.select_related("article", "location").order_by("-last_failed_at")
-    count = failures.count()
+    not kept in sync there until its cause is fixed. One query."""
+    failures = list(
+        ChangeFailure.objects.select_related("article", "location").annotate(total=Window(Count("id")))
+        .order_by("-last_failed_at", "pk")[:3]
+    )
+    count = failures[0].total if failures else 0
     links = {"failures": _admin_list("posinv.changefailure")}
     if not count:
         return ChangeDeliveryHealth(undelivered=0, examples=[], status=GREEN,
                                     reason="every change reached every consumer", links=links)
-    examples = [f"{f.article.sku} at {f.location.code}: {f.reason}" for f in failures[:3]]
+    examples = [f"{f.article.sku} at {f.location.code}: {f.reason}" for f in failures]
     reason = f"{count} product/location pairs not delivered, e.g. {examples[0]}"
     return ChangeDeliveryHealth(undelivered=count, examples=examples, status=RED, reason=reason, links=links)
 

@@ -149,7 +149,7 @@ class ProcessCloseIn(serializers.Serializer):
 
 class StockCountIn(serializers.Serializer):
     sku = serializers.CharField(max_length=64)
-    counted_qty = QuantityField(min_value=0)
+    counted_qty = QuantityField(help_text="The quantity found, not negative.")
     counted_at = serializers.DateTimeField()
 
 

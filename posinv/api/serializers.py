@@ -72,7 +72,7 @@ class MoveIn(serializers.Serializer):
     )
     location = serializers.CharField(max_length=32, help_text="location code")
     quantity = QuantityField(required=False, help_text="signed; not for counts")
-    counted = QuantityField(required=False, min_value=0, help_text="counts only: the absolute quantity found")
+    counted = QuantityField(required=False, help_text="counts only: the absolute quantity found, not negative")
     reference = serializers.CharField(required=False, default="", allow_blank=True, max_length=120)
     reason = serializers.CharField(required=False, default="", allow_blank=True, max_length=200)
 

@@ -242,3 +242,22 @@ def test_a_consumer_failing_for_every_pair_keeps_the_whole_batch(store, shelf, s
     assert StockChange.objects.count() == 2  # waiting for the next sweep, not skipped
     assert not ChangeFailure.objects.exists()
     assert not ReorderSuggestion.objects.filter(state="open", quantity_on_hand=Decimal("4")).exists()
+
+
+def test_the_dashboard_and_the_admin_show_an_undelivered_pair_and_hand_it_again(store, shelf, settings, admin_client):
+    settings.POSINV_CHANGE_CONSUMERS = [SUGGESTIONS]
+    poison = shelf[0]
+    StockLevel.objects.filter(article=poison).update(on_hand=Decimal("3000000000"))
+    stock_moves_post(moves=[move("s-p", "-1", sku="POISON", kind="sale")], origin=ORIGIN)
+    changes_dispatch()
+
+    dashboard = admin_client.get("/ops/health/").content.decode()
+    listing = admin_client.get("/admin/posinv/changefailure/").content.decode()
+
+    assert 'id="ops-changes"' in dashboard and "POISON at S1: on hand 2999999999 is beyond" in dashboard
+    assert "POISON" in listing and "correct this level with a count" in listing
+    failure = ChangeFailure.objects.get()
+    answer = admin_client.post("/admin/posinv/changefailure/",
+                               {"action": "deliver_again", "_selected_action": [failure.pk]})
+    assert answer.status_code == 302
+    assert StockChange.objects.filter(article=poison, origin="system", origin_code="retry").count() == 1
