@@ -11,9 +11,11 @@ import pytest
 from carts.models import ExternalStore, ImportedOrder, ImportedOrderLine
 from carts.services.links import links_match
 from carts.services.orders import orders_import
+from carts.services.stack import stack_sweep
 from carts.services.warehouses import store_stock_run
 from posinv.models import StockLevel, StockMove
-from tests.carts.conftest import articles, make_woo_store
+from posinv.services.changes import changes_dispatch
+from tests.carts.conftest import articles, link_all, make_woo_store, receive
 from tests.carts.test_warehouses import bl_store, feed_store
 from tests.factories import make_location
 from tests.fakes.baselinker import FakeBaseLinker
@@ -81,3 +83,20 @@ def test_an_order_line_beyond_the_bound_is_held_and_the_import_goes_on(sync_on, 
     # The cursor moved on: a second import finds nothing new and moves nothing more.
     assert orders_import(store=wc).failures == []
     assert StockMove.objects.count() == 2
+
+
+def test_a_store_summing_full_locations_publishes_what_a_32_bit_field_holds(sync_on, woo, shop_location):
+    """Two levels at the bound sum to twice it; the cart gets 999,999,999."""
+    back_room = make_location(code="BACK", name="Back room")
+    articles("F-1")
+    woo.add_product(sku="F-1", stock=0)
+    wc = make_woo_store(woo, location=shop_location)
+    wc.locations.add(back_room)
+    link_all(wc)
+    receive("F-1", shop_location, 999_999_999)
+    receive("F-1", back_room, 999_999_999, key="rcv:F-1:back")
+
+    changes_dispatch()
+    stack_sweep(store_id=wc.pk)
+
+    assert woo.stock("F-1") == 999_999_999 < 2**31 - 1
