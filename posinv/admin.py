@@ -393,6 +393,10 @@ class ChangeFailureAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     def has_deliver_permission(self, request):
         return request.user.has_perm("posinv.change_changefailure")
 
+    def has_delete_permission(self, request, obj=None):
+        # Dismissing a record (say its consumer was removed) moves no stock.
+        return request.user.has_perm("posinv.delete_changefailure")
+
     @admin.action(description="Deliver the selected pairs' current level again", permissions=["deliver"])
     def deliver_again(self, request, queryset):
         queued = change_failures_retry(failure_ids=list(queryset.values_list("pk", flat=True)))
