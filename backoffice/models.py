@@ -7,14 +7,18 @@ from __future__ import annotations
 from decimal import Decimal
 
 from django.conf import settings
-from django.core.validators import MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 from pos.models import Customer
+from posinv.bounds import AMOUNT_MAX, QUANTITY_MAX
 from posinv.models import Article, Location, ReorderSuggestion, StockLevel, StockMove
 
 QUANTITY = {"max_digits": 14, "decimal_places": 3}
 MONEY = {"max_digits": 14, "decimal_places": 4}
+# The system's bound (posinv/bounds.py) on what a person types in here.
+WITHIN_QUANTITY = MaxValueValidator(QUANTITY_MAX)
+WITHIN_AMOUNT = MaxValueValidator(AMOUNT_MAX)
 
 
 class Report(models.Model):
@@ -54,13 +58,16 @@ class SupplierArticle(models.Model):
     supplier = models.ForeignKey(Supplier, on_delete=models.CASCADE, related_name="articles")
     article = models.ForeignKey(Article, on_delete=models.CASCADE, related_name="supplier_articles")
     supplier_sku = models.CharField("supplier SKU", max_length=64)
-    pack_size = models.DecimalField(default=Decimal("1"), validators=[MinValueValidator(Decimal("0.001"))], **QUANTITY)
+    pack_size = models.DecimalField(
+        default=Decimal("1"), validators=[MinValueValidator(Decimal("0.001")), WITHIN_QUANTITY], **QUANTITY
+    )
     min_order_qty = models.DecimalField(
-        "minimum order quantity", default=Decimal("0"), validators=[MinValueValidator(Decimal("0"))], **QUANTITY
+        "minimum order quantity", default=Decimal("0"), validators=[MinValueValidator(Decimal("0")), WITHIN_QUANTITY],
+        **QUANTITY,
     )
     lead_time_days = models.PositiveIntegerField(null=True, blank=True, help_text="Empty: the supplier's.")
     cost = models.DecimalField(
-        "unit cost", null=True, blank=True, validators=[MinValueValidator(Decimal("0"))], **MONEY
+        "unit cost", null=True, blank=True, validators=[MinValueValidator(Decimal("0")), WITHIN_AMOUNT], **MONEY
     )
     preferred = models.BooleanField(default=True)
 
@@ -145,9 +152,11 @@ class PurchaseOrderLine(models.Model):
     supplier_article = models.ForeignKey(
         SupplierArticle, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-    quantity_ordered = models.DecimalField(validators=[MinValueValidator(Decimal("0.001"))], **QUANTITY)
+    quantity_ordered = models.DecimalField(
+        validators=[MinValueValidator(Decimal("0.001")), WITHIN_QUANTITY], **QUANTITY
+    )
     quantity_received = models.DecimalField(default=Decimal("0"), **QUANTITY)
-    unit_cost = models.DecimalField(null=True, blank=True, **MONEY)
+    unit_cost = models.DecimalField(null=True, blank=True, validators=[WITHIN_AMOUNT], **MONEY)
     suggestion = models.ForeignKey(
         ReorderSuggestion, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

@@ -224,7 +224,8 @@ class ExternalStoreAdmin(admin.ModelAdmin):
         def call(store):
             result = qoh_get(store=store)
             return (f"Get QOH read {result.read}, counted {result.counted}, unchanged {result.unchanged}"
-                    + (f", missing on the store: {', '.join(result.missing[:20])}" if result.missing else ""))
+                    + (f", missing on the store: {', '.join(result.missing[:20])}" if result.missing else "")
+                    + (f", refused: {'; '.join(result.beyond[:5])}" if result.beyond else ""))
         _Action.each(self, request, queryset, "Get QOH", call)
 
     @admin.action(description="Match products by SKU / barcode")

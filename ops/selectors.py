@@ -12,7 +12,19 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Avg, Count, DurationField, ExpressionWrapper, F, Max, Min, OuterRef, Q, Subquery
+from django.db.models import (
+    Avg,
+    Count,
+    DurationField,
+    ExpressionWrapper,
+    F,
+    Max,
+    Min,
+    OuterRef,
+    Q,
+    Subquery,
+    Window,
+)
 from django.db.models.functions import TruncHour
 from django.urls import reverse
 from django.utils import timezone
@@ -21,7 +33,7 @@ from django.utils.http import urlencode
 from cabinets.models import Tray, WeighingCabinet
 from carts.models import ExternalStore, StackEntry
 from pos.models import CashRegister, Receipt, SyncEntry
-from posinv.models import JobRun, ScheduleState, StockMove
+from posinv.models import ChangeFailure, JobRun, ScheduleState, StockMove
 from posinv.scheduling import backoff_seconds, schedule_due_at
 from posinv.services.verification import LEDGER_VERIFY_JOB
 
@@ -159,6 +171,17 @@ class ScheduleHealth:
 
 
 @dataclass
+class ChangeDeliveryHealth:
+    """(article, location) pairs a change consumer skipped (posinv ChangeFailure)."""
+
+    undelivered: int
+    examples: list[str]
+    status: str
+    reason: str
+    links: dict = field(default_factory=dict)
+
+
+@dataclass
 class SyncHealth:
     """Everything the dashboard shows; `status` is the worst of all rows."""
 
@@ -173,6 +196,7 @@ class SyncHealth:
     sections: dict = field(default_factory=dict)
     status: str = GREEN
     schedules: list[ScheduleHealth] = field(default_factory=list)
+    changes: ChangeDeliveryHealth | None = None
 
 
 # -- registers --------------------------------------------------------------
@@ -519,6 +543,23 @@ def ledger_health_get(*, now: datetime) -> LedgerHealth:
                         links=links)
 
 
+def change_delivery_health_get() -> ChangeDeliveryHealth:
+    """Red while any pair's changes are skipped by a consumer: that product is
+    not kept in sync there until its cause is fixed. One query."""
+    failures = list(
+        ChangeFailure.objects.select_related("article", "location").annotate(total=Window(Count("id")))
+        .order_by("-last_failed_at", "pk")[:3]
+    )
+    count = failures[0].total if failures else 0
+    links = {"failures": _admin_list("posinv.changefailure")}
+    if not count:
+        return ChangeDeliveryHealth(undelivered=0, examples=[], status=GREEN,
+                                    reason="every change reached every consumer", links=links)
+    examples = [f"{f.article.sku} at {f.location.code}: {f.reason}" for f in failures]
+    reason = f"{count} product/location pairs not delivered, e.g. {examples[0]}"
+    return ChangeDeliveryHealth(undelivered=count, examples=examples, status=RED, reason=reason, links=links)
+
+
 def queue_health_get() -> QueueHealth:
     """Depths of the RQ queues, their failed jobs, and the running workers.
     Without Redis the jobs run in-process and there is nothing to watch."""
@@ -647,6 +688,7 @@ def sync_health_get(*, now: datetime | None = None) -> SyncHealth:
         moves_per_minute=moves_per_minute(now=now),
         lag_seconds=propagation_lag(now=now),
         schedules=schedule_health_list(now=now),
+        changes=change_delivery_health_get(),
     )
     cabinet_rejections_apply(health.cabinets, now=now)
     health.sections = {
@@ -656,6 +698,7 @@ def sync_health_get(*, now: datetime | None = None) -> SyncHealth:
         "ledger": health.ledger.status,
         "queues": health.queues.status,
         "schedules": worst(s.status for s in health.schedules) if health.schedules else GREEN,
+        "changes": health.changes.status,
     }
     health.status = worst(s for s in health.sections.values() if s != GREY) if any(
         s != GREY for s in health.sections.values()) else GREEN

@@ -24,11 +24,13 @@ from django.utils.html import format_html
 from import_export.admin import ExportMixin, ImportExportModelAdmin
 from import_export.formats.base_formats import CSV, XLSX
 
+from posinv.bounds import QUANTITY_MAX, QUANTITY_RANGE_TEXT
 from posinv.exceptions import DomainError, InvalidInput
 from posinv.models import (
     ApiToken,
     Article,
     Barcode,
+    ChangeFailure,
     JobRun,
     Lease,
     Location,
@@ -45,6 +47,7 @@ from posinv.resources import ArticleResource, StockLevelResource
 from posinv.scheduling import schedule_due_at
 from posinv.services.adjustments import stock_adjust
 from posinv.services.barcodes import gtin_normalize
+from posinv.services.changes import change_failures_retry
 from posinv.services.login_throttle import login_lockout_find
 from posinv.services.runs import schedule_release
 from posinv.services.shared_counters import client_address
@@ -247,7 +250,10 @@ class AdjustForm(forms.Form):
     sku = forms.CharField(label="SKU", max_length=64)
     location = forms.ModelChoiceField(queryset=Location.objects.filter(active=True))
     mode = forms.ChoiceField(choices=MODES, initial="add", widget=forms.RadioSelect)
-    quantity = forms.DecimalField(max_digits=14, decimal_places=3)
+    quantity = forms.DecimalField(
+        max_digits=14, decimal_places=3, min_value=-QUANTITY_MAX, max_value=QUANTITY_MAX,
+        help_text=f"{QUANTITY_RANGE_TEXT} (the system's quantity bound)",
+    )
     reason = forms.CharField(max_length=200, help_text="Why stock is corrected (kept on the move).")
     key = forms.CharField(widget=forms.HiddenInput)
 
@@ -374,6 +380,31 @@ class StockChangeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("id", "created_at", "article", "location", "on_hand", "origin", "origin_code")
     list_filter = ("origin", "location")
     list_select_related = ("article", "location")
+
+
+@admin.register(ChangeFailure)
+class ChangeFailureAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Changes a consumer could not handle for one (article, location), skipped
+    so the others keep flowing (docs/ledger.md). Fix the cause (the reason
+    says what), then hand the pair's current level to the consumers again."""
+
+    list_display = ("article", "location", "consumer", "on_hand", "reason", "failures", "last_failed_at")
+    list_filter = ("consumer", "location")
+    search_fields = ("article__sku", "reason")
+    list_select_related = ("article", "location")
+    actions = ["deliver_again"]
+
+    def has_deliver_permission(self, request):
+        return request.user.has_perm("posinv.change_changefailure")
+
+    def has_delete_permission(self, request, obj=None):
+        # Dismissing a record (say its consumer was removed) moves no stock.
+        return request.user.has_perm("posinv.delete_changefailure")
+
+    @admin.action(description="Deliver the selected pairs' current level again", permissions=["deliver"])
+    def deliver_again(self, request, queryset):
+        queued = change_failures_retry(failure_ids=list(queryset.values_list("pk", flat=True)))
+        self.message_user(request, f"{queued} pairs handed to the consumers again.", messages.SUCCESS)
 
 
 @admin.register(ReorderSuggestion)

@@ -18,6 +18,7 @@ from django.db.models import Prefetch
 from django.utils import timezone
 from import_export import fields, resources, widgets
 
+from posinv.bounds import AMOUNT_PLACES, amount_problem, quantity_problem
 from posinv.exceptions import InvalidInput
 from posinv.models import Article, Barcode, Price, PriceGroup, StockLevel
 from posinv.services.articles import barcodes_format, barcodes_parse
@@ -52,6 +53,8 @@ class DecimalCellWidget(widgets.Widget):
     def __init__(self, *, places: int, minimum: Decimal | None = None):
         self.places = places
         self.minimum = minimum
+        # The system's bound (posinv/bounds.py): amounts for 2 places, quantities for 3.
+        self.beyond = amount_problem if places == AMOUNT_PLACES else quantity_problem
         super().__init__()
 
     def clean(self, value, row=None, **kwargs):
@@ -68,6 +71,9 @@ class DecimalCellWidget(widgets.Widget):
             raise ValueError(f"{text} has more than {self.places} decimal places")
         if self.minimum is not None and number < self.minimum:
             raise ValueError(f"{text} must be at least {self.minimum}")
+        beyond = self.beyond(number)
+        if beyond:
+            raise ValueError(f"{text} {beyond}")
         return number
 
     def render(self, value, obj=None, **kwargs):

@@ -6,6 +6,8 @@ from decimal import Decimal
 
 from rest_framework import serializers
 
+from posinv.api.fields import QuantityField
+
 
 class RecommendationQuery(serializers.Serializer):
     limit = serializers.IntegerField(required=False, default=10, min_value=1, max_value=100)
@@ -58,7 +60,7 @@ class Customer(serializers.Serializer):
 
 class ReceiveLine(serializers.Serializer):
     line_no = serializers.IntegerField(min_value=1)
-    quantity = serializers.DecimalField(max_digits=14, decimal_places=3, min_value=Decimal("0.001"))
+    quantity = QuantityField(min_value=Decimal("0.001"))
 
 
 class ReceiveInput(serializers.Serializer):

@@ -19,6 +19,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from cabinets.models import ShrinkAlert, Tray, WeighingCabinet, WeightReading
+from posinv.bounds import quantity_problem, quantity_within
 from posinv.models import ReorderSuggestion, StockMove
 from posinv.services.ledger import MoveSpec, StockOrigin, stock_moves_post
 from posinv.services.suggestions import suggestion_close, suggestion_open
@@ -376,6 +377,11 @@ def _decide(
         )
         return decision
     count = max(units.to_integral_value(rounding=ROUND_HALF_UP), Decimal(0))
+    if not quantity_within(count):
+        # A tiny unit weight can turn a plausible weight into a count no level may hold.
+        _reject(row, "out_of_bounds", f"weight {weight} g is {count} units of {article.sku}: "
+                f"{quantity_problem(count)}; check the article's unit weight")
+        return decision
     row.quantity = count
 
     if tray.last_read_at is not None and reading.read_at < tray.last_read_at:

@@ -23,6 +23,7 @@ from carts.connectors.base import (
     describe,
     register,
 )
+from posinv.bounds import amount_problem, quantity_problem
 
 
 @register
@@ -93,8 +94,12 @@ def _product(number: int, row: dict, bad_rows: list[BadRow]) -> RemoteProduct | 
     except InvalidOperation:
         bad_rows.append(BadRow(number, f"quantity {row.get('quantity', '')!r} is not a number"))
         return None
-    if quantity < 0 or quantity != quantity.to_integral_value():
+    if not quantity.is_finite() or quantity < 0 or quantity != quantity.to_integral_value():
         bad_rows.append(BadRow(number, f"quantity {quantity} must be a whole number, not negative"))
+        return None
+    beyond = quantity_problem(quantity)
+    if beyond:
+        bad_rows.append(BadRow(number, f"quantity {quantity} {beyond}"))
         return None
     price = None
     if row.get("price"):
@@ -103,8 +108,12 @@ def _product(number: int, row: dict, bad_rows: list[BadRow]) -> RemoteProduct | 
         except InvalidOperation:
             bad_rows.append(BadRow(number, f"price {row['price']!r} is not a number"))
             return None
-        if price < 0:
+        if not price.is_finite() or price < 0:
             bad_rows.append(BadRow(number, f"price {price} is negative"))
+            return None
+        beyond = amount_problem(price)
+        if beyond:
+            bad_rows.append(BadRow(number, f"price {price} {beyond}"))
             return None
     return RemoteProduct(ref=sku or ean, sku=sku, barcode=ean, title=row.get("name", ""), quantity=int(quantity),
                          price=price)

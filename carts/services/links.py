@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from carts.models import ExternalStore, ProductLink, StackEntry
 from carts.services.stores import store_connector
+from posinv.bounds import quantity_within
 from posinv.models import Article, Barcode
 
 REPORT_ROWS = 500
@@ -75,7 +76,7 @@ def links_match(*, store: ExternalStore, progress: Callable[[int], None] | None 
                 store=store, article_id=article_id,
                 defaults={"remote_ref": product.ref, "remote_product_id": product.product_id[:120],
                           "remote_sku": product.sku[:120], "remote_barcode": product.barcode[:40],
-                          "matched_by": how, "remote_quantity": product.quantity},
+                          "matched_by": how, "remote_quantity": _known_quantity(product.quantity)},
             )
             report["matched"].append({"sku": sku_of.get(article_id, ""), "ref": product.ref, "by": how})
         for article_id, link in manual.items():
@@ -94,3 +95,9 @@ def links_match(*, store: ExternalStore, progress: Callable[[int], None] | None 
         ExternalStore.objects.filter(pk=store.pk).update(link_report=stored)
     store.link_report = report
     return report
+
+
+def _known_quantity(value: int | None) -> int | None:
+    """The store's figure as we keep it: beyond the system's bound
+    (posinv/bounds.py) it is as unknown as no figure at all."""
+    return value if value is not None and quantity_within(value) else None

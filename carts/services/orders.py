@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 from django.db import transaction
 from django.utils import timezone
@@ -21,6 +22,7 @@ from carts.connectors.base import RemoteOrder
 from carts.models import ExternalStore, ImportedOrder, ImportedOrderLine
 from carts.services.stack import stack_stores_add
 from carts.services.stores import store_connector, store_order_location
+from posinv.bounds import quantity_problem, quantity_within
 from posinv.exceptions import DomainError, InvalidInput, Problem
 from posinv.models import Article, Barcode, StockMove
 from posinv.services.leases import leased
@@ -75,18 +77,41 @@ def order_apply(*, store: ExternalStore, remote: RemoteOrder) -> ImportedOrder:
             order.save(update_fields=["status", "number", "remote_status", "remote_updated_at", "raw", "updated_at"])
         existing = {line.line_id: line for line in order.lines.all()}
         for remote_line in remote.lines:
+            beyond = _beyond_bound(remote_line)
             line = existing.get(remote_line.line_id)
             if line is None:
                 line = ImportedOrderLine(order=order, line_id=remote_line.line_id, quantity=remote_line.quantity,
                                          state=Line.UNKNOWN_SKU)
+                if beyond:
+                    line.quantity, line.state, line.reason = Decimal(0), Line.HELD, beyond
+            elif _parked(line) and not beyond:
+                # The store corrected a line it first sent beyond the bound.
+                line.quantity, line.state, line.reason = remote_line.quantity, Line.UNKNOWN_SKU, ""
             line.sku = remote_line.sku[:120]
             line.barcode = remote_line.barcode[:40]
             line.title = remote_line.title[:200]
-            line.refunded_quantity = max(line.refunded_quantity, remote_line.refunded_quantity)
+            if not beyond:
+                line.refunded_quantity = max(line.refunded_quantity, remote_line.refunded_quantity)
             line.save()
             existing[line.line_id] = line
         _settle(store, order, list(existing.values()))
     return order
+
+
+def _beyond_bound(remote_line) -> str:
+    """Why a line's figures cannot be taken (beyond the system's quantity
+    bound, posinv/bounds.py), or "". Such a line is parked, held with
+    quantity 0 and this reason, so the rest of the order and of the import
+    still apply."""
+    for name in ("quantity", "refunded_quantity"):
+        value = getattr(remote_line, name)
+        if not quantity_within(value):
+            return f"the store sent {name} {value}: {quantity_problem(value)}; this line moves no stock"[:300]
+    return ""
+
+
+def _parked(line: ImportedOrderLine) -> bool:
+    return line.state == Line.HELD and not line.quantity
 
 
 def _rank(status: str) -> int:
@@ -101,6 +126,8 @@ def _settle(store: ExternalStore, order: ImportedOrder, lines: list[ImportedOrde
     moves: list[tuple[ImportedOrderLine, MoveSpec, str]] = []
     reservation_changed: set[int] = set()
     for line in lines:
+        if _parked(line) and order.status in ("pending", "open"):
+            continue  # a figure beyond the bound: waits for the store to correct it
         if line.article_id is None:
             article_id = by_sku.get(line.sku) or (by_gtin.get(line.barcode.zfill(14)) if line.barcode else None)
             if article_id is None:

@@ -22,6 +22,7 @@ from carts.services.stores import (
     store_order_location,
     store_receives_stock,
 )
+from posinv.bounds import quantity_problem, quantity_within
 from posinv.exceptions import InvalidInput, Problem
 from posinv.models import StockLevel, StockMove
 from posinv.services.ledger import MoveSpec, StockOrigin, stock_moves_post
@@ -78,6 +79,7 @@ class GetResult:
     counted: int = 0
     unchanged: int = 0
     missing: list[str] = field(default_factory=list)
+    beyond: list[str] = field(default_factory=list)
 
 
 def qoh_get(*, store: ExternalStore, confirm: bool = False, progress: Progress | None = None) -> GetResult:
@@ -96,7 +98,14 @@ def qoh_get(*, store: ExternalStore, confirm: bool = False, progress: Progress |
         if progress:
             progress(min(start + 100, len(refs)), len(refs))
     result = GetResult(read=len(remote))
+    # A figure beyond the system's bound (posinv/bounds.py) is neither counted
+    # nor stored; the other products still are.
+    result.beyond = sorted(
+        f"{link.article.sku}: {remote[link.remote_ref]} {quantity_problem(remote[link.remote_ref])}"
+        for link in links if link.remote_ref in remote and not quantity_within(remote[link.remote_ref])
+    )
     result.missing = sorted(link.article.sku for link in links if link.remote_ref not in remote)
+    remote = {ref: value for ref, value in remote.items() if quantity_within(value)}
     ours = store_available(store=store, article_ids=[link.article_id for link in links])
     zeroed = [link for link in links if remote.get(link.remote_ref) == 0 and ours[link.article_id] > 0]
     if not confirm and len(links) >= 4 and len(zeroed) * 2 > len(links):

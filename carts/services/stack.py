@@ -46,6 +46,7 @@ from carts.services.stores import (
     store_receives_stock,
     stores_receiving_stock,
 )
+from posinv.bounds import quantity_within
 from posinv.models import StockChange
 from posinv.queueing import enqueue
 
@@ -469,6 +470,8 @@ def _read_back(store, connector, claim: _Claim, links: list[ProductLink], result
     result.readbacks += len(need)
     for link in need:
         link.remote_quantity = found.get(link.remote_ref)
+        if not quantity_within(link.remote_quantity or 0):
+            link.remote_quantity = None  # beyond the system's bound: as unknown as no answer
         ProductLink.objects.filter(pk=link.pk).update(remote_quantity=link.remote_quantity)
 
 

@@ -1,7 +1,6 @@
 """Stores and what they may show: connectors, settings and available-to-sell."""
 from __future__ import annotations
 
-import math
 from decimal import Decimal
 
 from django.core.exceptions import ImproperlyConfigured
@@ -10,6 +9,7 @@ from django.db.models import Q, Sum
 
 from carts.connectors.base import Connector, PermanentError, connector_class
 from carts.models import CartSettings, ExternalStore, ImportedOrderLine
+from posinv.bounds import published_quantity
 from posinv.crypto import ENV_KEYS, SecretUndecryptable, secret_decrypt, secrets_encrypt, secrets_rotate
 from posinv.exceptions import InvalidInput, Problem
 from posinv.models import Location, StockLevel
@@ -173,13 +173,16 @@ def _direct_available(store: ExternalStore, article_ids: list[int]) -> dict[int,
 
     fetched = dict(ProductLink.objects.filter(store_id=store.direct_source_id, article_id__in=article_ids)
                    .values_list("article_id", "remote_quantity"))
-    return {a: max(0, math.floor(Decimal(fetched.get(a) or 0) - store.safety_buffer)) for a in article_ids}
+    return {a: published_quantity(Decimal(fetched.get(a) or 0) - store.safety_buffer) for a in article_ids}
 
 
 def store_available(*, store: ExternalStore, article_ids) -> dict[int, int]:
     """Available to sell per article: on hand at the store's locations minus
-    the safety buffer and open reservations, rounded down, never below zero.
-    An absolute figure, so sending it twice does no harm (docs/carts.md)."""
+    the safety buffer and open reservations, rounded down, never below zero
+    and never above the published bound (posinv/bounds.py: a sum over
+    several locations may exceed one level's bound, a cart's 32-bit field
+    may not). An absolute figure, so sending it twice does no harm
+    (docs/carts.md)."""
     article_ids = list(article_ids)
     if store.direct_source_id:
         return _direct_available(store, article_ids)
@@ -194,5 +197,5 @@ def store_available(*, store: ExternalStore, article_ids) -> dict[int, int]:
     result = {}
     for article_id in article_ids:
         figure = on_hand.get(article_id, Decimal(0)) - store.safety_buffer - reserved.get(article_id, Decimal(0))
-        result[article_id] = max(0, math.floor(figure))
+        result[article_id] = published_quantity(figure)
     return result

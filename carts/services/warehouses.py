@@ -19,6 +19,7 @@ from carts.models import ExternalStore, ProductLink
 from carts.services.qoh import SendResult, qoh_send
 from carts.services.stack import stack_entries_add
 from carts.services.stores import store_connector
+from posinv.bounds import amount_problem, amount_within, quantity_problem, quantity_within
 from posinv.exceptions import InvalidInput, Problem
 from posinv.models import Location, Price, StockLevel, StockMove
 from posinv.services.ledger import MoveSpec, StockOrigin, stock_moves_post
@@ -105,13 +106,33 @@ def store_stock_run(*, store: ExternalStore, confirm: bool = False) -> StockRun:
     raise InvalidInput([Problem(field="stock_direction", reason=f"{store.code} does not synchronize stock")])
 
 
+def bounded_products(connector) -> tuple[list, list[BadRow]]:
+    """The store's products whose figures are within the system's bound
+    (posinv/bounds.py), and one bad row for each other (numbered in the
+    order listed): a store's figure beyond it could be neither counted nor
+    stored, and must not stop the good rows."""
+    kept, beyond = [], []
+    for number, product in enumerate(connector.list_products(), start=1):
+        problem = None
+        if product.quantity is not None and not quantity_within(product.quantity):
+            problem = f"quantity {product.quantity} {quantity_problem(product.quantity)}"
+        elif product.price is not None and not amount_within(product.price):
+            problem = f"price {product.price} {amount_problem(product.price)}"
+        if problem:
+            beyond.append(BadRow(number, f"product {product.ref}: {problem}"))
+        else:
+            kept.append(product)
+    return kept, beyond
+
+
 def _stock_download(store: ExternalStore, confirm: bool) -> StockRun:
     """Absolute quantities in, posted as counts where they differ. Nothing
     is posted when the store cannot be read (the error propagates), and a
     run that would zero most products is held unless confirmed."""
     connector = store_connector(store=store)
-    remote = {p.ref: p for p in connector.list_products()}
-    run = StockRun(read=len(remote), bad_rows=list(connector.bad_rows))
+    products, beyond = bounded_products(connector)
+    remote = {p.ref: p for p in products}
+    run = StockRun(read=len(remote), bad_rows=list(connector.bad_rows) + beyond)
     links = dict(ProductLink.objects.filter(store=store).values_list("remote_ref", "article_id"))
     if store.stock_direction != D.DOWNLOAD:
         run.direct_queued = _record_fetched(store, remote, links, confirm=confirm)
@@ -224,8 +245,9 @@ def store_price_run(*, store: ExternalStore) -> PriceRun:
     today = timezone.localdate()
     current = current_prices(group_id=store.price_group_id, article_ids=links.values())
     if store.price_direction == D.DOWNLOAD:
-        remote = {p.ref: p.price for p in connector.list_products() if p.price is not None}
-        run.read, run.bad_rows = len(remote), list(connector.bad_rows)
+        products, beyond = bounded_products(connector)
+        remote = {p.ref: p.price for p in products if p.price is not None}
+        run.read, run.bad_rows = len(remote), list(connector.bad_rows) + beyond
         with transaction.atomic():
             for ref, article_id in links.items():
                 price = remote.get(ref)

@@ -4,6 +4,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from pos.models import SyncTable
+from posinv.api.fields import AmountField, QuantityField
 
 MONEY = {"max_digits": 14, "decimal_places": 2}
 QUANTITY = {"max_digits": 14, "decimal_places": 3}
@@ -98,15 +99,15 @@ class LineIn(serializers.Serializer):
     line_no = serializers.IntegerField(min_value=1)
     sku = serializers.CharField(max_length=64)
     barcode = serializers.CharField(max_length=14, required=False, default="", allow_blank=True)
-    quantity = serializers.DecimalField(**QUANTITY)
-    unit_price = serializers.DecimalField(**MONEY)
-    discount = serializers.DecimalField(required=False, default="0", **MONEY)
+    quantity = QuantityField()
+    unit_price = AmountField()
+    discount = AmountField(required=False, default="0")
 
 
 class PaymentIn(serializers.Serializer):
     line_no = serializers.IntegerField(min_value=1)
     method = serializers.CharField(max_length=32)
-    amount = serializers.DecimalField(**MONEY)
+    amount = AmountField()
 
 
 class CustomerIn(serializers.Serializer):
@@ -123,7 +124,7 @@ class TillReceiptIn(serializers.Serializer):
     created_at = serializers.DateTimeField()
     process_no = serializers.CharField(max_length=40, required=False, allow_null=True, default=None)
     cashier = serializers.CharField(max_length=80, required=False, default="", allow_blank=True)
-    total = serializers.DecimalField(required=False, allow_null=True, default=None, **MONEY)
+    total = AmountField(required=False, allow_null=True, default=None)
     currency = serializers.CharField(min_length=3, max_length=3, required=False, allow_null=True, default=None)
     customer = CustomerIn(required=False, allow_null=True, default=None)
     lines = LineIn(many=True, allow_empty=False, max_length=1000)
@@ -148,7 +149,7 @@ class ProcessCloseIn(serializers.Serializer):
 
 class StockCountIn(serializers.Serializer):
     sku = serializers.CharField(max_length=64)
-    counted_qty = serializers.DecimalField(**QUANTITY)
+    counted_qty = QuantityField(help_text="The quantity found, not negative.")
     counted_at = serializers.DateTimeField()
 
 

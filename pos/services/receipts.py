@@ -16,6 +16,7 @@ from django.utils import timezone
 from pos.models import CashRegister, Customer, PaymentLine, PosProcess, Receipt, ReceiptLine, StockCount
 from pos.services import records
 from pos.services.entries import entries_write
+from posinv.bounds import amount_problem, quantity_problem
 from posinv.db import objects_insert
 from posinv.exceptions import Conflict, InvalidInput, LedgerRefused, Problem
 from posinv.models import Article, StockMove
@@ -108,6 +109,9 @@ def _number(value, *, field_name: str, places: Decimal) -> Decimal:
     if number != number.quantize(places):
         digits = abs(places.as_tuple().exponent)
         raise InvalidInput([Problem(field=field_name, reason=f"at most {digits} decimal places")])
+    beyond = quantity_problem(number) if places == records.QTY else amount_problem(number)
+    if beyond:
+        raise InvalidInput([Problem(field=field_name, code="out_of_bounds", reason=beyond)])
     return number.quantize(places)
 
 
@@ -243,6 +247,10 @@ def receipt_record(
         ).quantize(records.CENT)
     else:
         total = _number(total, field_name="total", places=records.CENT)
+    beyond = amount_problem(total)
+    if beyond:
+        reason = f"the receipt's total {total} {beyond}"
+        raise InvalidInput([Problem(field="total", code="out_of_bounds", reason=reason)])
     currency = currency or register.currency
 
     with transaction.atomic():

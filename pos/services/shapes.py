@@ -10,6 +10,7 @@ from decimal import Decimal, InvalidOperation
 from django.utils.dateparse import parse_datetime
 
 from pos.models import SyncTable
+from posinv.bounds import amount_problem, quantity_problem
 from posinv.exceptions import Problem
 
 # name: (kind, required). Kinds: str, int, qty, money, time, opt_str, opt_time.
@@ -72,9 +73,8 @@ def _decimal(value, places: int) -> Decimal | str:
         return "must be a finite number"
     if number != number.quantize(Decimal(1).scaleb(-places)):
         return f"at most {places} decimal places"
-    if abs(number) >= Decimal("1e11"):
-        return "too large"
-    return number
+    beyond = quantity_problem(number) if places == 3 else amount_problem(number)
+    return beyond or number
 
 
 def _time(value) -> datetime | str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from posinv.api.fields import QuantityField
 from posinv.models import StockMove
 
 MAX_MOVES_PER_BATCH = 1000
@@ -70,8 +71,8 @@ class MoveIn(serializers.Serializer):
         required=False, max_length=14, help_text="instead of sku; a pack barcode multiplies the quantity"
     )
     location = serializers.CharField(max_length=32, help_text="location code")
-    quantity = serializers.DecimalField(required=False, help_text="signed; not for counts", **QUANTITY)
-    counted = serializers.DecimalField(required=False, help_text="counts only: the absolute quantity found", **QUANTITY)
+    quantity = QuantityField(required=False, help_text="signed; not for counts")
+    counted = QuantityField(required=False, help_text="counts only: the absolute quantity found, not negative")
     reference = serializers.CharField(required=False, default="", allow_blank=True, max_length=120)
     reason = serializers.CharField(required=False, default="", allow_blank=True, max_length=200)
 

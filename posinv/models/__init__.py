@@ -1,12 +1,13 @@
 from .catalog import Article, Barcode, Location, Price, PriceGroup
 from .ops import ApiToken, JobRun, Lease, ScheduleState
-from .stock import Origin, StockChange, StockLevel, StockMove
+from .stock import ChangeFailure, Origin, StockChange, StockLevel, StockMove
 from .suggestions import ReorderSuggestion
 
 __all__ = [
     "ApiToken",
     "Article",
     "Barcode",
+    "ChangeFailure",
     "JobRun",
     "Lease",
     "ScheduleState",

@@ -3,8 +3,10 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from django.core.validators import MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+
+from posinv.bounds import AMOUNT_MAX
 
 
 class Location(models.Model):
@@ -104,7 +106,9 @@ class Price(models.Model):
 
     article = models.ForeignKey(Article, on_delete=models.CASCADE, related_name="prices")
     group = models.ForeignKey(PriceGroup, on_delete=models.PROTECT, related_name="prices")
-    amount = models.DecimalField(max_digits=12, decimal_places=2, validators=[MinValueValidator(0)])
+    amount = models.DecimalField(
+        max_digits=12, decimal_places=2, validators=[MinValueValidator(0), MaxValueValidator(AMOUNT_MAX)]
+    )
     currency = models.CharField(max_length=3, default="EUR")
     valid_from = models.DateField()
 

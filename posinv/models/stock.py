@@ -4,11 +4,16 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+
+from posinv.bounds import QUANTITY_MAX
 
 from .catalog import Article, Location
 
 QUANTITY = {"max_digits": 14, "decimal_places": 3}
+# A reorder target is a level to reach: within the system's bound (posinv/bounds.py).
+TARGET_BOUNDS = [MinValueValidator(Decimal(0)), MaxValueValidator(QUANTITY_MAX)]
 
 
 class Origin(models.TextChoices):
@@ -29,8 +34,8 @@ class StockLevel(models.Model):
     article = models.ForeignKey(Article, on_delete=models.PROTECT, related_name="stock_levels")
     location = models.ForeignKey(Location, on_delete=models.PROTECT, related_name="stock_levels")
     on_hand = models.DecimalField(default=Decimal("0"), **QUANTITY)
-    reorder_point = models.DecimalField(null=True, blank=True, **QUANTITY)
-    order_up_to = models.DecimalField(null=True, blank=True, **QUANTITY)
+    reorder_point = models.DecimalField(null=True, blank=True, validators=TARGET_BOUNDS, **QUANTITY)
+    order_up_to = models.DecimalField(null=True, blank=True, validators=TARGET_BOUNDS, **QUANTITY)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -98,3 +103,30 @@ class StockChange(models.Model):
 
     class Meta:
         ordering = ["id"]
+
+
+class ChangeFailure(models.Model):
+    """A change one consumer could not handle for one (article, location):
+    recorded with its reason and skipped, so every other pair keeps flowing
+    (posinv/services/changes.py). Removed when a later change of the pair is
+    handled by that consumer; shown on Sync health and in the admin, which
+    can hand the pair's current level to the consumers again."""
+
+    consumer = models.CharField(max_length=200, help_text="The change consumer (dotted path) that failed.")
+    article = models.ForeignKey(Article, on_delete=models.CASCADE, related_name="+")
+    location = models.ForeignKey(Location, on_delete=models.CASCADE, related_name="+")
+    on_hand = models.DecimalField(help_text="On hand in the change that failed.", **QUANTITY)
+    reason = models.TextField()
+    failures = models.PositiveIntegerField(default=1)
+    first_failed_at = models.DateTimeField()
+    last_failed_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name = "undelivered change"
+        ordering = ["-last_failed_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["consumer", "article", "location"], name="changefailure_one_per_pair")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.consumer}: article {self.article_id} at location {self.location_id}"

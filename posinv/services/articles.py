@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
+from posinv.bounds import quantity_problem
 from posinv.exceptions import InvalidInput, Problem
 from posinv.services.barcodes import gtin_normalize
 
@@ -51,6 +52,9 @@ def barcodes_parse(*, text: str, field: str = "barcodes") -> list[BarcodeSpec]:
                         )
                     ]
                 )
+            beyond = quantity_problem(pack)
+            if beyond:
+                raise InvalidInput([Problem(field=field, reason=f"pack quantity {match['qty']} of {token} {beyond}")])
         gtin = gtin_normalize(token, field=field)
         if gtin in seen:
             raise InvalidInput([Problem(field=field, reason=f"barcode {token} is listed twice")])

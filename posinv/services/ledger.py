@@ -17,13 +17,15 @@ from decimal import Decimal, InvalidOperation
 from django.db import IntegrityError, OperationalError, connection, transaction
 from django.utils import timezone
 
+from posinv.bounds import QUANTITY_MAX, QUANTITY_RANGE_TEXT, quantity_problem
 from posinv.exceptions import LedgerRefused, Problem
 from posinv.models import Article, Location, Origin, StockChange, StockLevel, StockMove
 from posinv.services import locks
 
 logger = logging.getLogger(__name__)
 
-MAX_ABS_QUANTITY = Decimal("99999999999")
+# The one quantity bound (posinv/bounds.py), for each move and for each level.
+MAX_ABS_QUANTITY = QUANTITY_MAX
 QUANTUM = Decimal("0.001")
 KINDS = set(StockMove.Kind.values)
 # Kinds whose sign is fixed; the others may go either way.
@@ -165,6 +167,21 @@ def _post(moves: Sequence[MoveSpec], origin: StockOrigin, partial_ok: bool) -> P
                 ),
             )
             continue
+        if abs(after) > QUANTITY_MAX and abs(after) > abs(before):
+            # A level is a sum of moves: bounding each move is not enough.
+            # A move that brings a level poisoned before the bound existed
+            # back towards it is still welcome.
+            results[item.index] = _refused(
+                item,
+                Problem(
+                    index=item.index,
+                    field="counted" if item.counted is not None else "quantity",
+                    code="out_of_bounds",
+                    reason=f"would take on hand to {_shown(after)} (now {_shown(before)}); a level must stay "
+                    f"{QUANTITY_RANGE_TEXT} (the system's quantity bound)",
+                ),
+            )
+            continue
         balances[pair] = after
         to_write.append((item, delta, after))
 
@@ -233,8 +250,9 @@ def _problem_of(index: int, spec: MoveSpec) -> Problem | None:
         return bad(name, f"{raw!r} is not a number")
     if not value.is_finite():
         return bad(name, "must be a finite number")
-    if abs(value) > MAX_ABS_QUANTITY:
-        return bad(name, f"must be at most {MAX_ABS_QUANTITY} in size")
+    beyond = quantity_problem(value)
+    if beyond:
+        return bad(name, beyond, code="out_of_bounds")
     if value != value.quantize(QUANTUM, rounding="ROUND_DOWN"):
         return bad(name, "at most 3 decimal places")
     if is_count:

@@ -8,6 +8,7 @@ from decimal import Decimal
 
 from rest_framework import serializers
 
+from posinv.api.fields import AmountField, QuantityField
 from posinv.api.serializers import ErrorsOut  # noqa: F401 - the one error shape, re-exported for the views
 from posinv.models import Location
 from retail.models import TransferOrder
@@ -51,16 +52,14 @@ class ScanOut(serializers.Serializer):
 class SaleLineIn(serializers.Serializer):
     code = serializers.CharField(required=False, allow_blank=True, max_length=32, help_text="A scanned barcode.")
     sku = serializers.CharField(required=False, allow_blank=True, max_length=64, help_text="Or the article's SKU.")
-    quantity = serializers.DecimalField(
-        max_digits=14, decimal_places=3, help_text="Scans (negative = return: stock goes back)."
-    )
-    price = serializers.DecimalField(max_digits=14, decimal_places=2, help_text="Price charged per scan.")
-    discount = serializers.DecimalField(max_digits=14, decimal_places=2, required=False, default=0)
+    quantity = QuantityField(help_text="Scans (negative = return: stock goes back).")
+    price = AmountField(help_text="Price charged per scan.")
+    discount = AmountField(required=False, default=0)
 
 
 class SalePaymentIn(serializers.Serializer):
     method = serializers.CharField(max_length=32)
-    amount = serializers.DecimalField(max_digits=14, decimal_places=2)
+    amount = AmountField()
 
 
 class SaleCustomerIn(serializers.Serializer):
@@ -120,9 +119,10 @@ def sale_in_plain(data) -> dict | None:
 
 
 _LINE_KEYS = {"code", "sku", "quantity", "price", "discount"}
-# SaleLineIn's DecimalFields: 14 digits, of which 3 (quantity) or 2 (money) after the point.
-_QUANTITY = (re.compile(r"-?\d{1,11}(\.\d{1,3})?"), Decimal("0.001"))
-_MONEY = (re.compile(r"-?\d{1,12}(\.\d{1,2})?"), Decimal("0.01"))
+# SaleLineIn's bounded fields (posinv/bounds.py): at most 9 whole digits, 3
+# (quantity) or 2 (money) after the point.
+_QUANTITY = (re.compile(r"-?\d{1,9}(\.\d{1,3})?"), Decimal("0.001"))
+_MONEY = (re.compile(r"-?\d{1,9}(\.\d{1,2})?"), Decimal("0.01"))
 
 
 def _plain_number(value, kind) -> Decimal | None:
@@ -196,7 +196,7 @@ class RfidReadOut(serializers.Serializer):
 
 class TransferLineIn(serializers.Serializer):
     sku = serializers.CharField(max_length=64)
-    quantity = serializers.DecimalField(max_digits=14, decimal_places=3, min_value=Decimal("0.001"))
+    quantity = QuantityField(min_value=Decimal("0.001"))
 
 
 class TransferIn(serializers.Serializer):
@@ -208,7 +208,7 @@ class TransferIn(serializers.Serializer):
 
 class ReceiveLineIn(serializers.Serializer):
     line_no = serializers.IntegerField(min_value=1)
-    quantity = serializers.DecimalField(max_digits=14, decimal_places=3, min_value=Decimal("0.001"))
+    quantity = QuantityField(min_value=Decimal("0.001"))
 
 
 class ReceiveIn(serializers.Serializer):

@@ -27,11 +27,11 @@ from django.utils import timezone
 
 from pos.models import CashRegister, Receipt
 from pos.services.receipts import CustomerSpec, LineSpec, PaymentSpec, receipt_problems, receipt_record
+from posinv.bounds import QUANTITY_MAX, amount_within
 from posinv.db import objects_insert
 from posinv.exceptions import Conflict, InvalidInput, NotFound, Problem
 from posinv.models import Article
 from posinv.services.changes import changes_wake
-from posinv.services.ledger import MAX_ABS_QUANTITY
 from retail.models import LiveSale
 from retail.services.codes import ResolvedCode, codes_resolve
 from retail.services.scan import CENT, QTY, code_quantity, prices_current
@@ -278,10 +278,12 @@ def _record_in_one_statement(register, key, digest, planned, payments, receipt_n
     specs = [p.spec for p in planned]
     payment_specs = _payment_specs(payments)
     if receipt_problems(receipt_no, specs, payment_specs) or any(
-        abs(spec.quantity) > MAX_ABS_QUANTITY for spec in specs
+        abs(spec.quantity) > QUANTITY_MAX for spec in specs
     ):
         return None  # the general path raises them
     total = _total(planned)
+    if not amount_within(total):
+        return None  # the general path refuses it (posinv/bounds.py)
     created_at = created_at or timezone.now()
     body = _body(register, receipt_no, created_at, total, register.currency, planned)
     payload = {
@@ -295,6 +297,8 @@ def _record_in_one_statement(register, key, digest, planned, payments, receipt_n
         "recorded_at": timezone.now().isoformat(),
         "key": key,
         "request_hash": digest,
+        # The ledger's level bound: a sale beyond it takes the general path (retail/migrations/0003).
+        "quantity_max": str(QUANTITY_MAX),
         "lines": [
             {
                 "line_no": spec.line_no,

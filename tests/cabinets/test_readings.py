@@ -316,3 +316,18 @@ def test_an_empty_batch_changes_nothing_and_leaves_a_silent_cabinet_silent(cabin
     cabinet.refresh_from_db()
     assert cabinet.last_reading_at is None
     assert WeightReading.objects.count() == 0
+
+
+def test_a_reading_amounting_to_a_count_beyond_the_bound_is_rejected_and_the_others_apply(cabinet, tray):
+    """posinv/bounds.py: a tiny unit weight turns a plausible weight into a
+    count no level may hold; that reading is rejected with the reason."""
+    dust = make_article(sku="DUST-1", unit_weight_g=Decimal("0.001"))
+    Tray.objects.create(cabinet=cabinet, tray_id="T-DUST", article=dust)
+    cabinet.max_weight_g = Decimal("50000000")  # a scale for sacks
+    cabinet.save(update_fields=["max_weight_g"])
+
+    result = apply(cabinet, reading(tray_id="T-DUST", grams="2000000"), reading(grams="200"))
+
+    assert [(r.status, r.code) for r in result.results] == [("rejected", "out_of_bounds"), ("applied", "")]
+    assert result.results[0].reason.startswith("weight 2000000 g is 2000000000 units of DUST-1: must be between")
+    assert not StockLevel.objects.filter(article=dust).exists()

@@ -198,8 +198,9 @@ def test_the_dashboard_costs_the_same_queries_for_one_or_many_objects(admin_clie
     assert page.content.decode().count('class="ops-row ') == 15
     assert len(five.captured_queries) == len(one.captured_queries)
     # session + user, the admin sidebar's cart-settings check; ours: registers, cabinets, trays,
-    # stores, ledger, moves/min, 2 lag, 2 chart series, failing schedules, cabinets' rejected readings
-    assert len(one.captured_queries) == 15
+    # stores, ledger, undelivered changes, moves/min, 2 lag, 2 chart series, failing schedules,
+    # cabinets' rejected readings
+    assert len(one.captured_queries) == 16
 
 
 def test_the_overall_status_is_the_worst_section_and_the_admin_index_shows_it(admin_client, store):
@@ -313,7 +314,7 @@ def test_every_admin_link_on_the_dashboard_opens_its_list(admin_client, store):
 
     figures = body[body.index('id="ops-dashboard"'):body.index("Machine-readable")]
     links = sorted({href.replace("&amp;", "&") for href in re.findall(r'href="(/admin/[^"]+)"', figures)})
-    assert len(links) == 16  # 4 per register, 6 per cabinet, 5 per store, 1 for the ledger
+    assert len(links) == 17  # 4 per register, 6 per cabinet, 5 per store, 1 for the ledger, 1 for changes
     for link in links:
         answer = admin_client.get(link)
         # The admin redirects a lookup it does not allow to "?e=1"; every figure's list must open as asked.

@@ -127,6 +127,7 @@ def test_metrics_parse_as_prometheus_text_with_the_exact_figures(client, store, 
     assert _samples(families["posinv_health_status"]) == {
         (("section", "registers"),): 2.0, (("section", "cabinets"),): 0.0, (("section", "stores"),): 1.0,
         (("section", "ledger"),): 0.0, (("section", "queues"),): 0.0, (("section", "schedules"),): 0.0,
+        (("section", "changes"),): 0.0,
     }
     for family in families.values():
         assert family.documentation, f"{family.name} has no HELP"

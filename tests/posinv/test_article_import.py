@@ -364,3 +364,27 @@ def test_files_that_cannot_be_read_are_clear_errors_and_change_nothing(tmp_path,
     assert str(not_utf8.value).endswith("file: latin.csv is not UTF-8 text; save it as CSV UTF-8")
     assert str(not_xlsx.value).endswith("file: broken.xlsx cannot be read: File is not a zip file")
     assert not Article.objects.exists()
+
+
+def test_figures_beyond_the_systems_bound_are_refused_per_row(tmp_path, groups):
+    """posinv/bounds.py: a price beyond the amount bound, a weight or a pack
+    quantity beyond the quantity bound is a row error, not a failed import."""
+    path = write_csv(
+        tmp_path / "big.csv",
+        [
+            ["OK-1", "Fine", "pcs", "1", "", "", "1.00", ""],
+            ["BIG-1", "Dear", "pcs", "1", "", "", "1000000000.00", ""],
+            ["BIG-2", "Heavy", "pcs", "1000000000", "", "", "", ""],
+            ["BIG-3", "Big pack", "pcs", "1", "", f"{EAN_B}*3000000000", "", ""],
+        ],
+    )
+
+    report = articles_import_file(path=path, apply_valid=True)
+
+    reasons = [str(e) for e in report.errors]
+    assert reasons[0] == ("row 2, column price:RETAIL: 1000000000.00 must be between -999,999,999.99 and "
+                          "999,999,999.99 (the system's amount bound)")
+    assert reasons[1].startswith("row 3, column unit_weight_g: 1000000000 must be between -999,999,999.999")
+    assert reasons[2].startswith("row 4, column barcodes: pack quantity 3000000000")
+    assert "quantity bound" in reasons[2]
+    assert list(Article.objects.values_list("sku", flat=True)) == ["OK-1"]

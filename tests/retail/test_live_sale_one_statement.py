@@ -218,13 +218,13 @@ def test_a_line_whose_move_key_was_posted_before_is_left_to_the_ledger(articles,
 
 def test_a_quantity_beyond_the_ledgers_limit_is_refused_as_the_ledger_refuses_it(articles, group):
     register = _store_with_till("BIG", articles, group)
-    lines = [SaleLine(code=EAN13, quantity=Decimal("99999999999.5"), price=Decimal("0.00"))]
+    lines = [SaleLine(code=EAN13, quantity=Decimal("1000000000.5"), price=Decimal("0.00"))]
 
     with pytest.raises(InvalidInput) as refused:
         live_sale_post(register=register, idempotency_key="till-big", lines=lines)
 
     assert [p.field for p in refused.value.problems] == ["lines[0].quantity"]
-    assert "at most 99999999999" in refused.value.problems[0].reason
+    assert "999,999,999.999 (the system's quantity bound)" in refused.value.problems[0].reason
     assert not Receipt.objects.filter(register=register).exists()
 
 

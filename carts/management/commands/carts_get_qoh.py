@@ -28,3 +28,5 @@ class Command(StoreCommand):
         self.stdout.write(f"{target.code}: read {result.read}, counted {result.counted}, unchanged {result.unchanged}")
         for sku in result.missing:
             self.stdout.write(f"  missing on the store: {sku}")
+        for refused in result.beyond:
+            self.stdout.write(f"  refused: {refused}")
