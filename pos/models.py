@@ -287,6 +287,8 @@ class SyncEntry(models.Model):
         WAITING = "waiting", "Waiting for a missing entry"
         APPLIED = "applied", "Applied"
         FAILED = "failed", "Failed"
+        # A person decided a failed entry is not to be applied (with a reason).
+        SKIPPED = "skipped", "Skipped by a person"
 
     register = models.ForeignKey(CashRegister, on_delete=models.CASCADE, related_name="entries")
     direction = models.CharField(max_length=3, choices=Direction.choices)
@@ -306,6 +308,10 @@ class SyncEntry(models.Model):
         ordering = ["register", "direction", "entry_no"]
         verbose_name = "synchronization entry"
         verbose_name_plural = "synchronization entries"
+        permissions = [
+            ("retry_syncentry", "Can retry failed synchronization entries"),
+            ("skip_syncentry", "Can skip (park) failed synchronization entries with a reason"),
+        ]
         constraints = [
             models.UniqueConstraint(fields=["register", "direction", "entry_no"], name="syncentry_no_once")
         ]
