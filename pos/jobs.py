@@ -38,29 +38,50 @@ def register_push_job() -> dict | None:
         logger.warning("register_push_job runs on a register node only; ignored")
         return None
     code = settings.POSINV_REGISTER_CODE
-    with job_run("register_push", code, lease_seconds=_lease_seconds()) as counts:
-        if counts is None:
-            return None
-        try:
-            counts.update(register_push(heartbeat=_renewer("register_push", code)))
-        except MainUnreachable as exc:
-            # Expected while the main system is down: the run is recorded with
-            # the reason, the register backs off, and the entries wait.
-            counts["unreachable"] = str(exc)[:300]
-        return counts
+    outcome: dict | None = None
+    try:
+        with job_run("register_push", code, lease_seconds=_lease_seconds()) as counts:
+            outcome = counts
+            if counts is None:
+                return None
+            try:
+                counts.update(register_push(heartbeat=_renewer("register_push", code)))
+            except MainUnreachable as exc:
+                # Expected while the main system is down: the run is recorded
+                # failed with the reason, the register backs off, the entries wait.
+                counts["unreachable"] = str(exc)[:300]
+                raise
+            if counts.get("refused"):
+                raise EntriesRefused(f"the main system refused {counts['refused']} entries whole; they are kept "
+                                     "failed on this register (admin: Synchronization entries, state failed)")
+            return counts
+    except (MainUnreachable, EntriesRefused):
+        return outcome
+
+
+class EntriesRefused(Exception):
+    """Recorded as the push run's failure (the run itself carried on)."""
 
 
 def register_pull_job(*, register_code: str) -> dict | None:
     """Main system: fetch, apply and acknowledge one pull register's outbox."""
     register = CashRegister.objects.get(code=register_code)
-    with job_run("register_pull", register_code, lease_seconds=_lease_seconds()) as counts:
-        if counts is None:
-            return None
-        try:
-            counts.update(register_pull(register_id=register.pk, heartbeat=_renewer("register_pull", register_code)))
-        except NodeUnreachable as exc:
-            counts["unreachable"] = str(exc)[:300]
-        return counts
+    outcome: dict | None = None
+    try:
+        with job_run("register_pull", register_code, lease_seconds=_lease_seconds()) as counts:
+            outcome = counts
+            if counts is None:
+                return None
+            try:
+                counts.update(register_pull(register_id=register.pk,
+                                            heartbeat=_renewer("register_pull", register_code)))
+            except NodeUnreachable as exc:
+                # Recorded failed with the reason; the next interval tries again.
+                counts["unreachable"] = str(exc)[:300]
+                raise
+            return counts
+    except NodeUnreachable:
+        return outcome
 
 
 def entries_advance_job(*, register_code: str) -> int:

@@ -277,7 +277,9 @@ def entries_advance(*, register_id: int) -> int:
             _settle(entry, outcomes[entry.entry_no], now)
         SyncEntry.objects.bulk_update(run, ["state", "result", "last_error", "attempts", "done_at"])
         failed_now = any(entry.state == State.FAILED for entry in run)
-        extra = {"last_error": failed_entries_summary(register_id=register_id), "last_error_at": now} if failed_now else {}
+        extra = {}
+        if failed_now:
+            extra = {"last_error": failed_entries_summary(register_id=register_id), "last_error_at": now}
         CashRegister.objects.filter(pk=register_id).update(last_applied_entry_no=watermark, **extra)
         return len(run)
 

@@ -84,6 +84,8 @@ def test_a_scheduler_tick_runs_the_pull_job_and_records_an_unreachable_node(stor
 
     assert "register-pull:R2" in offered
     run = JobRun.objects.get(name="register_pull")
-    assert (run.subject, run.status) == ("R2", "succeeded")
+    # Recorded as failed, with the reason (not "succeeded" while nothing moved).
+    assert (run.subject, run.status) == ("R2", "failed")
     assert "Connection refused" in run.counts["unreachable"] or "Max retries" in run.counts["unreachable"]
+    assert "NodeUnreachable" in run.error
     assert CashRegister.objects.get(code="R2").last_error.startswith("GET outbox: ")
