@@ -293,7 +293,8 @@ class SyncEntry(models.Model):
     register = models.ForeignKey(CashRegister, on_delete=models.CASCADE, related_name="entries")
     direction = models.CharField(max_length=3, choices=Direction.choices)
     entry_no = models.BigIntegerField("entry no.")
-    table = models.CharField(max_length=16, choices=SyncTable.choices)
+    # Wider than any table name of ours: a newer register's table is kept (failed) as it came.
+    table = models.CharField(max_length=64, choices=SyncTable.choices)
     record_id = models.CharField("record information", max_length=200)
     record = models.JSONField()
     record_hash = models.CharField(max_length=64, help_text="SHA-256 of the canonical record JSON")
@@ -327,7 +328,7 @@ class SyncConflict(models.Model):
 
     register = models.ForeignKey(CashRegister, on_delete=models.CASCADE, related_name="conflicts")
     entry_no = models.BigIntegerField("entry no.")
-    table = models.CharField(max_length=16)
+    table = models.CharField(max_length=64)
     record_id = models.CharField("record information", max_length=200)
     record = models.JSONField()
     record_hash = models.CharField(max_length=64)

@@ -46,7 +46,7 @@ from pos.models import (
 )
 from pos.services import records
 from pos.services.receipts import line_move_spec
-from pos.services.shapes import batch_problems, record_problems
+from pos.services.shapes import batch_problems, record_problems, table_problem
 from posinv.exceptions import InvalidInput, Problem
 from posinv.models import Article, StockMove
 from posinv.services.ledger import MoveSpec, StockOrigin, stock_moves_post
@@ -143,14 +143,14 @@ def entries_receive(*, register_id: int, entries: Sequence[dict]) -> BatchResult
                         register_id=register_id,
                         direction=IN,
                         entry_no=entry["entry_no"],
-                        table=entry["table"],
+                        table=_table_column(entry["table"]),
                         record_id=entry["record_id"],
                         record=entry["record"],
                         record_hash=digest,
                         state=State.WAITING,
                     )
                 )
-            elif old.record_hash == digest and old.table == entry["table"]:
+            elif old.record_hash == digest and old.table == _table_column(entry["table"]):
                 result.duplicate += 1
                 result.duplicates.append({"entry_no": old.entry_no, "state": old.state, "result": old.result})
             else:
@@ -419,6 +419,11 @@ def _time(value: str | None) -> datetime | None:
     return parse_datetime(value).astimezone(UTC) if value else None
 
 
+def _table_column(table: str) -> str:
+    # An unknown (say a newer register's) table name is kept, failed, in the column's width.
+    return table[: SyncEntry._meta.get_field("table").max_length]
+
+
 def _failure_fields(result: dict) -> dict:
     return {key: result.get(key, "") for key in ("field", "code", "reason")}
 
@@ -436,7 +441,8 @@ def _apply(register: CashRegister, entries: list[SyncEntry], *, now: datetime) -
     outcomes: dict[int, Outcome] = {}
     valid = []
     for entry in entries:
-        problems = record_problems(entry.table, entry.record, where="record")
+        unknown_table = table_problem(entry.table)
+        problems = [unknown_table] if unknown_table else record_problems(entry.table, entry.record, where="record")
         if problems:
             first = problems[0]
             outcomes[entry.entry_no] = _failed(

@@ -190,6 +190,7 @@ def register_push(
     # After a batch refused whole without naming its entries, its entries
     # go one by one (through this entry no.) to find the one at fault.
     singly_through = 0
+    previous_through = -1
     refusals: list[str] = []
     for _ in range(max_calls):
         if heartbeat is not None:
@@ -267,8 +268,11 @@ def register_push(
         )
         if progress is not None:
             progress({**counts, "last_applied_entry_no": through})
-        if through < batch[-1].entry_no and not answer.get("missing"):
-            break  # nothing more will be taken now; try again next run
+        if through < batch[-1].entry_no and (not answer.get("missing") or through == previous_through):
+            # Nothing more will be taken now (or the main system waits for
+            # an entry no call of this run fills): try again next run.
+            break
+        previous_through = through
     return counts
 
 

@@ -2,13 +2,14 @@
 contract, in two layers.
 
 The envelope (`batch_problems`: a list of objects, each with a unique entry
-no., a known table, a record id and a record that is an object) is checked
+no., a table name, a record id and a record that is an object) is checked
 whole before anything is kept: a malformed envelope is a 400 naming
 `entries[i].field` and nothing of it is applied, because without it the
 main system cannot even say which entry is wrong.
 
-A record's fields (`record_problems`: required fields, types, sizes, limits)
-are checked per entry when it is applied: a record the main system refuses
+A record's table (`table_problem`: one this main system knows) and fields
+(`record_problems`: required fields, types, sizes, limits) are checked per
+entry when it is applied: a record the main system refuses
 is kept as a failed entry with its reason (`record.total: too large`) and
 does not stop the register's other entries (docs/registers.md)."""
 from __future__ import annotations
@@ -137,6 +138,12 @@ def _check(kind: str, name: str, value) -> str | None:
     return None
 
 
+def table_problem(table: str) -> Problem | None:
+    if table in SHAPES:
+        return None
+    return Problem(field="table", reason=f"unknown table {table!r}: must be one of {', '.join(SHAPES)}")
+
+
 def record_problems(table: str, record, *, where: str) -> list[Problem]:
     """What is wrong with one record of `table` (an empty list if nothing)."""
     if not isinstance(record, dict):
@@ -178,11 +185,10 @@ def batch_problems(entries) -> list[Problem]:
         else:
             seen.add(entry_no)
         table = entry.get("table")
-        if table not in SHAPES:
-            problems.append(
-                Problem(field=f"{where}.table", reason=f"must be one of {', '.join(SHAPES)}", index=index)
-            )
-            continue
+        if not isinstance(table, str) or not table:
+            # An unknown table name (a newer register's) is the entry's own
+            # failure (`table_problem`); a missing one is not even a name.
+            problems.append(Problem(field=f"{where}.table", reason="required, a table name", index=index))
         record_id = entry.get("record_id")
         if not isinstance(record_id, str) or not record_id or len(record_id) > 200:
             problems.append(Problem(field=f"{where}.record_id", reason="required, at most 200 characters", index=index))
