@@ -18,7 +18,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from ops.charts import activity_chart_svg
 from ops.metrics import metrics_render
-from ops.selectors import activity_24h, sync_health_get
+from ops.selectors import activity_24h, register_sync_check, sync_health_get
 from posinv.queueing import enqueue
 
 # Who may see the sync health: it shows every register, cabinet and store of
@@ -131,6 +131,11 @@ def healthz(request: HttpRequest) -> JsonResponse:
         "checks": checks,
         "duration_ms": round((time.monotonic() - started) * 1000, 1),
     }
+    if db_error is None and not failures.get("migrations"):
+        # How the registers' synchronization goes (green / amber / red, why, and
+        # where to look). Informative: a register in trouble is no reason to
+        # take this web process out of service, so the answer stays 200.
+        body["registers"] = register_sync_check()
     if failures:
         body["errors"] = failures
     return JsonResponse(body, status=200 if not failures else 503)

@@ -190,7 +190,8 @@ def register_push(
     # After a batch refused whole without naming its entries, its entries
     # go one by one (through this entry no.) to find the one at fault.
     singly_through = 0
-    previous_through = -1
+    sent_this_run: set[int] = set()
+    refused_numbers: set[int] = set()
     refusals: list[str] = []
     for _ in range(max_calls):
         if heartbeat is not None:
@@ -238,6 +239,7 @@ def register_push(
             refused = _refused_entries(batch, response)
             if refused:
                 outbox.outbox_mark_refused(register_id=register.pk, refusals=refused)
+                refused_numbers.update(refused)
                 counts["refused"] += len(refused)
                 refusals += [f"entry {no}: {reason}" for no, reason in refused.items()]
                 message = (f"the main system refused {counts['refused']} entries (kept failed here: fix and Retry): "
@@ -268,11 +270,14 @@ def register_push(
         )
         if progress is not None:
             progress({**counts, "last_applied_entry_no": through})
-        if through < batch[-1].entry_no and (not answer.get("missing") or through == previous_through):
+        already_sent = all(entry.entry_no in sent_this_run for entry in batch)
+        sent_this_run.update(entry.entry_no for entry in batch)
+        missing = answer.get("missing") or {}
+        waits_for_refused = missing.get("from") in refused_numbers
+        if through < batch[-1].entry_no and (not missing or already_sent or waits_for_refused):
             # Nothing more will be taken now (or the main system waits for
-            # an entry no call of this run fills): try again next run.
+            # an entry this run cannot fill): try again next run.
             break
-        previous_through = through
     return counts
 
 

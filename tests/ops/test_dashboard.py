@@ -63,7 +63,9 @@ def test_a_failed_entry_turns_the_register_red_and_links_to_exactly_that_entry(a
     assert answer.json()["failed"] >= 1
     failed_count = SyncEntry.objects.filter(register=register, state="failed").count()
     red = row(body, "register", "R1")
-    assert 'data-status="red"' in red and f"{failed_count} failed entries" in red
+    assert 'data-status="red"' in red and f"{failed_count} failed entr" in red
+    # The reason names the entry and its cause, and what a person can do.
+    assert "unknown sku &#x27;NOPE&#x27;" in red and "Retry, or Skip them with a reason" in red
     link = re.search(r'<a href="([^"]+)" class="ops-failed">(\d+)</a>', red)
     assert int(link.group(2)) == failed_count
     listing = admin_client.get(link.group(1).replace("&amp;", "&")).content.decode()
