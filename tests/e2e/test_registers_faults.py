@@ -238,27 +238,27 @@ def test_a_main_restored_from_a_backup_gets_the_lost_entries_back_from_an_idle_n
         port = free_port()
         main = Main(url=f"http://127.0.0.1:{port}", env=env, staff_token=provision(env, locations=["S1"]))
         create_register(main, "R1", location="S1", interval=1)
-        receipts = sales(40, prefix="R1")
+        receipts = sales(20, prefix="R1")
         with ExitStack() as stack:
             _, node_url = _node_processes(stack, main, label="regrestorenode")
-            with started_server(env=env, migrate=False, port=port, name="main-night-1"):
-                _ring_up(node_url, main.tokens["R1"], receipts[:20])
-                wait_until(lambda: main.status("R1")["last_applied_entry_no"] == 81, timeout=60, interval=0.5,
-                           message="the first 20 sales on the main system")
+            with started_server(env=env, migrate=False, port=port, name="main-night-1", workers=1):
+                _ring_up(node_url, main.tokens["R1"], receipts[:10])
+                wait_until(lambda: main.status("R1")["last_applied_entry_no"] == 41, timeout=60, interval=0.5,
+                           message="the first 10 sales on the main system")
             database_copy(env["DATABASE_URL"], backup)  # the nightly backup
-            with started_server(env=env, migrate=False, port=port, name="main-day-2"):
-                _ring_up(node_url, main.tokens["R1"], receipts[20:])
-                wait_until(lambda: main.status("R1")["last_applied_entry_no"] == 161, timeout=60, interval=0.5,
-                           message="all 40 sales on the main system")
+            with started_server(env=env, migrate=False, port=port, name="main-day-2", workers=1):
+                _ring_up(node_url, main.tokens["R1"], receipts[10:])
+                wait_until(lambda: main.status("R1")["last_applied_entry_no"] == 81, timeout=60, interval=0.5,
+                           message="all 20 sales on the main system")
             database_copy(backup, env["DATABASE_URL"])  # the main system is restored from it
-            with started_server(env=env, migrate=False, port=port, name="main-restored"):
-                wait_until(lambda: main.status("R1")["last_applied_entry_no"] == 161, timeout=60, interval=0.5,
+            with started_server(env=env, migrate=False, port=port, name="main-restored", workers=1):
+                wait_until(lambda: main.status("R1")["last_applied_entry_no"] == 81, timeout=60, interval=0.5,
                            message="the node to send again what the restored main system lost, without a sale")
                 status = main.status("R1")
                 got = main.receipts("R1")
                 on_hand = main.on_hand("S1")
-        assert (status["entries"], status["receipts"], status["missing"]) == ({"applied": 161}, 40, None)
-        assert sorted(r["receipt_no"] for r in got) == [f"R1-{n:06d}" for n in range(1, 41)]
+        assert (status["entries"], status["receipts"], status["missing"]) == ({"applied": 81}, 20, None)
+        assert sorted(r["receipt_no"] for r in got) == [f"R1-{n:06d}" for n in range(1, 21)]
         assert all(line["stock_move_id"] for receipt in got for line in receipt["lines"])
         assert on_hand == expected_on_hand(receipts)  # each sale moved stock once
     finally:
