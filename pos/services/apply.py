@@ -109,9 +109,16 @@ def register_gap(*, register_id: int, last_applied: int) -> dict | None:
     return {"from": last_applied + 1, "through": first_waiting - 1}
 
 
-def entries_receive(*, register_id: int, entries: Sequence[dict]) -> BatchResult:
-    """Store and apply a batch of entries from register `register_id` (see module doc)."""
+def entries_receive(*, register_id: int, entries: Sequence[dict], keep_malformed: bool = False) -> BatchResult:
+    """Store and apply a batch of entries from register `register_id` (see module doc).
+
+    `keep_malformed` (the pull, which has no one to answer 400 to): an entry
+    whose envelope is wrong but whose entry no. is sound is kept failed with
+    its reason like any entry that cannot be applied, instead of refusing
+    the page, so one bad entry in a node's outbox does not stop the pull."""
     problems = batch_problems(entries)
+    if problems and keep_malformed:
+        entries, problems = _numbered_malformed_kept(entries, problems)
     if problems:
         # Nothing is kept, but the register shows why its batches do not arrive.
         first = problems[0]
@@ -215,6 +222,36 @@ def entries_receive(*, register_id: int, entries: Sequence[dict]) -> BatchResult
         result.last_applied_entry_no = watermark
         result.missing = register_gap(register_id=register_id, last_applied=watermark)
     return result
+
+
+def _numbered_malformed_kept(entries, problems) -> tuple[list[dict], list]:
+    """Entries whose envelope problems leave their entry no. sound, made
+    storable (their table or record shows what is wrong, so applying fails
+    them with the reason); the problems that remain refuse the batch."""
+    if not isinstance(entries, list):
+        return entries, problems
+    unnumbered = {p.index for p in problems if p.index is None or p.field.endswith(".entry_no")
+                  or not isinstance(entries[p.index], dict)}
+    if None in unnumbered:
+        return entries, problems
+    kept = []
+    for index, entry in enumerate(entries):
+        if index in unnumbered or not any(p.index == index for p in problems):
+            kept.append(entry)
+            continue
+        table, record_id, record = entry.get("table"), entry.get("record_id"), entry.get("record")
+        if not isinstance(record, dict):
+            # A record that is no object cannot be applied: an unknown table says so.
+            table = f"(record is {type(record).__name__})"
+        if not isinstance(record_id, str) or not record_id:
+            record_id = f"entry:{entry['entry_no']}"
+        kept.append({
+            "entry_no": entry["entry_no"],
+            "table": table if isinstance(table, str) and table else "(no table)",
+            "record_id": record_id[:200],
+            "record": record if isinstance(record, dict) else {"received": record},
+        })
+    return kept, [p for p in problems if p.index in unnumbered]
 
 
 ENTRY_FIELDS = ("register_id", "direction", "entry_no", "table", "record_id", "record", "record_hash", "state",

@@ -447,3 +447,24 @@ def test_receipt_list_costs_the_same_queries_for_one_receipt_or_ten(client, staf
         assert staff_client.get("/api/v1/registers/R1/receipts/").json()["count"] == 10
 
     assert len(ten.captured_queries) == len(one.captured_queries)
+
+
+def test_a_pulled_page_keeps_a_malformed_but_numbered_entry_failed_and_applies_the_rest(register):
+    # A pull has no one to answer 400 to: refusing the page would stop the
+    # register's pull for good.
+    from pos.services.apply import entries_receive
+
+    entries = receipt_entries(1, "R1-000001", [("A-1", "1", "1.00")]) + receipt_entries(
+        4, "R1-000002", [("A-1", "2", "1.00")])
+    entries[1]["record"] = ["not", "an", "object"]
+    entries[4]["record_id"] = ""
+
+    result = entries_receive(register_id=register.pk, entries=entries, keep_malformed=True)
+
+    assert (result.applied, result.failed, result.last_applied_entry_no) == (5, 1, 6)
+    assert result.failures[0]["entry_no"] == 2 and "unknown table '(record is list)'" in result.failures[0]["reason"]
+    assert SyncEntry.objects.get(entry_no=5).record_id == "entry:5"  # applied, under a made-up record id
+    assert on_hand() == Decimal("-2")  # the first receipt's line is the failed entry
+    with pytest.raises(InvalidInput):  # without an entry no. nothing can be kept
+        entries_receive(register_id=register.pk, entries=[{"entry_no": "x", "table": "receipt"}],
+                        keep_malformed=True)
