@@ -11,6 +11,7 @@ from pos.models import CashRegister
 from pos.services.apply import entries_advance, entries_retry
 from pos.services.node import MainUnreachable, is_node, register_push
 from pos.services.transfer import NodeUnreachable, register_pull
+from posinv.exceptions import InvalidInput
 from posinv.services.leases import lease_acquire, lease_holder_name
 from posinv.services.runs import job_run
 
@@ -55,7 +56,9 @@ def register_push_job() -> dict | None:
                 raise EntriesRefused(f"the main system refused {counts['refused']} entries whole; they are kept "
                                      "failed on this register (admin: Synchronization entries, state failed)")
             return counts
-    except (MainUnreachable, EntriesRefused):
+    except (MainUnreachable, EntriesRefused, InvalidInput):
+        # Recorded as the run's failure with the reason (and the register's
+        # last error, backoff); the job itself is done until the next interval.
         return outcome
 
 

@@ -27,6 +27,9 @@ READ_TIMEOUT = 120
 MAX_BACKOFF_SECONDS = 300
 # The settings are fetched again when older than this (and after a failure).
 SETTINGS_MAX_AGE_SECONDS = 60
+# Entries refused one by one, unnamed, with none taken in the run: the
+# main system refuses everything (a proxy, a bug), not one entry.
+SYSTEMIC_REFUSALS = 3
 SETTINGS_FIELDS = ("name", "sync_type", "tables", "records_per_run", "interval_seconds", "currency")
 
 
@@ -193,6 +196,8 @@ def register_push(
     sent_this_run: set[int] = set()
     refused_numbers: set[int] = set()
     refusals: list[str] = []
+    guessed: list[int] = []  # entries found at fault one by one (the answer named none)
+    accepted = False
     for _ in range(max_calls):
         if heartbeat is not None:
             heartbeat()
@@ -237,6 +242,16 @@ def register_push(
             # The batch was refused whole (400): keep the entries at fault
             # failed for a person and carry on with the others.
             refused = _refused_entries(batch, response)
+            if refused and not _names_an_entry(response):
+                guessed += list(refused)
+                if len(guessed) >= SYSTEMIC_REFUSALS and not accepted:
+                    # Every entry refused and none taken, none named: the main
+                    # system refuses the channel, not an entry. Put them back.
+                    outbox.outbox_mark_refused(register_id=register.pk, refusals=refused)
+                    outbox_retry_failed(register_id=register.pk, entry_ids=None, entry_nos=guessed)
+                    message = f"POST entries: every batch refused: HTTP {response.status_code}: {response.text[:1500]}"
+                    _backoff(register, message)
+                    raise InvalidInput([Problem(field="entries", reason=message, code="main_refused")])
             if refused:
                 outbox.outbox_mark_refused(register_id=register.pk, refusals=refused)
                 refused_numbers.update(refused)
@@ -249,6 +264,7 @@ def register_push(
             else:
                 singly_through = batch[-1].entry_no
             continue
+        accepted = True
         answer = response.json()
         through = int(answer["last_applied_entry_no"])
         outbox.outbox_mark_delivered(register_id=register.pk, through=through)
@@ -300,6 +316,14 @@ def _refused_entries(batch: list[SyncEntry], response) -> dict[int, str]:
     return refused
 
 
+def _names_an_entry(response) -> bool:
+    try:
+        errors = response.json().get("errors") or []
+    except (ValueError, AttributeError):
+        return False
+    return any(isinstance(error, dict) and isinstance(error.get("index"), int) for error in errors)
+
+
 def _note_main_failures(register: CashRegister, failures: list[dict]) -> None:
     """Entries the main system holds but could not apply (kept failed
     there, for a person on the main system): noted on the node's own copy."""
@@ -309,13 +333,15 @@ def _note_main_failures(register: CashRegister, failures: list[dict]) -> None:
         ).update(last_error=f"kept failed on the main system: {failure.get('field')}: {failure.get('reason')}"[:2000])
 
 
-def outbox_retry_failed(*, register_id: int, entry_ids=None) -> int:
+def outbox_retry_failed(*, register_id: int, entry_ids=None, entry_nos=None) -> int:
     """A person retries entries the main system refused whole (after it was
     fixed or upgraded): they are pending again and go with the next push."""
     failed = SyncEntry.objects.filter(register_id=register_id, direction=SyncEntry.Direction.OUT,
                                       state=SyncEntry.State.FAILED)
     if entry_ids is not None:
         failed = failed.filter(pk__in=list(entry_ids))
+    if entry_nos is not None:
+        failed = failed.filter(entry_no__in=list(entry_nos))
     return failed.update(state=SyncEntry.State.PENDING)
 
 

@@ -136,3 +136,19 @@ def test_a_push_run_while_the_main_system_is_down_is_recorded_failed(till, setti
     assert run.status == "failed"
     assert "MainUnreachable" in run.error and "unreachable" in run.counts
     assert len(outbox("pending")) == 4  # the process, the receipt, its line and payment
+
+
+def test_a_main_that_refuses_every_batch_without_naming_an_entry_fails_none_of_them(main, till):
+    # A proxy or a broken main system answering 400 to everything is the
+    # channel's fault, not an entry's: nothing is kept failed, the node backs off.
+    sell(till, 3)
+    main.poison, main.name_the_entry = set(outbox("pending")), False
+
+    register_push_job()
+
+    run = JobRun.objects.get(name="register_push")
+    assert run.status == "failed" and "every batch refused: HTTP 400" in run.error
+    assert outbox("failed") == [] and len(outbox("pending")) == 10
+    register = SyncEntry.objects.first().register
+    assert register.failures_in_row == 1 and register.retry_after > timezone.now()
+    assert main.posts == 4  # the batch, then three entries one by one
