@@ -349,8 +349,8 @@ def outbox_page(*, after: int, limit: int) -> dict:
     """Outbox entries after entry no. `after` (pending or not: the main
     system decides what it has), for the main system's pull."""
     register = node_register()
-    # `after` is the main system's watermark: what it no longer holds is no longer delivered.
-    watermark_heard(register=register, through=after)
+    # `after` is the pulling main system's watermark, so a restored main
+    # pulls again what it lost; the node's delivered marks follow its ack.
     limit = max(1, min(limit, register.records_per_run, 10000))
     rows = list(
         SyncEntry.objects.filter(register=register, direction=SyncEntry.Direction.OUT, entry_no__gt=after)
