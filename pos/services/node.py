@@ -294,6 +294,13 @@ def register_push(
             # Nothing more will be taken now (or the main system waits for
             # an entry this run cannot fill): try again next run.
             break
+    if not counts["calls"]:
+        # Nothing to send, and the main system answered (its settings, with
+        # its watermark): the channel is well, say so (health green again
+        # after an outage even while the till sells nothing).
+        CashRegister.objects.filter(pk=register.pk).update(
+            last_success_at=timezone.now(), failures_in_row=0, retry_after=None, last_error=""
+        )
     return counts
 
 

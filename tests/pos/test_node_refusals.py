@@ -152,3 +152,18 @@ def test_a_main_that_refuses_every_batch_without_naming_an_entry_fails_none_of_t
     register = SyncEntry.objects.first().register
     assert register.failures_in_row == 1 and register.retry_after > timezone.now()
     assert main.posts == 4  # the batch, then three entries one by one
+
+
+def test_an_idle_node_turns_green_again_once_the_main_system_answers(main, till, settings):
+    sell(till, 1)
+    register_push()
+    settings.MAIN_URL = "http://127.0.0.1:9"
+    register_push_job()  # nothing to send, but the main system is down: said so
+    (health,) = register_health_list(now=timezone.now())
+    assert health.status == "red" and health.reason.startswith("last transfer failed: GET settings")
+
+    settings.MAIN_URL = main.url
+    register_push()  # still nothing to send; the main system answers
+
+    (health,) = register_health_list(now=timezone.now())
+    assert (health.status, health.reason) == ("green", "in sync")
