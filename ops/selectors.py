@@ -205,7 +205,11 @@ def register_health_list(*, now: datetime) -> list[RegisterHealth]:
     """Per register: last successful transfer, pending (incl. waiting for a
     gap) and failed received entries, and the oldest pending one. One query."""
     open_states = [SyncEntry.State.PENDING, SyncEntry.State.WAITING]
-    received = Q(entries__direction=SyncEntry.Direction.IN)
+    # On a register node its own outbox is what matters: pending entries and
+    # those the main system refused whole.
+    node = settings.POSINV_NODE == "register"
+    direction = SyncEntry.Direction.OUT if node else SyncEntry.Direction.IN
+    received = Q(entries__direction=direction)
     rows = (
         CashRegister.objects.order_by("code")
         .annotate(
@@ -232,7 +236,7 @@ def register_health_list(*, now: datetime) -> list[RegisterHealth]:
         if not health.active:
             health.status, health.reason = GREY, "inactive"
         elif health.failed:
-            health.status, health.reason = RED, f"{health.failed} failed entries"
+            health.status, health.reason = RED, _register_failed_reason(health, node=node)
         elif error_is_newer:
             health.status, health.reason = RED, f"last transfer failed: {row['last_error'][:120]}"
         elif health.oldest_pending_age is not None and health.oldest_pending_age > red_after:
@@ -243,7 +247,7 @@ def register_health_list(*, now: datetime) -> list[RegisterHealth]:
             health.status, health.reason = AMBER, "no transfer yet"
         else:
             health.status, health.reason = GREEN, "in sync"
-        base = {"register__id__exact": health.id, "direction__exact": SyncEntry.Direction.IN}
+        base = {"register__id__exact": health.id, "direction__exact": direction}
         health.links = {
             "register": reverse("admin:pos_cashregister_change", args=[health.id]),
             "pending": _admin_list("pos.syncentry", **base, state__in="pending,waiting"),
@@ -252,6 +256,32 @@ def register_health_list(*, now: datetime) -> list[RegisterHealth]:
         }
         result.append(health)
     return result
+
+
+def _register_failed_reason(health: RegisterHealth, *, node: bool) -> str:
+    if node:
+        return (f"{health.failed} entries refused by the main system, kept here: fix the cause (or update the "
+                "main system), then Retry them (Synchronization entries, state failed)")
+    detail = health.last_error if health.last_error.startswith(f"{health.failed} failed") else ""
+    return (detail[:300] if detail else
+            f"{health.failed} entries could not be applied: fix the cause and Retry, or Skip them with a reason")
+
+
+def register_sync_check(*, now: datetime | None = None) -> dict:
+    """The registers in one line for /healthz: the worst status, the reason
+    of each register that is not green (in words a person can act on) and a
+    link to the rows behind the worst one."""
+    rows = [row for row in register_health_list(now=now or timezone.now()) if row.status != GREY]
+    status = worst(row.status for row in rows) if rows else GREEN
+    troubled = sorted((row for row in rows if row.status != GREEN), key=lambda row: -_RANK[row.status])
+    if not troubled:
+        return {"status": status, "reason": "in sync" if rows else "no active register", "link": ""}
+    first = troubled[0]
+    link = first.links["failed"] if first.failed else first.links["register"]
+    reason = "; ".join(f"register {row.code}: {row.reason[:200]}" for row in troubled[:5])
+    if len(troubled) > 5:
+        reason += f"; and {len(troubled) - 5} more registers"
+    return {"status": status, "reason": reason, "link": link}
 
 
 # -- cabinets ---------------------------------------------------------------

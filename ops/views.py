@@ -18,7 +18,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from ops.charts import activity_chart_svg
 from ops.metrics import metrics_render
-from ops.selectors import activity_24h, sync_health_get, sync_problems
+from ops.selectors import activity_24h, register_sync_check, sync_health_get, sync_problems
 from posinv.queueing import enqueue
 
 # Who may see the sync health: it shows every register, cabinet and store of
@@ -145,6 +145,9 @@ def healthz(request: HttpRequest) -> JsonResponse:
             body["sync"] = _sync_links_absolute(request, sync_problems())
         except Exception as exc:
             body["sync"] = {"status": "unknown", "problems": [], "error": str(exc).strip()[:200]}
+        # How the registers' synchronization goes (green / amber / red, why, and
+        # where to look); informative too, like "sync".
+        body["registers"] = register_sync_check()
     body["duration_ms"] = round((time.monotonic() - started) * 1000, 1)
     if failures:
         body["errors"] = failures

@@ -9,9 +9,11 @@ import json
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.db.models import Count, Min, OuterRef, Q, Subquery
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.http import urlencode
@@ -28,9 +30,9 @@ from pos.models import (
     SyncEntry,
     SyncTable,
 )
-from pos.services.apply import entries_advance, entries_retry
+from pos.services.apply import entries_advance, entries_retry, entries_skip
 from pos.services.entries import pos_process_export, receipt_export
-from pos.services.node import MainUnreachable, is_node, register_push
+from pos.services.node import MainUnreachable, is_node, outbox_retry_failed, register_push
 from pos.services.transfer import (
     NodeUnreachable,
     register_synchronize,
@@ -184,9 +186,16 @@ class CashRegisterAdmin(admin.ModelAdmin):
     def synchronize_action(self, request, queryset):
         synchronize(request, queryset)
 
-    @admin.action(description="Retry failed entries")
+    def has_retry_permission(self, request):
+        return request.user.has_perm("pos.retry_syncentry")
+
+    @admin.action(description="Retry failed entries", permissions=["retry"])
     def retry_action(self, request, queryset):
         for register in queryset:
+            if is_node():
+                self.message_user(request, f"{register.code}: {outbox_retry_failed(register_id=register.pk)} "
+                                  "refused entries will be sent again")
+                continue
             counts = entries_retry(register_id=register.pk)
             advanced = entries_advance(register_id=register.pk)
             level = messages.SUCCESS if not counts["failed"] else messages.WARNING
@@ -206,7 +215,7 @@ class SyncEntryAdmin(admin.ModelAdmin):
     search_fields = ("record_id", "register__code")
     list_select_related = ("register",)
     ordering = ("register", "direction", "-entry_no")
-    actions = ["synchronize_action", "retry_action"]
+    actions = ["synchronize_action", "retry_action", "skip_action"]
     readonly_fields = ("register", "direction", "entry_no", "table", "record_id", "record_pretty", "record_hash",
                        "state", "attempts", "last_error", "result_pretty", "created_at", "done_at")
     fields = readonly_fields
@@ -236,7 +245,7 @@ class SyncEntryAdmin(admin.ModelAdmin):
     @admin.display(description="state", ordering="state")
     def state_badge(self, obj):
         colour = {"failed": "#ba2121", "waiting": "#b26b00", "pending": "#666", "applied": "#2a7d2a",
-                  "delivered": "#2a7d2a"}[obj.state]
+                  "delivered": "#2a7d2a", "skipped": "#555"}[obj.state]
         return format_html('<b style="color:{}">{}</b>', colour, obj.get_state_display())
 
     @admin.display(description="last error")
@@ -248,19 +257,73 @@ class SyncEntryAdmin(admin.ModelAdmin):
         ids = set(queryset.values_list("register_id", flat=True))
         synchronize(request, CashRegister.objects.filter(pk__in=ids).order_by("code"))
 
-    @admin.action(description="Retry the selected failed entries")
-    def retry_action(self, request, queryset):
+    def has_retry_permission(self, request):
+        return request.user.has_perm("pos.retry_syncentry")
+
+    def has_skip_permission(self, request):
+        return request.user.has_perm("pos.skip_syncentry")
+
+    @staticmethod
+    def _failed_by_register(queryset) -> dict[int, list[int]]:
         by_register: dict[int, list[int]] = {}
         for pk, register_id in queryset.filter(state=SyncEntry.State.FAILED).values_list("pk", "register_id"):
             by_register.setdefault(register_id, []).append(pk)
+        return by_register
+
+    @admin.action(description="Retry the selected failed entries", permissions=["retry"])
+    def retry_action(self, request, queryset):
+        by_register = self._failed_by_register(queryset)
         if not by_register:
             self.message_user(request, "None of the selected entries has failed.", messages.WARNING)
             return
         for register_id, ids in by_register.items():
+            if is_node():
+                sent = outbox_retry_failed(register_id=register_id, entry_ids=ids)
+                self.message_user(request, f"{sent} refused entries will be sent again with the next push")
+                continue
             counts = entries_retry(register_id=register_id, entry_ids=ids)
             entries_advance(register_id=register_id)
             level = messages.SUCCESS if not counts["failed"] else messages.WARNING
             self.message_user(request, f"{counts['applied']} applied, {counts['failed']} still failed", level)
+
+
+    @admin.action(description="Skip (park) the selected failed entries, with a reason", permissions=["skip"])
+    def skip_action(self, request, queryset):
+        """Asks for the reason first (an intermediate page), then parks the
+        failed entries: they stop counting as failed and are never retried."""
+        if is_node():
+            self.message_user(request, "A register node sends every entry; skip failed entries on the main "
+                              "system (it holds the others behind a missing one otherwise).", messages.ERROR)
+            return None
+        by_register = self._failed_by_register(queryset)
+        if not by_register:
+            self.message_user(request, "None of the selected entries has failed.", messages.WARNING)
+            return None
+        form = SkipForm(request.POST if "apply" in request.POST else None)
+        if form.is_bound and form.is_valid():
+            skipped = sum(
+                entries_skip(register_id=register_id, entry_ids=ids, reason=form.cleaned_data["reason"],
+                             user=request.user.get_username())
+                for register_id, ids in by_register.items()
+            )
+            self.message_user(request, f"{skipped} entries skipped: {form.cleaned_data['reason']}")
+            return None
+        entries = list(queryset.filter(state=SyncEntry.State.FAILED).select_related("register")[:200])
+        return TemplateResponse(request, "admin/pos/syncentry/skip.html", {
+            **self.admin_site.each_context(request),
+            "title": "Skip failed entries",
+            "opts": self.model._meta,
+            "entries": entries,
+            "form": form,
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+        })
+
+
+class SkipForm(forms.Form):
+    reason = forms.CharField(
+        max_length=500, strip=True,
+        help_text="Why these entries are not to be applied (say: booked by hand on 3 March). Kept on each entry.",
+    )
 
 
 @admin.register(SyncConflict)

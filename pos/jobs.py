@@ -11,6 +11,7 @@ from pos.models import CashRegister
 from pos.services.apply import entries_advance, entries_retry
 from pos.services.node import MainUnreachable, is_node, register_push
 from pos.services.transfer import NodeUnreachable, register_pull
+from posinv.exceptions import InvalidInput
 from posinv.services.leases import lease_acquire, lease_holder_name
 from posinv.services.runs import job_run
 
@@ -44,10 +45,17 @@ def register_push_job() -> dict | None:
         try:
             counts.update(register_push(heartbeat=_renewer("register_push", code)))
         except MainUnreachable as exc:
-            # Expected while the main system is down: the run is recorded with
-            # the reason, the register backs off, and the entries wait.
+            # Expected while the main system is down: the run is recorded failed
+            # with the reason, the register backs off, and the entries wait.
             counts["unreachable"] = str(exc)[:300]
             counts.fail(f"the main system is unreachable: {str(exc)[:300]}")
+        except InvalidInput as exc:
+            # The main system refused the channel itself (token, register, settings).
+            counts.fail(f"the main system refused: {str(exc)[:300]}")
+        else:
+            if counts.get("refused"):
+                counts.fail(f"the main system refused {counts['refused']} entries whole; they are kept failed "
+                            "on this register (admin: Synchronization entries, state failed)")
         return counts
 
 

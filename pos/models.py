@@ -287,11 +287,14 @@ class SyncEntry(models.Model):
         WAITING = "waiting", "Waiting for a missing entry"
         APPLIED = "applied", "Applied"
         FAILED = "failed", "Failed"
+        # A person decided a failed entry is not to be applied (with a reason).
+        SKIPPED = "skipped", "Skipped by a person"
 
     register = models.ForeignKey(CashRegister, on_delete=models.CASCADE, related_name="entries")
     direction = models.CharField(max_length=3, choices=Direction.choices)
     entry_no = models.BigIntegerField("entry no.")
-    table = models.CharField(max_length=16, choices=SyncTable.choices)
+    # Wider than any table name of ours: a newer register's table is kept (failed) as it came.
+    table = models.CharField(max_length=64, choices=SyncTable.choices)
     record_id = models.CharField("record information", max_length=200)
     record = models.JSONField()
     record_hash = models.CharField(max_length=64, help_text="SHA-256 of the canonical record JSON")
@@ -306,6 +309,10 @@ class SyncEntry(models.Model):
         ordering = ["register", "direction", "entry_no"]
         verbose_name = "synchronization entry"
         verbose_name_plural = "synchronization entries"
+        permissions = [
+            ("retry_syncentry", "Can retry failed synchronization entries"),
+            ("skip_syncentry", "Can skip (park) failed synchronization entries with a reason"),
+        ]
         constraints = [
             models.UniqueConstraint(fields=["register", "direction", "entry_no"], name="syncentry_no_once")
         ]
@@ -321,7 +328,7 @@ class SyncConflict(models.Model):
 
     register = models.ForeignKey(CashRegister, on_delete=models.CASCADE, related_name="conflicts")
     entry_no = models.BigIntegerField("entry no.")
-    table = models.CharField(max_length=16)
+    table = models.CharField(max_length=64)
     record_id = models.CharField("record information", max_length=200)
     record = models.JSONField()
     record_hash = models.CharField(max_length=64)

@@ -12,7 +12,11 @@ QUANTITY = {"max_digits": 14, "decimal_places": 3}
 
 class EntryIn(serializers.Serializer):
     entry_no = serializers.IntegerField(min_value=1)
-    table = serializers.ChoiceField(choices=SyncTable.choices)
+    table = serializers.CharField(
+        max_length=64,
+        help_text=f"One of {', '.join(SyncTable.values)}; an entry of a table this main system does not know "
+        "is kept failed (`failures`), it does not refuse the batch",
+    )
     record_id = serializers.CharField(max_length=200)
     record = serializers.DictField(help_text="The record in the table's shape (DESIGN.md)")
 

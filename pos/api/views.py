@@ -53,9 +53,13 @@ class RegisterEntriesView(APIView):
         description=(
             "Applied in entry-no. order, idempotently: a duplicate gets its first result again; the same "
             "entry no. with other content is kept as a conflict and the answer is 409 (with the same body). "
-            "A gap holds later entries (`waiting`, `missing`). A malformed batch is answered 400 naming "
-            "`entries[i].record.field` and nothing of it is applied; more entries than the register's "
-            "records per run is 413 with the `limit`."
+            "A gap holds later entries (`waiting`, `missing`). An entry the main system cannot apply (a record "
+            "field it refuses, a table it does not know, a stock level that would overflow) is kept failed with "
+            "its reason (`failures`) and does not hold the others back. A malformed envelope (entries not a "
+            "list, an entry no., record id or record object missing or wrong) is answered 400 naming "
+            "`entries[i].field` and nothing of it is applied; more entries than the register's records per run "
+            "is 413 with the `limit`. `last_applied_entry_no` is the main system's watermark for the register: "
+            "a node sends again whatever it took as delivered after it."
         ),
     )
     def post(self, request, code: str):
@@ -89,7 +93,9 @@ class RegisterSettingsView(APIView):
     permission_classes = [IsOwnDevice]
     device_kind = "register"
 
-    @extend_schema(responses={200: s.RegisterSettingsOut}, summary="The register's synchronization settings")
+    @extend_schema(responses={200: s.RegisterSettingsOut}, summary="The register's synchronization settings",
+                   description="Also the main system's watermark (`last_applied_entry_no`): a node asks for it "
+                   "every run with nothing to send, and sends again what the main system no longer holds.")
     def get(self, request, code: str):
         return Response(s.RegisterSettingsOut(_main_register(code)).data)
 

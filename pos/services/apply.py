@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from django.db import connection, transaction
+from django.db import DataError, IntegrityError, connection, transaction
 from django.db.models import Min
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -46,8 +46,8 @@ from pos.models import (
 )
 from pos.services import records
 from pos.services.receipts import line_move_spec
-from pos.services.shapes import batch_problems
-from posinv.exceptions import InvalidInput
+from pos.services.shapes import batch_problems, record_problems, table_problem
+from posinv.exceptions import InvalidInput, Problem
 from posinv.models import Article, StockMove
 from posinv.services.ledger import MoveSpec, StockOrigin, stock_moves_post
 
@@ -109,10 +109,23 @@ def register_gap(*, register_id: int, last_applied: int) -> dict | None:
     return {"from": last_applied + 1, "through": first_waiting - 1}
 
 
-def entries_receive(*, register_id: int, entries: Sequence[dict]) -> BatchResult:
-    """Store and apply a batch of entries from register `register_id` (see module doc)."""
+def entries_receive(*, register_id: int, entries: Sequence[dict], keep_malformed: bool = False) -> BatchResult:
+    """Store and apply a batch of entries from register `register_id` (see module doc).
+
+    `keep_malformed` (the pull, which has no one to answer 400 to): an entry
+    whose envelope is wrong but whose entry no. is sound is kept failed with
+    its reason like any entry that cannot be applied, instead of refusing
+    the page, so one bad entry in a node's outbox does not stop the pull."""
     problems = batch_problems(entries)
+    if problems and keep_malformed:
+        entries, problems = _numbered_malformed_kept(entries, problems)
     if problems:
+        # Nothing is kept, but the register shows why its batches do not arrive.
+        first = problems[0]
+        CashRegister.objects.filter(pk=register_id).update(
+            last_error=f"a batch was refused whole (HTTP 400): {first.field}: {first.reason}"[:2000],
+            last_error_at=timezone.now(),
+        )
         raise InvalidInput(problems)
     now = timezone.now()
     with transaction.atomic(durable=True):
@@ -137,14 +150,14 @@ def entries_receive(*, register_id: int, entries: Sequence[dict]) -> BatchResult
                         register_id=register_id,
                         direction=IN,
                         entry_no=entry["entry_no"],
-                        table=entry["table"],
+                        table=_table_column(entry["table"]),
                         record_id=entry["record_id"],
                         record=entry["record"],
                         record_hash=digest,
                         state=State.WAITING,
                     )
                 )
-            elif old.record_hash == digest and old.table == entry["table"]:
+            elif old.record_hash == digest and old.table == _table_column(entry["table"]):
                 result.duplicate += 1
                 result.duplicates.append({"entry_no": old.entry_no, "state": old.state, "result": old.result})
             else:
@@ -187,21 +200,58 @@ def entries_receive(*, register_id: int, entries: Sequence[dict]) -> BatchResult
         released = [entry for entry in waiting_old if entry.entry_no in outcomes]
         if released:
             SyncEntry.objects.bulk_update(released, ["state", "result", "last_error", "attempts", "done_at"])
-        CashRegister.objects.filter(pk=register_id).update(
-            last_applied_entry_no=watermark, last_success_at=now, last_error=""
-        )
         for entry in new:
             if entry.state == State.APPLIED:
                 result.applied += 1
             elif entry.state == State.FAILED:
                 result.failed += 1
-                result.failures.append({"entry_no": entry.entry_no, "record_id": entry.record_id, **entry.result})
+                result.failures.append({"entry_no": entry.entry_no, "record_id": entry.record_id,
+                                        **_failure_fields(entry.result)})
             else:
                 result.waiting += 1
+        failed_now = result.failed or any(entry.state == State.FAILED for entry in released)
+        error = register.last_error
+        if failed_now or error:
+            # Only then is it worth a query: the error names the failed entries until none is left.
+            error = failed_entries_summary(register_id=register_id)
+        CashRegister.objects.filter(pk=register_id).update(
+            last_applied_entry_no=watermark, last_success_at=now, last_error=error,
+            **({"last_error_at": now} if failed_now else {}),
+        )
         result.released = len(released)
         result.last_applied_entry_no = watermark
         result.missing = register_gap(register_id=register_id, last_applied=watermark)
     return result
+
+
+def _numbered_malformed_kept(entries, problems) -> tuple[list[dict], list]:
+    """Entries whose envelope problems leave their entry no. sound, made
+    storable (their table or record shows what is wrong, so applying fails
+    them with the reason); the problems that remain refuse the batch."""
+    if not isinstance(entries, list):
+        return entries, problems
+    unnumbered = {p.index for p in problems if p.index is None or p.field.endswith(".entry_no")
+                  or not isinstance(entries[p.index], dict)}
+    if None in unnumbered:
+        return entries, problems
+    kept = []
+    for index, entry in enumerate(entries):
+        if index in unnumbered or not any(p.index == index for p in problems):
+            kept.append(entry)
+            continue
+        table, record_id, record = entry.get("table"), entry.get("record_id"), entry.get("record")
+        if not isinstance(record, dict):
+            # A record that is no object cannot be applied: an unknown table says so.
+            table = f"(record is {type(record).__name__})"
+        if not isinstance(record_id, str) or not record_id:
+            record_id = f"entry:{entry['entry_no']}"
+        kept.append({
+            "entry_no": entry["entry_no"],
+            "table": table if isinstance(table, str) and table else "(no table)",
+            "record_id": record_id[:200],
+            "record": record if isinstance(record, dict) else {"received": record},
+        })
+    return kept, [p for p in problems if p.index in unnumbered]
 
 
 ENTRY_FIELDS = ("register_id", "direction", "entry_no", "table", "record_id", "record", "record_hash", "state",
@@ -263,7 +313,11 @@ def entries_advance(*, register_id: int) -> int:
         for entry in run:
             _settle(entry, outcomes[entry.entry_no], now)
         SyncEntry.objects.bulk_update(run, ["state", "result", "last_error", "attempts", "done_at"])
-        CashRegister.objects.filter(pk=register_id).update(last_applied_entry_no=watermark)
+        failed_now = any(entry.state == State.FAILED for entry in run)
+        extra = {}
+        if failed_now:
+            extra = {"last_error": failed_entries_summary(register_id=register_id), "last_error_at": now}
+        CashRegister.objects.filter(pk=register_id).update(last_applied_entry_no=watermark, **extra)
         return len(run)
 
 
@@ -290,7 +344,59 @@ def entries_retry(*, register_id: int, entry_ids: Sequence[int] | None = None) -
             done = sum(1 for entry in run if entry.state == State.APPLIED)
             applied += done
             failed_again += len(run) - done
+        if applied or failed_again:
+            CashRegister.objects.filter(pk=register_id).update(
+                last_error=failed_entries_summary(register_id=register_id),
+                **({"last_error_at": now} if failed_again else {}),
+            )
         return {"applied": applied, "failed": failed_again}
+
+
+def entries_skip(*, register_id: int, entry_ids: Sequence[int], reason: str, user: str) -> int:
+    """Park failed entries a person decided not to apply (say a sale the
+    main system will never accept, booked by hand instead): they become
+    `skipped` with the reason, who and when, keep their record, stop
+    counting as failed (health turns green again), and a retry no longer
+    takes them. Returns how many. Nothing moves: a skipped receipt line
+    keeps no stock move, which is the person's decision, recorded."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise InvalidInput([Problem(field="reason", reason="say why the entries are skipped", code="required")])
+    now = timezone.now()
+    with transaction.atomic():
+        CashRegister.objects.select_for_update().get(pk=register_id)
+        rows = list(
+            SyncEntry.objects.filter(register_id=register_id, state=State.FAILED, pk__in=list(entry_ids))
+        )
+        for entry in rows:
+            entry.result = {
+                "status": "skipped", "reason": reason, "by": user, "at": now.isoformat(),
+                "failure": entry.result,
+            }
+            entry.state = State.SKIPPED
+            entry.done_at = now
+        SyncEntry.objects.bulk_update(rows, ["state", "result", "done_at"])
+        if rows:
+            CashRegister.objects.filter(pk=register_id).update(
+                last_error=failed_entries_summary(register_id=register_id)
+            )
+        return len(rows)
+
+
+def failed_entries_summary(*, register_id: int) -> str:
+    """The register's last error while some of its entries are failed, in
+    words a person can act on; "" when none is."""
+    failed = SyncEntry.objects.filter(register_id=register_id, state=State.FAILED)
+    first = failed.order_by("direction", "entry_no").only("entry_no", "record_id", "last_error").first()
+    if first is None:
+        return ""
+    count = failed.count()
+    more = f" and {count - 1} more" if count > 1 else ""
+    return (
+        f"{count} failed entr{'y' if count == 1 else 'ies'}: entry {first.entry_no} ({first.record_id}) "
+        f"could not be applied: {first.last_error}{more}. Fix the cause and Retry, or Skip them with a reason "
+        "(Synchronization entries, state failed)"
+    )[:2000]
 
 
 def entries_apply_local(*, entries: Sequence[SyncEntry]) -> dict:
@@ -350,11 +456,63 @@ def _time(value: str | None) -> datetime | None:
     return parse_datetime(value).astimezone(UTC) if value else None
 
 
+def _table_column(table: str) -> str:
+    # An unknown (say a newer register's) table name is kept, failed, in the column's width.
+    return table[: SyncEntry._meta.get_field("table").max_length]
+
+
+def _failure_fields(result: dict) -> dict:
+    return {key: result.get(key, "") for key in ("field", "code", "reason")}
+
+
 def _apply(register: CashRegister, entries: list[SyncEntry], *, now: datetime) -> dict[int, Outcome]:
-    """Apply `entries` (already in entry-no. order) and return each outcome."""
+    """Apply `entries` (already in entry-no. order) and return each outcome.
+
+    One entry never stops the others: a record the main system refuses
+    (its fields: `record_problems`, checked here so a retry uses today's
+    rules) is failed with its reason and left out; if the rest fails in the
+    database all the same (say a stock level would overflow), the run is
+    rolled back to a savepoint and applied entry by entry, each in its own
+    savepoint, so only the entry at fault is failed, with the database's
+    reason."""
     outcomes: dict[int, Outcome] = {}
-    if not entries:
+    valid = []
+    for entry in entries:
+        unknown_table = table_problem(entry.table)
+        problems = [unknown_table] if unknown_table else record_problems(entry.table, entry.record, where="record")
+        if problems:
+            first = problems[0]
+            outcomes[entry.entry_no] = _failed(
+                "; ".join(f"{p.field}: {p.reason}" for p in problems)[:1000] if len(problems) > 1 else first.reason,
+                field_name=first.field, code=first.code or "invalid",
+            )
+        else:
+            valid.append(entry)
+    if not valid:
         return outcomes
+    try:
+        with transaction.atomic():
+            outcomes.update(_apply_valid(register, valid, now=now))
+        return outcomes
+    except (DataError, IntegrityError):
+        # Caused by the data (an overflow, a constraint), not by the database
+        # being unwell: an OperationalError propagates and the batch is sent again.
+        logger.warning("register %s: a run of %d entries failed in the database; applying them one by one",
+                       register.code, len(valid), exc_info=True)
+    for entry in valid:
+        try:
+            with transaction.atomic():
+                outcomes.update(_apply_valid(register, [entry], now=now))
+        except (DataError, IntegrityError) as exc:
+            reason = str(exc).strip().splitlines()[0][:500] if str(exc).strip() else type(exc).__name__
+            outcomes[entry.entry_no] = _failed(f"the main system's database refused it: {reason}",
+                                               field_name="record", code="not_applicable")
+    return outcomes
+
+
+def _apply_valid(register: CashRegister, entries: list[SyncEntry], *, now: datetime) -> dict[int, Outcome]:
+    """Apply valid `entries` in entry-no. order; returns each outcome."""
+    outcomes: dict[int, Outcome] = {}
     by_table: dict[str, list[SyncEntry]] = defaultdict(list)
     for entry in entries:
         by_table[entry.table].append(entry)

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from pos.models import CashRegister, PosProcess, Receipt, SyncEntry
@@ -121,11 +122,12 @@ def outbox_pending_count(*, register_id: int) -> int:
 
 
 def outbox_mark_delivered(*, register_id: int, through: int) -> int:
-    """Mark outbox entries up to `through` delivered (the main system has them)."""
+    """Mark outbox entries up to `through` delivered (the main system has
+    them; an entry it once refused whole too, since it now holds it)."""
     return SyncEntry.objects.filter(
         register_id=register_id,
         direction=SyncEntry.Direction.OUT,
-        state=SyncEntry.State.PENDING,
+        state__in=[SyncEntry.State.PENDING, SyncEntry.State.FAILED],
         entry_no__lte=through,
     ).update(state=SyncEntry.State.DELIVERED, done_at=timezone.now())
 
@@ -139,3 +141,17 @@ def outbox_requeue_after(*, register_id: int, after: int) -> int:
         state=SyncEntry.State.DELIVERED,
         entry_no__gt=after,
     ).update(state=SyncEntry.State.PENDING, done_at=None)
+
+
+def outbox_mark_refused(*, register_id: int, refusals: dict[int, str]) -> int:
+    """The main system refused these outbox entries whole ({entry no.:
+    reason}): they are kept `failed` with the reason for a person (node
+    admin, health) instead of being sent again and again, and the push
+    carries on with the others."""
+    marked = 0
+    for entry_no, reason in refusals.items():
+        marked += SyncEntry.objects.filter(
+            register_id=register_id, direction=SyncEntry.Direction.OUT, entry_no=entry_no,
+            state=SyncEntry.State.PENDING,
+        ).update(state=SyncEntry.State.FAILED, last_error=reason[:2000], attempts=F("attempts") + 1)
+    return marked

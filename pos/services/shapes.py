@@ -1,7 +1,17 @@
 """Validation of incoming entries against the record shapes of the register
-contract. A batch is checked whole before anything is applied: the first
-answer to a malformed batch is a list of problems naming the entry and the
-field (`entries[3].record.quantity`), and nothing of it is applied."""
+contract, in two layers.
+
+The envelope (`batch_problems`: a list of objects, each with a unique entry
+no., a table name, a record id and a record that is an object) is checked
+whole before anything is kept: a malformed envelope is a 400 naming
+`entries[i].field` and nothing of it is applied, because without it the
+main system cannot even say which entry is wrong.
+
+A record's table (`table_problem`: one this main system knows) and fields
+(`record_problems`: required fields, types, sizes, limits) are checked per
+entry when it is applied: a record the main system refuses
+is kept as a failed entry with its reason (`record.total: too large`) and
+does not stop the register's other entries (docs/registers.md)."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
@@ -128,6 +138,12 @@ def _check(kind: str, name: str, value) -> str | None:
     return None
 
 
+def table_problem(table: str) -> Problem | None:
+    if table in SHAPES:
+        return None
+    return Problem(field="table", reason=f"unknown table {table!r}: must be one of {', '.join(SHAPES)}")
+
+
 def record_problems(table: str, record, *, where: str) -> list[Problem]:
     """What is wrong with one record of `table` (an empty list if nothing)."""
     if not isinstance(record, dict):
@@ -149,7 +165,8 @@ def record_problems(table: str, record, *, where: str) -> list[Problem]:
 
 
 def batch_problems(entries) -> list[Problem]:
-    """Every problem of a pushed or pulled batch, each naming its entry."""
+    """Every problem of a pushed or pulled batch's envelope, each naming its
+    entry (the records' fields are checked per entry: `record_problems`)."""
     if not isinstance(entries, list):
         return [Problem(field="entries", reason="must be a list")]
     problems: list[Problem] = []
@@ -168,17 +185,15 @@ def batch_problems(entries) -> list[Problem]:
         else:
             seen.add(entry_no)
         table = entry.get("table")
-        if table not in SHAPES:
-            problems.append(
-                Problem(field=f"{where}.table", reason=f"must be one of {', '.join(SHAPES)}", index=index)
-            )
-            continue
+        if not isinstance(table, str) or not table:
+            # An unknown table name (a newer register's) is the entry's own
+            # failure (`table_problem`); a missing one is not even a name.
+            problems.append(Problem(field=f"{where}.table", reason="required, a table name", index=index))
         record_id = entry.get("record_id")
         if not isinstance(record_id, str) or not record_id or len(record_id) > 200:
             problems.append(Problem(field=f"{where}.record_id", reason="required, at most 200 characters", index=index))
-        for problem in record_problems(table, entry.get("record"), where=f"{where}.record"):
-            problem.index = index
-            problems.append(problem)
+        if not isinstance(entry.get("record"), dict):
+            problems.append(Problem(field=f"{where}.record", reason="must be an object", index=index))
     return problems
 
 

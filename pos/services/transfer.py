@@ -116,7 +116,7 @@ def register_pull(
         if not entries:
             break
         try:
-            result: BatchResult = entries_receive(register_id=register_id, entries=entries)
+            result: BatchResult = entries_receive(register_id=register_id, entries=entries, keep_malformed=True)
         except InvalidInput as exc:
             _record_error(register_id, f"pulled batch refused: {exc}")
             raise

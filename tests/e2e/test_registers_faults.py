@@ -7,6 +7,7 @@ import time
 from contextlib import ExitStack
 
 import pytest
+import requests
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -17,6 +18,7 @@ from posinv.scheduling import dues_now
 from tests.pos.realsystems import (
     Main,
     create_register,
+    database_copy,
     expected_on_hand,
     flush_node_redis,
     main_system,
@@ -203,3 +205,107 @@ def test_pull_and_push_give_the_same_result(tmp_path):
         assert len(comparable("R1")) == 150
         assert main.on_hand("S1") == main.on_hand("S2") == expected_on_hand(receipts)
     flush_node_redis()
+
+
+def _node_processes(stack: ExitStack, main: Main, *, label: str) -> tuple[dict, str]:
+    """A register node of `main` as real processes: gunicorn (the till API),
+    its scheduler every half second and, with Redis, an rqworker."""
+    env = node_env(main, "R1", label=label)
+    stack.enter_context(node_database(env))
+    url = stack.enter_context(started_server(env=env, name=label, migrate=False))
+    if "REDIS_URL" in env:
+        stack.enter_context(started_worker(env=env, name=f"{label}-worker"))
+    stack.enter_context(started_command("run_scheduler", "--interval", "0.5", env=env, name=f"{label}-scheduler"))
+    return env, url
+
+
+def _ring_up(node_url: str, token: str, receipts: list[dict]) -> None:
+    till = requests.Session()
+    till.headers["Authorization"] = f"Token {token}"
+    for receipt in receipts:
+        answer = till.post(f"{node_url}/api/v1/till/receipts/", json=receipt, timeout=60)
+        assert answer.status_code == 201, answer.text
+
+
+def test_a_main_restored_from_a_backup_gets_the_lost_entries_back_from_an_idle_node():
+    # The main system is restored from last night's backup; the till is
+    # closed (no sale after it). The node hears the main's watermark on its
+    # next contact and sends again what the main lost: nothing missing,
+    # nothing doubled.
+    flush_node_redis()
+    env = process_env(database=database_url("regrestore"))
+    backup = database_url("regbackup")
+    migrated_database(env["DATABASE_URL"])
+    try:
+        port = free_port()
+        main = Main(url=f"http://127.0.0.1:{port}", env=env, staff_token=provision(env, locations=["S1"]))
+        create_register(main, "R1", location="S1", interval=1)
+        receipts = sales(20, prefix="R1")
+        with ExitStack() as stack:
+            _, node_url = _node_processes(stack, main, label="regrestorenode")
+            with started_server(env=env, migrate=False, port=port, name="main-night-1", workers=1):
+                _ring_up(node_url, main.tokens["R1"], receipts[:10])
+                wait_until(lambda: main.status("R1")["last_applied_entry_no"] == 41, timeout=60, interval=0.5,
+                           message="the first 10 sales on the main system")
+            database_copy(env["DATABASE_URL"], backup)  # the nightly backup
+            with started_server(env=env, migrate=False, port=port, name="main-day-2", workers=1):
+                _ring_up(node_url, main.tokens["R1"], receipts[10:])
+                wait_until(lambda: main.status("R1")["last_applied_entry_no"] == 81, timeout=60, interval=0.5,
+                           message="all 20 sales on the main system")
+            database_copy(backup, env["DATABASE_URL"])  # the main system is restored from it
+            with started_server(env=env, migrate=False, port=port, name="main-restored", workers=1):
+                wait_until(lambda: main.status("R1")["last_applied_entry_no"] == 81, timeout=60, interval=0.5,
+                           message="the node to send again what the restored main system lost, without a sale")
+                status = main.status("R1")
+                got = main.receipts("R1")
+                on_hand = main.on_hand("S1")
+        assert (status["entries"], status["receipts"], status["missing"]) == ({"applied": 81}, 20, None)
+        assert sorted(r["receipt_no"] for r in got) == [f"R1-{n:06d}" for n in range(1, 21)]
+        assert all(line["stock_move_id"] for receipt in got for line in receipt["lines"])
+        assert on_hand == expected_on_hand(receipts)  # each sale moved stock once
+    finally:
+        drop_database(env["DATABASE_URL"])
+        drop_database(backup)
+
+
+def test_a_sale_the_main_refuses_fails_alone_later_sales_arrive_and_health_says_so():
+    # The node accepts a receipt whose total the main system calls too
+    # large. That one entry is kept failed on the main system with its
+    # reason; the receipt's lines and every later sale arrive; /healthz
+    # turns red naming it with a link to the entry, and green again once a
+    # person has skipped it with a reason.
+    flush_node_redis()
+    with main_system("regrefuse") as main, ExitStack() as stack:
+        create_register(main, "R1", location="S1", interval=1)
+        _, node_url = _node_processes(stack, main, label="regrefusenode")
+        receipts = sales(10, prefix="R1")
+        receipts[3]["total"] = "100000000000.00"
+
+        _ring_up(node_url, main.tokens["R1"], receipts)
+        wait_until(lambda: main.status("R1")["last_applied_entry_no"] == 41, timeout=60, interval=0.5,
+                   message="all ten sales on the main system")
+
+        status = main.status("R1")
+        assert (status["entries"], status["receipts"], status["missing"]) == ({"applied": 40, "failed": 1}, 10, None)
+        assert status["last_error"].startswith(
+            "1 failed entry: entry 14 (receipt:R1-000004) could not be applied: record.total: must be between "
+            "-999,999,999.99 and 999,999,999.99 (the system's amount bound).")
+        assert main.on_hand("S1") == expected_on_hand(receipts)  # its lines moved stock all the same
+        health = requests.get(f"{main.url}/healthz", timeout=30).json()["registers"]
+        assert health["status"] == "red"
+        assert health["reason"].startswith("register R1: 1 failed entry: entry 14 (receipt:R1-000004)")
+        assert "state__exact=failed" in health["link"] and "register__id__exact=" in health["link"]
+
+        manage("shell", "-c", (
+            "from pos.models import SyncEntry; from pos.services.apply import entries_skip; "
+            "e = SyncEntry.objects.get(entry_no=14, direction='in'); "
+            "print(entries_skip(register_id=e.register_id, entry_ids=[e.pk], reason='total keyed wrongly; "
+            "booked by hand', user='alice'))"), env=main.env)
+        more = sales(12, prefix="R1")[10:]
+        _ring_up(node_url, main.tokens["R1"], more)
+        wait_until(lambda: main.status("R1")["last_applied_entry_no"] == 49, timeout=60, interval=0.5,
+                   message="the sales after it")
+
+        assert requests.get(f"{main.url}/healthz", timeout=30).json()["registers"] == {
+            "status": "green", "reason": "in sync", "link": ""}
+        assert main.status("R1")["entries"] == {"applied": 48, "skipped": 1}

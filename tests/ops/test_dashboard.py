@@ -63,7 +63,9 @@ def test_a_failed_entry_turns_the_register_red_and_links_to_exactly_that_entry(a
     assert answer.json()["failed"] >= 1
     failed_count = SyncEntry.objects.filter(register=register, state="failed").count()
     red = row(body, "register", "R1")
-    assert 'data-status="red"' in red and f"{failed_count} failed entries" in red
+    assert 'data-status="red"' in red and f"{failed_count} failed entr" in red
+    # The reason names the entry and its cause, and what a person can do.
+    assert "unknown sku &#x27;NOPE&#x27;" in red and "Retry, or Skip them with a reason" in red
     link = re.search(r'<a href="([^"]+)" class="ops-failed">(\d+)</a>', red)
     assert int(link.group(2)) == failed_count
     listing = admin_client.get(link.group(1).replace("&amp;", "&")).content.decode()
@@ -335,3 +337,45 @@ def test_the_throttled_figure_links_to_exactly_the_throttled_entries(admin_clien
 
     assert (health.depth, health.throttled) == (5, 3)
     assert listing.count('class="action-select"') == 3
+
+
+def test_healthz_names_a_register_s_failed_entry_with_a_link_and_is_green_again_once_skipped(client, store):
+    from pos.services.apply import entries_receive, entries_skip
+
+    make_article(sku="A-1")
+    register = make_register(code="R1", location=store)
+    entries = receipt_entries(1, "R1-000001", [("A-1", "1", "1.00")])
+    entries[0]["record"]["total"] = "100000000000.00"  # the main system calls it too large
+    entries_receive(register_id=register.pk, entries=entries)
+
+    registers = client.get("/healthz").json()["registers"]
+
+    assert registers["status"] == "red"
+    assert registers["reason"].startswith("register R1: 1 failed entry: entry 1 (receipt:R1-000001) could not be "
+                                          "applied: record.total: must be between -999,999,999.99 and 999,999,999.99 "
+                                          "(the system's amount bound).")
+    assert registers["link"] == (f"/admin/pos/syncentry/?register__id__exact={register.pk}&direction__exact=in"
+                                 "&state__exact=failed")
+    failed = SyncEntry.objects.get(state="failed")
+    entries_skip(register_id=register.pk, entry_ids=[failed.pk], reason="booked by hand", user="alice")
+    answer = client.get("/healthz")
+    assert answer.status_code == 200
+    assert answer.json()["registers"] == {"status": "green", "reason": "in sync", "link": ""}
+
+
+def test_a_batch_the_main_refuses_whole_turns_the_register_red_until_a_later_one_arrives(store, register_client):
+    make_article(sku="A-1")
+    make_register(code="R1", location=store)
+    api = register_client("R1")
+    bad = receipt_entries(1, "R1-000001", [("A-1", "1", "1.00")])
+    bad[1]["record_id"] = ""
+
+    assert push(api, "R1", bad).status_code == 400
+    (r1,) = sync_health_get().registers
+    assert (r1.status, r1.reason) == (
+        "red", "last transfer failed: a batch was refused whole (HTTP 400): entries[1].record_id: required, at most "
+               "200 characters")
+
+    assert push(api, "R1", receipt_entries(1, "R1-000001", [("A-1", "1", "1.00")])).status_code == 200
+    (r1,) = sync_health_get().registers
+    assert (r1.status, r1.reason) == ("green", "in sync")

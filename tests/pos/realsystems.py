@@ -80,6 +80,21 @@ def migrated_database(url: str) -> None:
         conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_name}"')
 
 
+def database_copy(source: str, target: str) -> None:
+    """Make database `target` an exact copy of `source` (a backup, or its
+    restore), replacing it. The processes using either must be stopped."""
+    if source.startswith("sqlite"):
+        shutil.copyfile(source.removeprefix("sqlite:///"), target.removeprefix("sqlite:///"))
+        return
+    import psycopg
+
+    admin, target_name = _admin_conninfo(target)
+    _, source_name = _admin_conninfo(source)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{target_name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{target_name}" TEMPLATE "{source_name}"')
+
+
 def node_redis_url() -> str | None:
     """A Redis database for register nodes apart from the main system's, so
     a main worker never takes a node's job (both use the queues high,

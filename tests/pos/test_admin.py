@@ -170,3 +170,46 @@ def test_register_list_costs_the_same_queries_for_1_or_8_registers(admin_client,
 
     assert response.content.decode().count('<span style="color:#ba2121">1–2</span>') == 7
     assert len(many.captured_queries) == len(few.captured_queries)
+
+
+def test_skip_asks_for_a_reason_then_parks_the_failed_entry(admin_client, register):
+    failed = SyncEntry.objects.get(state="failed")
+    url = reverse("admin:pos_syncentry_changelist")
+
+    asked = admin_client.post(url, {"action": "skip_action", "_selected_action": [failed.pk]})
+    assert asked.status_code == 200
+    page = asked.content.decode()
+    assert "Skip these entries" in page and failed.record_id in page
+    refused = admin_client.post(url, {"action": "skip_action", "_selected_action": [failed.pk], "apply": "1",
+                                      "reason": "  "})
+    assert "This field is required" in refused.content.decode()
+    done = admin_client.post(url, {"action": "skip_action", "_selected_action": [failed.pk], "apply": "1",
+                                   "reason": "sold as a gift card, booked by hand"}, follow=True)
+
+    assert messages_of(done) == ["1 entries skipped: sold as a gift card, booked by hand"]
+    failed.refresh_from_db()
+    assert (failed.state, failed.result["reason"], failed.result["by"]) == (
+        "skipped", "sold as a gift card, booked by hand", "admin")
+    assert StockLevel.objects.filter(article__sku="NEW-1").count() == 0  # nothing moved
+
+
+def test_retry_and_skip_need_their_permissions(client, register, django_user_model):
+    from django.contrib.auth.models import Permission
+
+    user = django_user_model.objects.create_user("clerk", password="pw", is_staff=True)
+    user.user_permissions.add(Permission.objects.get(codename="view_syncentry"))
+    client.force_login(user)
+    failed = SyncEntry.objects.get(state="failed")
+    url = reverse("admin:pos_syncentry_changelist")
+
+    listing = client.get(url).content.decode()
+    assert "skip_action" not in listing and "retry_action" not in listing
+    for action in ("skip_action", "retry_action"):
+        client.post(url, {"action": action, "_selected_action": [failed.pk], "apply": "1", "reason": "x"})
+    failed.refresh_from_db()
+    assert failed.state == "failed"
+
+    user.user_permissions.add(Permission.objects.get(codename="skip_syncentry"))
+    user = django_user_model.objects.get(pk=user.pk)  # permissions are cached per user object
+    client.force_login(user)
+    assert "skip_action" in client.get(url).content.decode()

@@ -1,12 +1,12 @@
 """Register entries and the bound on quantities and amounts (posinv/bounds.py,
-issue #16): a record carrying a figure beyond it makes the batch a 400 that
-names the entry and the field, and nothing of the batch is applied."""
+issue #16): a record carrying a figure beyond it is kept failed, naming the
+entry and the field, and moves no stock; the rest of the batch goes on."""
 from __future__ import annotations
 
 import pytest
 from rest_framework.test import APIClient
 
-from pos.models import Receipt, SyncEntry
+from pos.models import SyncEntry
 from posinv.models import ApiToken, StockMove
 from posinv.services.tokens import token_issue
 from tests.pos.factories import make_register, receipt_entries
@@ -33,17 +33,19 @@ def client(store, article):
         (2, "amount", "1000000000.00", "amount bound"),
     ],
 )
-def test_a_record_beyond_the_bound_is_a_400_naming_entry_and_field(client, index, name, value, words):
+def test_a_record_beyond_the_bound_is_kept_failed_naming_entry_and_field(client, index, name, value, words):
     entries = receipt_entries(1, "R1-000001", [("A-1", "2", "1.20")])
     entries[index]["record"][name] = value
 
     response = client.post(URL, {"entries": entries}, format="json")
 
-    assert response.status_code == 400
-    errors = response.json()["errors"]
-    assert [e["field"] for e in errors] == [f"entries[{index}].record.{name}"]
-    assert words in errors[0]["reason"]
-    assert (Receipt.objects.count(), SyncEntry.objects.count(), StockMove.objects.count()) == (0, 0, 0)
+    assert response.status_code == 200
+    (failure,) = response.json()["failures"]
+    assert (failure["entry_no"], failure["field"]) == (entries[index]["entry_no"], f"record.{name}")
+    assert words in failure["reason"]
+    assert SyncEntry.objects.get(entry_no=entries[index]["entry_no"]).state == "failed"
+    assert not StockMove.objects.filter(quantity__gt=999_999_999).exists()
+    assert not StockMove.objects.filter(quantity__lt=-999_999_999).exists()
 
 
 def test_a_count_beyond_the_bound_is_refused(client):
@@ -52,5 +54,6 @@ def test_a_count_beyond_the_bound_is_refused(client):
 
     response = client.post(URL, {"entries": [entry]}, format="json")
 
-    assert response.status_code == 400
-    assert [e["field"] for e in response.json()["errors"]] == ["entries[0].record.counted_qty"]
+    assert response.status_code == 200
+    assert [f["field"] for f in response.json()["failures"]] == ["record.counted_qty"]
+    assert not StockMove.objects.exists()

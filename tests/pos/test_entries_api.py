@@ -11,7 +11,8 @@ from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
 from pos.models import Receipt, ReceiptLine, SyncConflict, SyncEntry
-from pos.services.apply import entries_retry
+from pos.services.apply import entries_retry, entries_skip
+from posinv.exceptions import InvalidInput
 from posinv.models import ApiToken, StockLevel, StockMove
 from posinv.services.tokens import token_issue
 from tests.factories import make_article
@@ -124,48 +125,162 @@ def test_a_gap_holds_later_entries_until_it_is_filled_then_they_apply_in_order(c
     assert set(SyncEntry.objects.values_list("state", flat=True)) == {"applied"}
 
 
-def test_malformed_batch_is_400_naming_entry_and_field_and_nothing_is_applied(client, register):
+def test_a_malformed_envelope_is_400_naming_entry_and_field_and_nothing_is_applied(client, register):
     entries = receipt_entries(1, "R1-000001", [("A-1", "2", "1.20"), ("A-1", "1", "1.20")])
-    entries[2]["record"]["quantity"] = "abc"
-    entries[1]["record"]["unit_price"] = "1.234"
+    entries[2]["record"] = "quantity=2"
+    entries[1]["record_id"] = ""
 
     response = push(client, entries)
 
     assert response.status_code == 400
     assert response.json()["errors"] == [
-        {"code": "invalid", "reason": "at most 2 decimal places", "field": "entries[1].record.unit_price",
-         "index": 1},
-        {"code": "invalid", "reason": "'abc' is not a number", "field": "entries[2].record.quantity", "index": 2},
+        {"code": "invalid", "field": "entries[1].record_id", "index": 1, "reason": "required, at most 200 characters"},
+        {"code": "invalid", "reason": "must be an object", "field": "entries[2].record", "index": 2},
     ]
     assert (SyncEntry.objects.count(), Receipt.objects.count(), StockMove.objects.count()) == (0, 0, 0)
     register.refresh_from_db()
     assert register.last_applied_entry_no == 0
+    # The main system says why this register's sales do not arrive.
+    assert register.last_error == (
+        "a batch was refused whole (HTTP 400): entries[1].record_id: required, at most 200 characters")
+
+
+def test_a_record_the_main_refuses_is_a_failed_entry_and_the_register_s_other_entries_go_on(client, register):
+    # A sale the node accepted but the main system refuses (a total it calls
+    # too large, a price with three decimals) fails alone: the receipt's
+    # lines still move stock, later receipts are applied, and the register
+    # shows the failure instead of "in sync".
+    entries = receipt_entries(1, "R1-000001", [("A-1", "2", "1.20"), ("A-1", "1", "1.20")])
+    entries[0]["record"]["total"] = "100000000000.00"
+    entries[2]["record"]["unit_price"] = "1.234"
+    entries += receipt_entries(5, "R1-000002", [("A-1", "4", "1.00")])
+
+    response = push(client, entries)
+
+    body = response.json()
+    assert response.status_code == 200
+    assert (body["applied"], body["failed"], body["waiting"], body["last_applied_entry_no"], body["missing"]) \
+        == (5, 2, 0, 7, None)
+    assert body["failures"] == [
+        {"entry_no": 1, "record_id": "receipt:R1-000001", "field": "record.total", "code": "invalid",
+         "reason": "must be between -999,999,999.99 and 999,999,999.99 (the system's amount bound)"},
+        {"entry_no": 3, "record_id": "receipt_line:R1-000001:2", "field": "record.unit_price", "code": "invalid",
+         "reason": "at most 2 decimal places"},
+    ]
+    assert sorted(Receipt.objects.values_list("receipt_no", flat=True)) == ["R1-000001", "R1-000002"]
+    assert on_hand() == Decimal("-6")  # line 1 of the first receipt and the second receipt
+    register.refresh_from_db()
+    assert register.last_applied_entry_no == 7
+    assert register.last_error.startswith(
+        "2 failed entries: entry 1 (receipt:R1-000001) could not be applied: record.total: must be between "
+        "-999,999,999.99 and 999,999,999.99 (the system's amount bound) and 1 more.")
+
+    # The same batch again (the node did not get the answer) changes nothing.
+    again = push(client, entries).json()
+    assert (again["applied"], again["duplicate"], again["failed"]) == (0, 7, 0)
+    assert on_hand() == Decimal("-6")
+
+
+def test_a_refused_entry_behind_a_gap_waits_like_any_other_and_then_does_not_hold_the_rest(client, register):
+    entries = receipt_entries(1, "R1-000001", [("A-1", "1", "1.00")])
+    later = receipt_entries(4, "R1-000002", [("A-1", "2", "1.00")]) + receipt_entries(7, "R1-000003",
+                                                                                     [("A-1", "3", "1.00")])
+    later[0]["record"]["total"] = "-100000000000.00"
+
+    held = push(client, later).json()
+    assert (held["applied"], held["failed"], held["waiting"], held["missing"]) == (0, 0, 6, {"from": 1, "through": 3})
+
+    filled = push(client, entries).json()
+
+    assert (filled["applied"], filled["released"], filled["last_applied_entry_no"], filled["missing"]) \
+        == (3, 6, 9, None)
+    assert SyncEntry.objects.get(entry_no=4).state == "failed"
+    assert on_hand() == Decimal("-6")
+
+
+def test_a_level_overflow_fails_only_its_own_entry(client, register):
+    # Each quantity is within the system's bound, but the second sale would
+    # take the level beyond it: that entry fails with the ledger's reason,
+    # the others (before and after it) are applied.
+    big = "600000000.000"
+    entries = receipt_entries(1, "R1-000001", [("A-1", big, "0.00")])
+    entries += receipt_entries(4, "R1-000002", [("A-1", big, "0.00")])
+    entries += receipt_entries(7, "R1-000003", [("A-1", "-1", "1.00")])  # a return: back within bounds
+
+    body = push(client, entries).json()
+
+    assert (body["applied"], body["failed"], body["last_applied_entry_no"]) == (8, 1, 9), body["failures"]
+    (failure,) = body["failures"]
+    assert failure["entry_no"] == 5
+    assert "bound" in failure["reason"]
+    assert on_hand() == Decimal("-599999999")
+    assert list(Receipt.objects.order_by("receipt_no").values_list("receipt_no", flat=True)) == [
+        "R1-000001", "R1-000002", "R1-000003"]
+    # The line is kept without a move, as for any line the ledger refuses; a retry fills it in.
+    assert ReceiptLine.objects.get(receipt__receipt_no="R1-000002").stock_move_id is None
+
+
+def test_a_person_skips_a_failed_entry_with_a_reason_and_the_register_is_clear_again(client, register):
+    entries = receipt_entries(1, "R1-000001", [("A-1", "1", "1.00")])
+    entries[0]["record"]["total"] = "100000000000.00"
+    push(client, entries)
+    failed = SyncEntry.objects.get(entry_no=1)
+
+    with pytest.raises(InvalidInput):
+        entries_skip(register_id=register.pk, entry_ids=[failed.pk], reason=" ", user="alice")
+    assert entries_retry(register_id=register.pk) == {"applied": 0, "failed": 1}  # still too large
+    assert entries_skip(register_id=register.pk, entry_ids=[failed.pk], reason="booked by hand", user="alice") == 1
+
+    failed.refresh_from_db()
+    assert failed.state == "skipped"
+    assert (failed.result["reason"], failed.result["by"], failed.result["failure"]["field"]) == (
+        "booked by hand", "alice", "record.total")
+    register.refresh_from_db()
+    assert register.last_error == ""
+    assert entries_retry(register_id=register.pk) == {"applied": 0, "failed": 0}  # a skipped entry stays skipped
+    assert push(client, entries).json()["duplicates"][0]["state"] == "skipped"
 
 
 @pytest.mark.parametrize(
     ("body", "field", "reason"),
     [
         ({}, "entries", "must be a list"),
-        ({"entries": [{"entry_no": 1, "table": "till", "record_id": "x", "record": {}}]}, "entries[0].table",
-         "must be one of pos_process, receipt, receipt_line, payment_line, customer, stock_count"),
+        ({"entries": [{"entry_no": 1, "table": None, "record_id": "x", "record": {}}]}, "entries[0].table",
+         "required, a table name"),
         ({"entries": [{"entry_no": 0, "table": "customer", "record_id": "c", "record": {"customer_no": "C"}}]},
          "entries[0].entry_no", "must be a positive whole number"),
-        ({"entries": [{"entry_no": 1, "table": "customer", "record_id": "c", "record": {"name": "x"}}]},
-         "entries[0].record.customer_no", "required"),
-        ({"entries": [{"entry_no": 1, "table": "receipt", "record_id": "r", "record": {
-            "receipt_no": "R", "created_at": "2026-03-02T09:00:00", "total": "1.00"}}]},
-         "entries[0].record.created_at", "needs a time zone (e.g. +00:00)"),
-        ({"entries": [{"entry_no": 1, "table": "receipt", "record_id": "r", "record": {
-            "receipt_no": "R", "created_at": "0001-01-01T03:00:00+05:00", "total": "1.00"}}]},
-         "entries[0].record.created_at", "out of range: a time between the years 1 and 9999 in UTC"),
+        ({"entries": [{"entry_no": 1, "table": "customer", "record_id": "", "record": {"customer_no": "C"}}]},
+         "entries[0].record_id", "required, at most 200 characters"),
     ],
 )
-def test_each_kind_of_bad_input_is_named(client, body, field, reason):
+def test_each_kind_of_bad_envelope_is_named(client, body, field, reason):
     response = client.post(URL.format("R1"), body, format="json")
 
     assert response.status_code == 400
     assert [(e["field"], e["reason"]) for e in response.json()["errors"]] == [(field, reason)]
     assert SyncEntry.objects.count() == 0
+
+
+@pytest.mark.parametrize(
+    ("table", "record", "field", "reason"),
+    [
+        ("customer", {"name": "x"}, "record.customer_no", "required"),
+        ("loyalty_points_v2_table", {"points": 3}, "table",
+         "unknown table 'loyalty_points_v2_table': must be one of pos_process, receipt, receipt_line, payment_line, "
+         "customer, stock_count"),
+        ("receipt", {"receipt_no": "R", "created_at": "2026-03-02T09:00:00", "total": "1.00"}, "record.created_at",
+         "needs a time zone (e.g. +00:00)"),
+        ("receipt", {"receipt_no": "R", "created_at": "0001-01-01T03:00:00+05:00", "total": "1.00"},
+         "record.created_at", "out of range: a time between the years 1 and 9999 in UTC"),
+    ],
+)
+def test_each_kind_of_bad_record_is_named_on_its_failed_entry(client, table, record, field, reason):
+    response = client.post(URL.format("R1"), {"entries": [{"entry_no": 1, "table": table, "record_id": "x",
+                                                           "record": record}]}, format="json")
+
+    assert response.status_code == 200
+    assert [(f["field"], f["reason"]) for f in response.json()["failures"]] == [(field, reason)]
+    assert SyncEntry.objects.get().state == "failed"
 
 
 def test_a_zone_offset_beyond_postgresql_s_16_hours_is_stored_in_utc_not_a_500(client, register):
@@ -332,3 +447,24 @@ def test_receipt_list_costs_the_same_queries_for_one_receipt_or_ten(client, staf
         assert staff_client.get("/api/v1/registers/R1/receipts/").json()["count"] == 10
 
     assert len(ten.captured_queries) == len(one.captured_queries)
+
+
+def test_a_pulled_page_keeps_a_malformed_but_numbered_entry_failed_and_applies_the_rest(register):
+    # A pull has no one to answer 400 to: refusing the page would stop the
+    # register's pull for good.
+    from pos.services.apply import entries_receive
+
+    entries = receipt_entries(1, "R1-000001", [("A-1", "1", "1.00")]) + receipt_entries(
+        4, "R1-000002", [("A-1", "2", "1.00")])
+    entries[1]["record"] = ["not", "an", "object"]
+    entries[4]["record_id"] = ""
+
+    result = entries_receive(register_id=register.pk, entries=entries, keep_malformed=True)
+
+    assert (result.applied, result.failed, result.last_applied_entry_no) == (5, 1, 6)
+    assert result.failures[0]["entry_no"] == 2 and "unknown table '(record is list)'" in result.failures[0]["reason"]
+    assert SyncEntry.objects.get(entry_no=5).record_id == "entry:5"  # applied, under a made-up record id
+    assert on_hand() == Decimal("-2")  # the first receipt's line is the failed entry
+    with pytest.raises(InvalidInput):  # without an entry no. nothing can be kept
+        entries_receive(register_id=register.pk, entries=[{"entry_no": "x", "table": "receipt"}],
+                        keep_malformed=True)
