@@ -33,7 +33,7 @@ def _error(status: int, code: str, message: str) -> Reply:
 
 
 class FakeWooCommerce(FakeServer):
-    def __init__(self, *, key: str = "ck_test", secret: str = "cs_test", site_utc_offset_hours: float = 2):
+    def __init__(self, *, key: str = "ck_test", secret: str = "cs_test", site_utc_offset_hours: float = -5):
         super().__init__()
         # The site's own time zone: without dates_are_gmt=true, modified_after
         # is read as the site's local time (platforms.md), so a client sending
