@@ -154,10 +154,12 @@ def qoh_get(*, store: ExternalStore, confirm: bool = False, take_from_other_loca
         counts = _counts_reaching(change, current, order_location.pk, [loc.pk for loc in locations],
                                   spread=take_from_other_locations)
         if counts is None:
-            others = ", ".join(f"{loc.code} {current[loc.pk]:g}" for loc in locations if loc.pk != order_location.pk)
+            others = ", ".join(f"{loc.code} {_qty(current[loc.pk])}" for loc in locations
+                               if loc.pk != order_location.pk)
             result.refused.append(
-                f"{link.article.sku}: the store shows {figure}; reaching it takes {-change:g} off, but the order "
-                f"location {order_location.code} holds {current[order_location.pk]:g} (other locations: {others}); "
+                f"{link.article.sku}: the store shows {figure}; reaching it takes {_qty(-change)} off, but the order "
+                f"location {order_location.code} holds {_qty(current[order_location.pk])} (other locations: "
+                f"{others}); "
                 "count those locations, or run again with --take-from-other-locations")
             refused_refs.add(link.remote_ref)
             continue
@@ -177,6 +179,10 @@ def qoh_get(*, store: ExternalStore, confirm: bool = False, take_from_other_loca
         if link.remote_ref in counted_refs:
             ProductLink.objects.filter(pk=link.pk).update(remote_quantity=remote[link.remote_ref])
     return result
+
+
+def _qty(value: Decimal) -> str:
+    return format(value.normalize(), "f")
 
 
 def _counts_reaching(change: Decimal, current: dict[int, Decimal], order_location_id: int,

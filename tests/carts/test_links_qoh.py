@@ -14,7 +14,7 @@ from carts.services.qoh import qoh_get, qoh_reconcile, qoh_send
 from posinv.exceptions import InvalidInput
 from posinv.models import StockLevel, StockMove
 from tests.carts.conftest import articles, link_all, make_shopify_store, make_woo_store, receive
-from tests.factories import make_barcode, valid_ean13
+from tests.factories import make_barcode, make_location, valid_ean13
 
 
 def test_matching_links_by_sku_then_barcode_and_reports_the_rest(sync_on, woo, shop_location):
@@ -151,3 +151,53 @@ def test_relinking_after_a_product_left_the_store_unlinks_it_and_discards_its_en
     assert report["missing_there"] == ["B-2"]
     assert list(ProductLink.objects.values_list("article__sku", flat=True)) == ["A-1"]
     assert list(StackEntry.objects.values_list("state", "last_response")) == [("discarded", "product no longer linked")]
+
+
+@pytest.fixture
+def two_location_store(sync_on, woo, shop_location):
+    """WooCommerce sells the web warehouse (its order location) and a shop:
+    A-1 has 2 at WEB and 6 at SHOP (8 to sell), B-2 has 1 and 1."""
+    shop = make_location(code="SHOP", name="High street", kind="store")
+    articles("A-1", "B-2")
+    woo.add_product(sku="A-1", stock=3)
+    woo.add_product(sku="B-2", stock=7)
+    wc = make_woo_store(woo, location=shop_location, order_location=shop_location)
+    wc.locations.add(shop)
+    link_all(wc)
+    receive("A-1", shop_location, 2)
+    receive("A-1", shop, 6)
+    receive("B-2", shop_location, 1, key="rcv:B-2:web")
+    receive("B-2", shop, 1, key="rcv:B-2:shop")
+    return wc, shop
+
+
+def _levels() -> dict:
+    return {(sku, code): on_hand for sku, code, on_hand in
+            StockLevel.objects.values_list("article__sku", "location__code", "on_hand")}
+
+
+def test_get_qoh_with_several_locations_refuses_a_drop_the_order_location_cannot_take(two_location_store):
+    wc, _ = two_location_store
+    out, err = StringIO(), StringIO()
+    with pytest.raises(SystemExit) as exit_info:
+        call_command("carts_get_qoh", "woo", stdout=out, stderr=err)
+    assert exit_info.value.code == 1
+    assert out.getvalue().strip() == "woo: read 2, counted 1, unchanged 0, refused 1"
+    assert err.getvalue().strip() == (
+        "refused A-1: the store shows 3; reaching it takes 5 off, but the order location WEB holds 2 (other "
+        "locations: SHOP 6); count those locations, or run again with --take-from-other-locations")
+    # nothing clamped: A-1 is as it was, B-2 (an increase) went to the order location
+    assert _levels() == {("A-1", "WEB"): 2, ("A-1", "SHOP"): 6, ("B-2", "WEB"): 6, ("B-2", "SHOP"): 1}
+    assert [row["sku"] for row in qoh_reconcile(store=wc)] == ["A-1"]
+
+
+def test_get_qoh_can_take_the_rest_of_a_drop_from_the_other_locations(two_location_store):
+    wc, _ = two_location_store
+    out = StringIO()
+    call_command("carts_get_qoh", "woo", "--take-from-other-locations", stdout=out, stderr=StringIO())
+    assert out.getvalue().splitlines() == ["woo: read 2, counted 2, unchanged 0",
+                                           "  taken partly from other locations: A-1"]
+    # the order location gives all it has, the shop the rest
+    assert _levels() == {("A-1", "WEB"): 0, ("A-1", "SHOP"): 3, ("B-2", "WEB"): 6, ("B-2", "SHOP"): 1}
+    assert qoh_reconcile(store=wc) == []
+    assert set(StockMove.objects.filter(kind="count").values_list("origin", "origin_code")) == {("store", "woo")}
