@@ -13,6 +13,7 @@ from io import StringIO
 
 import pytest
 from django.core.management import call_command
+from rq import Worker
 
 from carts.models import CartSettings, ExternalStore, ImportedOrder
 from posinv.models import JobRun, StockLevel, StockMove
@@ -122,6 +123,7 @@ def test_send_qoh_reports_what_was_really_sent_while_workers_send_part_of_it(tra
         woo.faults.latency = 0.4  # every call takes a while, so workers hold claims while we sweep
         env = cart_worker_env()
         with started_worker(env=env, name="qoh-w1"), started_worker(env=env, name="qoh-w2"):
+            wait_until(lambda: len(Worker.all(connection=rq_mode)) == 2, timeout=30, message="both workers to listen")
             out = StringIO()
             call_command("carts_send_qoh", "woo", "--wait", "60", stdout=out, stderr=StringIO())
         summary = out.getvalue().strip()
