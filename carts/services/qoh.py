@@ -7,10 +7,12 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from decimal import Decimal
 
 from django.db import transaction
-from django.db.models import Count
+from django.db.models import Count, Q
+from django.utils import timezone
 
 from carts.models import ExternalStore, ProductLink, StackEntry
 from carts.services.stack import stack_entries_add, stack_sweep
@@ -38,18 +40,20 @@ class SendResult:
     waiting: int = 0  # still in flight when the time budget ran out (waiting for a retry, or being sent)
     failed: int = 0
     http_calls: int = 0  # made by this call itself (workers' calls are theirs)
-    next_attempt_at: object = None  # the earliest retry among those still waiting
+    next_attempt_at: str = ""  # the earliest retry among those still waiting (ISO 8601)
 
 
 def qoh_send(*, store: ExternalStore, progress: Progress | None = None, time_budget: float = 600,
-             poll_seconds: float = 0.2) -> SendResult:
+             poll_seconds: float = 0.2, retry_within: float = 5) -> SendResult:
     """Queue every linked article's available-to-sell for `store` and send
     them now (the same controller as real-time sync, so batching, rate
     budget and compare-and-set apply). Workers running at the same time may
     claim some of the products first (they skip what we hold and we skip what
     they hold): the result follows this run's entries to their real outcome,
-    observing what the workers do, until all are settled or `time_budget`
-    runs out, and then says what is still in flight."""
+    observing what the workers do, until all are settled, or `time_budget`
+    runs out, or what is left waits for a retry further off than
+    `retry_within` seconds (the store is failing: the stack carries on with
+    it), and then says what is still in flight."""
     article_ids = list(ProductLink.objects.filter(store=store).values_list("article_id", flat=True))
     if not store_receives_stock(store):
         raise InvalidInput([Problem(field="sync_inventory", reason=f"{store.code} does not synchronize inventory")])
@@ -66,6 +70,10 @@ def qoh_send(*, store: ExternalStore, progress: Progress | None = None, time_bud
             progress(total - open_entries, total)
         if not open_entries or time.monotonic() >= deadline:
             break
+        soon = timezone.now() + timedelta(seconds=retry_within)
+        if not ours.filter(Q(state=StackEntry.State.SENDING)
+                           | Q(state=StackEntry.State.WAITING, next_attempt_at__lte=soon)).exists():
+            break  # the rest back off for longer (the store fails): the stack carries on, we report them
         sweep = stack_sweep(store_id=store.pk, time_budget=max(0.1, min(30, deadline - time.monotonic())))
         result.http_calls += sweep.http_calls
         if not sweep.claimed:
@@ -76,9 +84,10 @@ def qoh_send(*, store: ExternalStore, progress: Progress | None = None, time_bud
     result.sent = states.get(StackEntry.State.SENT, 0)
     result.failed = states.get(StackEntry.State.FAILED, 0) + states.get(StackEntry.State.DISCARDED, 0)
     result.waiting = states.get(StackEntry.State.WAITING, 0) + states.get(StackEntry.State.SENDING, 0)
-    if result.waiting:
-        result.next_attempt_at = (ours.filter(state=StackEntry.State.WAITING).order_by("next_attempt_at")
-                                  .values_list("next_attempt_at", flat=True).first())
+    retry = (ours.filter(state=StackEntry.State.WAITING).order_by("next_attempt_at")
+             .values_list("next_attempt_at", flat=True).first())
+    if retry:
+        result.next_attempt_at = retry.isoformat(timespec="seconds")
     return result
 
 
@@ -129,6 +138,11 @@ def qoh_get(*, store: ExternalStore, confirm: bool = False, take_from_other_loca
         )])
     order_location = store_order_location(store=store)
     locations = sorted(store.locations.all(), key=lambda loc: loc.code)
+    if order_location.pk not in {loc.pk for loc in locations}:
+        raise InvalidInput([Problem(
+            field="order_location",
+            reason=f"{order_location.code} is not among the locations {store.code} sells, so counts there cannot "
+                   "bring our available-to-sell to the store's figure; add it to the store's locations")])
     article_ids = [link.article_id for link in links if link.remote_ref in remote]
     levels: dict[tuple[int, int], Decimal] = {
         (article_id, location_id): on_hand

@@ -201,3 +201,30 @@ def test_get_qoh_can_take_the_rest_of_a_drop_from_the_other_locations(two_locati
     assert _levels() == {("A-1", "WEB"): 0, ("A-1", "SHOP"): 3, ("B-2", "WEB"): 6, ("B-2", "SHOP"): 1}
     assert qoh_reconcile(store=wc) == []
     assert set(StockMove.objects.filter(kind="count").values_list("origin", "origin_code")) == {("store", "woo")}
+
+
+def test_send_qoh_to_a_failing_store_says_what_failed_and_what_still_waits(sync_on, woo, shop_location):
+    skus = ["F-1", "F-2"]
+    articles(*skus)
+    for sku in skus:
+        woo.add_product(sku=sku, stock=9)
+    wc = make_woo_store(woo, location=shop_location)
+    link_all(wc)
+    woo.faults.error_rate = 1.0  # every call a 5xx
+    # quick backoff (the fixture): three attempts, then failed
+    out, err = StringIO(), StringIO()
+    with pytest.raises(SystemExit) as exit_info:
+        call_command("carts_send_qoh", "woo", "--wait", "60", stdout=out, stderr=err)
+    assert exit_info.value.code == 1
+    assert out.getvalue().strip().startswith("woo: queued 2, sent 0, failed 2, still in flight 0,")
+    assert "2 products failed: see the web stack's failed entries" in err.getvalue()
+    # a long backoff: the command does not sit through it, it reports the products in flight
+    sync_on.backoff_base_seconds = 60
+    sync_on.backoff_cap_seconds = 60
+    sync_on.save()
+    out, err = StringIO(), StringIO()
+    with pytest.raises(SystemExit):
+        call_command("carts_send_qoh", "woo", "--wait", "60", stdout=out, stderr=err)
+    assert out.getvalue().strip().startswith("woo: queued 2, sent 0, failed 0, still in flight 2,")
+    assert "2 products are still in flight (waiting for a retry after an error" in err.getvalue()
+    assert "the next retry is due at " in err.getvalue()

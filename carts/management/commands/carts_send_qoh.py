@@ -33,8 +33,9 @@ class Command(StoreCommand):
             self.stderr.write(f"{result.failed} products failed: see the web stack's failed entries "
                               "(last response) and Retry them once the cause is fixed")
         if result.waiting:
-            retry = f"; the next retry is due at {result.next_attempt_at:%H:%M:%S}" if result.next_attempt_at else ""
-            self.stderr.write(f"{result.waiting} products were not settled within {wait:g}s (waiting for a retry "
-                              f"or being sent by a worker){retry}; the web stack carries on with them")
+            retry = f"; the next retry is due at {result.next_attempt_at}" if result.next_attempt_at else ""
+            self.stderr.write(f"{result.waiting} products are still in flight (waiting for a retry after an error, "
+                              f"or being sent by a worker when --wait {wait:g}s ran out){retry}; the web stack "
+                              "carries on with them")
         if result.waiting or result.failed:
             raise SystemExit(1)
