@@ -39,7 +39,7 @@ from carts.connectors.base import Connector, RemoteOrder
 # Runaway guard: a store changing orders faster than we read them still ends a run.
 MAX_REQUESTS_PER_RUN = 1000
 # Keys older cursors kept their time under (before this rule).
-_LEGACY_KEYS = ("modified_after", "updated_at")
+_LEGACY_KEYS = ("modified_after", "updated_at", "placed_at")
 
 
 def order_fingerprint(order: RemoteOrder) -> str:
