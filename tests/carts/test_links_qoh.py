@@ -228,3 +228,17 @@ def test_send_qoh_to_a_failing_store_says_what_failed_and_what_still_waits(sync_
     assert out.getvalue().strip().startswith("woo: queued 2, sent 0, failed 0, still in flight 2,")
     assert "2 products are still in flight (waiting for a retry after an error" in err.getvalue()
     assert "the next retry is due at " in err.getvalue()
+
+
+def test_the_get_qoh_admin_action_warns_of_every_refused_product(two_location_store, client, staff_user):
+    from tests.carts.test_admin import _admin
+
+    wc, _ = two_location_store
+    client = _admin(client, staff_user)
+    answer = client.post("/admin/carts/externalstore/", {"action": "get_qoh", "_selected_action": [wc.pk]},
+                         follow=True)
+    body = answer.content.decode()
+    assert "Get QOH read 2, counted 1, unchanged 0, refused 1" in body
+    assert ("Get QOH refused A-1: the store shows 3; reaching it takes 5 off, but the order location WEB holds 2 "
+            "(other locations: SHOP 6)") in body
+    assert 'class="warning"' in body
