@@ -6,7 +6,7 @@ import logging
 import time
 
 from carts.models import ExternalStore
-from carts.services.orders import orders_import
+from carts.services.orders import OrderImportStopped, orders_import
 from carts.services.qoh import qoh_send
 from carts.services.stack import stack_sweep
 from posinv.services.runs import job_run
@@ -33,6 +33,9 @@ def orders_import_job(*, store_id: int) -> dict | None:
         result = orders_import(store=store)
         counts.update(orders=result.orders, unknown_lines=result.lines_unknown, failures=result.failures,
                       skipped=result.skipped)
+        if result.failures:
+            # A failed run, so Sync health says so at once (not after three intervals late).
+            raise OrderImportStopped(store=store, failures=result.failures)
         return counts
 
 

@@ -234,6 +234,16 @@ def orders_receive_webhook(*, store: ExternalStore, body: bytes, headers) -> lis
     return [order_apply(store=store, remote=remote) for remote in remotes]
 
 
+class OrderImportStopped(Exception):
+    """Orders of a store could not be applied: the import keeps its cursor
+    before the first of them and takes it again next run."""
+
+    def __init__(self, *, store: ExternalStore, failures: list[str]):
+        shown = "; ".join(failures[:5]) + (f" (and {len(failures) - 5} more)" if len(failures) > 5 else "")
+        super().__init__(f"store {store.code}: {len(failures)} orders could not be applied, the import will start "
+                         f"from the first of them again next run: {shown}")
+
+
 class WebhookRejected(DomainError):
     """A pushed order whose signature does not verify (403); nothing is applied."""
 

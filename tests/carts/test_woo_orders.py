@@ -191,3 +191,22 @@ def test_a_cursor_saved_before_the_shared_rule_is_read_on(sync_on, woo, shop_loc
     link_all(wc)
     orders_import(store=wc)
     assert list(ImportedOrder.objects.values_list("external_id", flat=True)) == [str(new["id"])]
+
+
+def test_an_import_stopped_by_an_order_is_a_failed_run_naming_it(sync_on, woo, shop_location):
+    from carts.jobs import orders_import_job
+    from carts.services.orders import OrderImportStopped
+    from posinv.models import JobRun
+
+    articles("A-1")
+    woo.add_product(sku="A-1", stock=10)
+    wc = make_woo_store(woo, location=shop_location, import_orders=True)
+    broken = woo.place_order(lines=[("A-1", 1)])
+    broken["line_items"][0]["id"] = "x" * 200
+    with pytest.raises(OrderImportStopped):
+        orders_import_job(store_id=wc.pk)
+    run = JobRun.objects.get(name="cart_orders_import")
+    assert run.status == "failed"
+    assert run.error.startswith(f"carts.services.orders.OrderImportStopped: store woo: 1 orders could not be "
+                                f"applied, the import will start from the first of them again next run: "
+                                f"{broken['id']}: ")
