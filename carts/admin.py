@@ -223,9 +223,12 @@ class ExternalStoreAdmin(admin.ModelAdmin):
     def get_qoh(self, request, queryset):
         def call(store):
             result = qoh_get(store=store)
+            for reason in result.refused[:20]:
+                # Not reached: say so, never a silent success (the command exits 1 for these).
+                self.message_user(request, f"{store.code}: Get QOH refused {reason}", messages.WARNING)
             return (f"Get QOH read {result.read}, counted {result.counted}, unchanged {result.unchanged}"
-                    + (f", missing on the store: {', '.join(result.missing[:20])}" if result.missing else "")
-                    + (f", refused: {'; '.join(result.beyond[:5])}" if result.beyond else ""))
+                    + (f", refused {len(result.refused)}" if result.refused else "")
+                    + (f", missing on the store: {', '.join(result.missing[:20])}" if result.missing else ""))
         _Action.each(self, request, queryset, "Get QOH", call)
 
     @admin.action(description="Match products by SKU / barcode")

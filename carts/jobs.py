@@ -37,8 +37,12 @@ def orders_import_job(*, store_id: int) -> dict | None:
         if result.skipped:
             counts.skip("another import of this store is running")
         elif result.failures:
-            # The cursor stays, so these orders come again: retried with backoff, not every tick.
-            counts.fail(f"{len(result.failures)} orders could not be applied: " + "; ".join(result.failures[:5]))
+            # A failed run, so Sync health says so at once; the cursor stays
+            # before the first of them, so they come again, with backoff.
+            shown = "; ".join(result.failures[:5]) + (
+                f" (and {len(result.failures) - 5} more)" if len(result.failures) > 5 else "")
+            counts.fail(f"store {store.code}: {len(result.failures)} orders could not be applied, the import will "
+                        f"start from the first of them again next run: {shown}")
         return counts
 
 

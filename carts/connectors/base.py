@@ -110,6 +110,16 @@ class RemoteOrder:
     raw: dict = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class OrdersPage:
+    """One page of orders changed at or after a moment, sorted by
+    (`updated_at`, `external_id`) ascending, every order carrying its
+    `updated_at`; `more` says another page of the same query follows."""
+
+    orders: tuple[RemoteOrder, ...]
+    more: bool
+
+
 class ConnectorError(Exception):
     """A call failed; `response` is what the store answered (kept as the entry's last response)."""
 
@@ -158,6 +168,15 @@ class Connector:
     pushes_orders: ClassVar[bool] = False
     supports_prices: ClassVar[bool] = False  # list_products carries prices; push_prices works
     is_wholesaler_feed: ClassVar[bool] = False  # can only be downloaded from
+    # Whether the platform itself takes stock for a pending order (Shopify
+    # commits inventory when the order is created; WooCommerce only when it
+    # is paid). Where it does not, the store's own pending orders do not
+    # lower the figure we send it, or the cart would count them twice.
+    pending_orders_take_stock: ClassVar[bool] = True
+    # The shared order cursor (carts/services/order_cursor.py) asks again for
+    # orders modified up to this long before the newest one it committed: a
+    # write the platform stamped earlier but made visible later is still found.
+    order_overlap_seconds: ClassVar[float] = 1.0
     batch_size: ClassVar[int] = 50
     rate: ClassVar[RateSpec] = RateSpec(capacity=10, per_second=5)
     timeout: ClassVar[float] = 10.0
@@ -240,8 +259,24 @@ class Connector:
         raise Unsupported(f"{self.platform} does not take prices")
 
     def fetch_orders(self, cursor: dict) -> tuple[list[RemoteOrder], dict]:
-        """Orders changed since `cursor`, oldest first, and the cursor to save after commit."""
+        """Orders changed since `cursor`, oldest first, and the cursor to save
+        after commit. Superseded by `fetch_orders_page` (the one shared
+        cursor rule); kept for connectors not yet moved onto it."""
         raise Unsupported(f"{self.platform} cannot list orders")
+
+    def fetch_orders_page(self, *, since: datetime | None, page: int) -> OrdersPage:
+        """Page `page` (from 1) of the orders modified at or after `since`
+        (every order when None), oldest modification first, ties by id. The
+        shared cursor (carts/services/order_cursor.py) overlaps, deduplicates
+        and saves; a connector only translates `since` into its platform's
+        filter (mind exclusive bounds and the timestamps' precision) and
+        fills `RemoteOrder.updated_at`."""
+        raise Unsupported(f"{self.platform} cannot list orders by modification time")
+
+    @classmethod
+    def pages_orders_by_modification(cls) -> bool:
+        """Whether the connector is on the shared (modified_at, id) cursor."""
+        return cls.fetch_orders_page is not Connector.fetch_orders_page
 
     def verify_webhook(self, *, body: bytes, headers) -> bool:
         return False

@@ -12,13 +12,14 @@ import hashlib
 import hmac
 import json
 from collections.abc import Iterable, Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from django.utils.dateparse import parse_datetime
 
 from carts.connectors.base import (
     Connector,
+    OrdersPage,
     Param,
     PermanentError,
     PushOutcome,
@@ -31,9 +32,16 @@ from carts.connectors.base import (
     register,
 )
 
+# Normalized by what WooCommerce does with its managed stock (platforms.md),
+# so the cart and the ledger move together: it takes stock when an order
+# turns processing, on-hold or completed (a sale for us), not while pending
+# (a reservation for the other carts only: `pending_orders_take_stock`), and
+# gives it back on cancel (a return). "refunded" gives back only what the
+# merchant restocked (`_restock_refunded_items` on the line), so for stock it
+# stays a sale whose restocked quantity is returned.
 STATUS = {
-    "pending": "pending", "on-hold": "pending", "processing": "open", "completed": "open",
-    "cancelled": "cancelled", "failed": "cancelled", "refunded": "refunded",
+    "pending": "pending", "on-hold": "open", "processing": "open", "completed": "open",
+    "cancelled": "cancelled", "failed": "cancelled", "refunded": "open",
 }
 MAX_BATCH = 100
 
@@ -48,6 +56,7 @@ class WooCommerceConnector(Connector):
         Param("webhook_secret", "Webhook secret", secret=True, required=False),
     )
     pushes_orders = True
+    pending_orders_take_stock = False
     batch_size = MAX_BATCH
     rate = RateSpec(capacity=20, per_second=10)
 
@@ -133,27 +142,29 @@ class WooCommerceConnector(Connector):
                                                            remote_quantity=_quantity(item))
         return [outcomes[u.ref] for u in updates]
 
-    def fetch_orders(self, cursor: dict) -> tuple[list[RemoteOrder], dict]:
-        since = cursor.get("modified_after")
-        # As platforms.md documents it; the cursor is the newest modification
-        # seen on any page, so the order of the pages does not matter.
-        params = {"orderby": "date", "order": "asc", "dates_are_gmt": "true"}
-        if since:
-            # modified_after is exclusive; a second of overlap catches orders
-            # sharing the boundary second (re-applying one is harmless).
-            params["modified_after"] = (parse_datetime(since) - timedelta(seconds=1)).strftime("%Y-%m-%dT%H:%M:%S")
-        orders = [self._order(o) for o in self._pages("/orders", params)]
-        newest = since
-        for order in orders:
-            if order.updated_at and (newest is None or order.updated_at > parse_datetime(newest)):
-                newest = order.updated_at.isoformat()
-        return orders, ({"modified_after": newest} if newest else dict(cursor))
+    def fetch_orders_page(self, *, since: datetime | None, page: int) -> OrdersPage:
+        """`modified_after` is strictly after, at whole seconds, and in the
+        site's local time unless `dates_are_gmt=true`: "at or after `since`"
+        is "after the second before it", in GMT. Ordered by modification so
+        the shared cursor can page by (time, id)."""
+        params = {"orderby": "modified", "order": "asc", "dates_are_gmt": "true", "per_page": 100, "page": page}
+        if since is not None:
+            boundary = since.astimezone(UTC).replace(microsecond=0, tzinfo=None) - timedelta(seconds=1)
+            params["modified_after"] = boundary.strftime("%Y-%m-%dT%H:%M:%S")
+        response = self.request("GET", self.api("/orders"), params=params, auth=self.auth())
+        if response.status_code == 400 and _code(response) == "woocommerce_rest_invalid_page_number":
+            return OrdersPage(orders=(), more=False)  # orders vanished while we read: the query ends here
+        if response.status_code >= 400:
+            raise PermanentError("GET /orders refused", response=describe(response))
+        pages = int(response.headers.get("X-WP-TotalPages", "1") or 1)
+        return OrdersPage(orders=tuple(self._order(o) for o in response.json()), more=page < pages)
 
     def _order(self, data: dict) -> RemoteOrder:
         status = STATUS.get(data.get("status", ""), "pending")
         lines = tuple(
             RemoteLine(line_id=str(item["id"]), sku=item.get("sku") or "", quantity=Decimal(str(item["quantity"])),
-                       title=item.get("name") or "")
+                       title=item.get("name") or "",
+                       refunded_quantity=Decimal(_line_meta(item, "_restock_refunded_items") or 0))
             for item in data.get("line_items") or []
         )
         return RemoteOrder(
@@ -179,6 +190,17 @@ def _gmt(value):
         return None
     stamp = parse_datetime(value if value.endswith("Z") or "+" in value else value + "+00:00")
     return stamp
+
+
+def _line_meta(item: dict, key: str) -> str:
+    return next((str(m.get("value") or "") for m in item.get("meta_data") or [] if m.get("key") == key), "")
+
+
+def _code(response) -> str:
+    try:
+        return str(response.json().get("code", ""))
+    except (ValueError, AttributeError):
+        return ""
 
 
 def _quantity(item: dict) -> int | None:

@@ -6,8 +6,10 @@ its moves keyed by store, order and line, so a webhook racing a poll, or a
 re-fetch after a partial failure, never moves stock twice. A pending order
 reserves stock (it lowers available-to-sell without a move); an open one posts
 sales; a cancellation or refund posts returns. A line whose SKU we do not know
-is kept with its reason and retried. The cursor is saved only after the
-orders are committed."""
+is kept with its reason and retried. Connectors on the shared cursor
+(`fetch_orders_page`) follow its one rule (carts/services/order_cursor.py:
+overlapping (modified_at, id), deduplicated, saved only after commit); the
+others still save theirs only after every fetched order is committed."""
 from __future__ import annotations
 
 import hashlib
@@ -20,6 +22,7 @@ from django.utils import timezone
 
 from carts.connectors.base import RemoteOrder
 from carts.models import ExternalStore, ImportedOrder, ImportedOrderLine
+from carts.services.order_cursor import orders_import_by_cursor
 from carts.services.stack import stack_stores_add
 from carts.services.stores import store_connector, store_order_location
 from posinv.bounds import quantity_problem, quantity_within
@@ -197,6 +200,10 @@ def orders_import(*, store: ExternalStore) -> ImportResult:
             result.skipped = True
             return result
         connector = store_connector(store=store)
+        if connector.pages_orders_by_modification():
+            _import_by_cursor(store, connector, result)
+            result.lines_unknown = order_lines_retry(store=store)
+            return result
         remote_orders, cursor = connector.fetch_orders(dict(store.order_cursor or {}))
         for remote in remote_orders:
             try:
@@ -210,6 +217,23 @@ def orders_import(*, store: ExternalStore) -> ImportResult:
             store.order_cursor = cursor
         result.lines_unknown = order_lines_retry(store=store)
     return result
+
+
+def _import_by_cursor(store: ExternalStore, connector, result: ImportResult) -> None:
+    """The shared (modified_at, id) cursor rule (carts/services/order_cursor.py)."""
+
+    def save(cursor: dict) -> None:
+        ExternalStore.objects.filter(pk=store.pk).update(order_cursor=cursor)
+        store.order_cursor = cursor
+
+    run = orders_import_by_cursor(connector=connector, stored=dict(store.order_cursor or {}),
+                                  apply=lambda remote: order_apply(store=store, remote=remote), save=save)
+    result.orders = run.applied
+    result.failures = run.failures
+    for failure in run.failures:
+        logger.error("order %s of %s could not be applied; the cursor stays before it", failure, store.code)
+    if not run.failures:
+        ExternalStore.objects.filter(pk=store.pk).update(last_order_import_at=timezone.now())
 
 
 def order_lines_retry(*, store: ExternalStore) -> int:

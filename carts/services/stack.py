@@ -37,6 +37,7 @@ from carts.connectors.base import (
     Throttled,
     UnknownOutcome,
     Unsupported,
+    connector_class,
 )
 from carts.models import CartSettings, ExternalStore, ProductLink, StackEntry
 from carts.services.stores import (
@@ -75,6 +76,21 @@ def _synchronized_stores():
     return ExternalStore.objects.filter(stores_receiving_stock(), active=True).prefetch_related("locations")
 
 
+def _own_changes_skippable(store: ExternalStore) -> bool:
+    """Whether a store's own orders (and Get QOH) need not be sent back to it.
+
+    Only where sends are compare-and-set (Shopify). Elsewhere an absolute
+    figure we sent before importing one of its orders has overwritten the
+    cart's own reduction (WooCommerce took 3 for an order; our figure, sent
+    a moment later, did not yet know it): the sale we then import must go
+    back, or the cart stays 3 above the ledger for good. Sending the figure
+    the cart already holds is harmless, so the echo costs one call at most."""
+    try:
+        return connector_class(store.platform).compare_and_set
+    except KeyError:
+        return False
+
+
 def stack_changes_consume(*, changes: list[StockChange]) -> int:
     """Change-outbox consumer: queue each change for every other synchronized
     cart selling its location. Returns the number of entries written."""
@@ -85,9 +101,11 @@ def stack_changes_consume(*, changes: list[StockChange]) -> int:
     written = 0
     for store in stores:
         location_ids = {loc.pk for loc in store.locations.all()}
+        skip_own = _own_changes_skippable(store)
         relevant = [
             c for c in changes
-            if c.location_id in location_ids and not (c.origin == "store" and c.origin_code == store.code)
+            if c.location_id in location_ids
+            and not (skip_own and c.origin == "store" and c.origin_code == store.code)
         ]
         if not relevant:
             continue

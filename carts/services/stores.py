@@ -135,9 +135,14 @@ def store_location_ids(*, store: ExternalStore) -> list[int]:
     return list(store.locations.values_list("pk", flat=True))
 
 
-def reservations_for(*, location_ids: list[int], article_ids) -> dict[int, Decimal]:
+def reservations_for(*, location_ids: list[int], article_ids, for_store: ExternalStore | None = None
+                     ) -> dict[int, Decimal]:
     """Open reservations (lines of pending orders) per article taking stock
-    from any of `location_ids`."""
+    from any of `location_ids`. Seen from `for_store`, its own pending orders
+    do not count where its platform does not take stock for them (WooCommerce
+    reduces stock only when an order is paid): the cart still sells that
+    stock, and when the order is paid it takes it itself, exactly as our sale
+    move does."""
     article_ids = list(article_ids)
     reserved = ImportedOrderLine.objects.filter(state=ImportedOrderLine.State.RESERVED, article_id__in=article_ids)
     if not reserved.exists():
@@ -146,6 +151,7 @@ def reservations_for(*, location_ids: list[int], article_ids) -> dict[int, Decim
     stores = [
         s for s in ExternalStore.objects.prefetch_related("locations")
         if _order_location_id(s) in location_ids
+        and not (for_store is not None and s.pk == for_store.pk and not _pending_takes_stock(s))
     ]
     if not stores:
         return {}
@@ -157,6 +163,13 @@ def reservations_for(*, location_ids: list[int], article_ids) -> dict[int, Decim
         .annotate(total=Sum("quantity"))
     )
     return {row["article_id"]: row["total"] for row in rows}
+
+
+def _pending_takes_stock(store: ExternalStore) -> bool:
+    try:
+        return connector_class(store.platform).pending_orders_take_stock
+    except KeyError:
+        return True
 
 
 def _order_location_id(store: ExternalStore) -> int | None:
@@ -193,7 +206,7 @@ def store_available(*, store: ExternalStore, article_ids) -> dict[int, int]:
         .values("article_id")
         .annotate(total=Sum("on_hand"))
     }
-    reserved = reservations_for(location_ids=location_ids, article_ids=article_ids)
+    reserved = reservations_for(location_ids=location_ids, article_ids=article_ids, for_store=store)
     result = {}
     for article_id in article_ids:
         figure = on_hand.get(article_id, Decimal(0)) - store.safety_buffer - reserved.get(article_id, Decimal(0))

@@ -14,7 +14,7 @@ from carts.services.qoh import qoh_get, qoh_reconcile, qoh_send
 from posinv.exceptions import InvalidInput
 from posinv.models import StockLevel, StockMove
 from tests.carts.conftest import articles, link_all, make_shopify_store, make_woo_store, receive
-from tests.factories import make_barcode, valid_ean13
+from tests.factories import make_barcode, make_location, valid_ean13
 
 
 def test_matching_links_by_sku_then_barcode_and_reports_the_rest(sync_on, woo, shop_location):
@@ -79,8 +79,8 @@ def test_get_qoh_posts_counts_so_available_equals_the_store_and_reaches_other_ca
     move = StockMove.objects.get(kind="count")
     assert (move.origin, move.origin_code, move.counted) == ("store", "woo", Decimal(14))
     assert qoh_reconcile(store=wc) == []
-    # the other cart hears of it; the source cart does not
-    assert list(StackEntry.objects.values_list("store__code", "quantity")) == [("shopify", 14)]
+    # the other cart hears of it; the source cart (no compare-and-set) gets its own figure back, which changes nothing
+    assert sorted(StackEntry.objects.values_list("store__code", "quantity")) == [("shopify", 14), ("woo", 12)]
 
 
 def test_get_qoh_holds_a_pull_that_zeroes_most_products_until_confirmed(sync_on, woo, shop_location):
@@ -151,3 +151,94 @@ def test_relinking_after_a_product_left_the_store_unlinks_it_and_discards_its_en
     assert report["missing_there"] == ["B-2"]
     assert list(ProductLink.objects.values_list("article__sku", flat=True)) == ["A-1"]
     assert list(StackEntry.objects.values_list("state", "last_response")) == [("discarded", "product no longer linked")]
+
+
+@pytest.fixture
+def two_location_store(sync_on, woo, shop_location):
+    """WooCommerce sells the web warehouse (its order location) and a shop:
+    A-1 has 2 at WEB and 6 at SHOP (8 to sell), B-2 has 1 and 1."""
+    shop = make_location(code="SHOP", name="High street", kind="store")
+    articles("A-1", "B-2")
+    woo.add_product(sku="A-1", stock=3)
+    woo.add_product(sku="B-2", stock=7)
+    wc = make_woo_store(woo, location=shop_location, order_location=shop_location)
+    wc.locations.add(shop)
+    link_all(wc)
+    receive("A-1", shop_location, 2)
+    receive("A-1", shop, 6)
+    receive("B-2", shop_location, 1, key="rcv:B-2:web")
+    receive("B-2", shop, 1, key="rcv:B-2:shop")
+    return wc, shop
+
+
+def _levels() -> dict:
+    return {(sku, code): on_hand for sku, code, on_hand in
+            StockLevel.objects.values_list("article__sku", "location__code", "on_hand")}
+
+
+def test_get_qoh_with_several_locations_refuses_a_drop_the_order_location_cannot_take(two_location_store):
+    wc, _ = two_location_store
+    out, err = StringIO(), StringIO()
+    with pytest.raises(SystemExit) as exit_info:
+        call_command("carts_get_qoh", "woo", stdout=out, stderr=err)
+    assert exit_info.value.code == 1
+    assert out.getvalue().strip() == "woo: read 2, counted 1, unchanged 0, refused 1"
+    assert err.getvalue().strip() == (
+        "refused A-1: the store shows 3; reaching it takes 5 off, but the order location WEB holds 2 (other "
+        "locations: SHOP 6); count those locations, or run again with --take-from-other-locations")
+    # nothing clamped: A-1 is as it was, B-2 (an increase) went to the order location
+    assert _levels() == {("A-1", "WEB"): 2, ("A-1", "SHOP"): 6, ("B-2", "WEB"): 6, ("B-2", "SHOP"): 1}
+    assert [row["sku"] for row in qoh_reconcile(store=wc)] == ["A-1"]
+
+
+def test_get_qoh_can_take_the_rest_of_a_drop_from_the_other_locations(two_location_store):
+    wc, _ = two_location_store
+    out = StringIO()
+    call_command("carts_get_qoh", "woo", "--take-from-other-locations", stdout=out, stderr=StringIO())
+    assert out.getvalue().splitlines() == ["woo: read 2, counted 2, unchanged 0",
+                                           "  taken partly from other locations: A-1"]
+    # the order location gives all it has, the shop the rest
+    assert _levels() == {("A-1", "WEB"): 0, ("A-1", "SHOP"): 3, ("B-2", "WEB"): 6, ("B-2", "SHOP"): 1}
+    assert qoh_reconcile(store=wc) == []
+    assert set(StockMove.objects.filter(kind="count").values_list("origin", "origin_code")) == {("store", "woo")}
+
+
+def test_send_qoh_to_a_failing_store_says_what_failed_and_what_still_waits(sync_on, woo, shop_location):
+    skus = ["F-1", "F-2"]
+    articles(*skus)
+    for sku in skus:
+        woo.add_product(sku=sku, stock=9)
+    wc = make_woo_store(woo, location=shop_location)
+    link_all(wc)
+    woo.faults.error_rate = 1.0  # every call a 5xx
+    # quick backoff (the fixture): three attempts, then failed
+    out, err = StringIO(), StringIO()
+    with pytest.raises(SystemExit) as exit_info:
+        call_command("carts_send_qoh", "woo", "--wait", "60", stdout=out, stderr=err)
+    assert exit_info.value.code == 1
+    assert out.getvalue().strip().startswith("woo: queued 2, sent 0, failed 2, still in flight 0,")
+    assert "2 products failed: see the web stack's failed entries" in err.getvalue()
+    # a long backoff: the command does not sit through it, it reports the products in flight
+    sync_on.backoff_base_seconds = 60
+    sync_on.backoff_cap_seconds = 60
+    sync_on.save()
+    out, err = StringIO(), StringIO()
+    with pytest.raises(SystemExit):
+        call_command("carts_send_qoh", "woo", "--wait", "60", stdout=out, stderr=err)
+    assert out.getvalue().strip().startswith("woo: queued 2, sent 0, failed 0, still in flight 2,")
+    assert "2 products are still in flight (waiting for a retry after an error" in err.getvalue()
+    assert "the next retry is due at " in err.getvalue()
+
+
+def test_the_get_qoh_admin_action_warns_of_every_refused_product(two_location_store, client, staff_user):
+    from tests.carts.test_admin import _admin
+
+    wc, _ = two_location_store
+    client = _admin(client, staff_user)
+    answer = client.post("/admin/carts/externalstore/", {"action": "get_qoh", "_selected_action": [wc.pk]},
+                         follow=True)
+    body = answer.content.decode()
+    assert "Get QOH read 2, counted 1, unchanged 0, refused 1" in body
+    assert ("Get QOH refused A-1: the store shows 3; reaching it takes 5 off, but the order location WEB holds 2 "
+            "(other locations: SHOP 6)") in body
+    assert 'class="warning"' in body

@@ -131,14 +131,17 @@ def test_a_pending_order_reserves_stock_for_the_other_carts_until_it_is_paid(syn
     link_all(shop)
     receive("A-1", shop_location, 10)
     StackEntry.objects.all().delete()
-    order = woo.place_order(lines=[("A-1", 4)], status="on-hold")
+    order = woo.place_order(lines=[("A-1", 4)], status="pending")
     orders_import(store=wc)
-    # then no move, but Shopify is told 6 (10 on hand - 4 reserved)
+    # then no move, but Shopify is told 6 (10 on hand - 4 reserved); Woo, which
+    # has not taken the stock of its pending order, keeps selling 10
     assert ImportedOrderLine.objects.get().state == "reserved"
     assert StockMove.objects.filter(kind="order").count() == 0
     assert list(StackEntry.objects.values_list("store__code", "quantity")) == [("shopify", 6)]
+    assert store_available(store=wc, article_ids=[ImportedOrderLine.objects.get().article_id]) == {
+        ImportedOrderLine.objects.get().article_id: 10}
     # when it is paid, the sale is posted and the reservation released: still 6
-    time.sleep(1.1)  # Woo's modified stamps have whole seconds
+    woo.advance(1)
     woo.set_order_status(order, "processing")
     orders_import(store=wc)
     assert ImportedOrderLine.objects.get().state == "posted"

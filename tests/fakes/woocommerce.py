@@ -1,9 +1,17 @@
-"""A fake WooCommerce REST API v3 (platforms.md): Basic auth with consumer
-key and secret, products and variations with page/per_page pagination
-(X-WP-Total, X-WP-TotalPages, Link rel=next), the batch endpoints (at most
-100 items, 413 above; a bad item fails inside a 200), orders filtered by
-modified_after, and the shared faults of tests/fakes/cartbase.py (a host's
-429 with Retry-After, occasional 5xx)."""
+"""A fake WooCommerce REST API v3, as strict as the real one (platforms.md):
+Basic auth with consumer key and secret; products and variations with
+page/per_page pagination (per_page at most 100, X-WP-Total, X-WP-TotalPages,
+Link rel=next/prev, a page past the end is a 400); the batch endpoints (at
+most 100 items in create+update+delete, 413
+`woocommerce_rest_request_entity_too_large` above; a bad item fails inside a
+200); orders with WooCommerce's stock effects per status (reduced on
+processing/on-hold/completed, restored on cancel, on a refund only when
+restocked, with the `_reduced_stock` / `_restock_refunded_items` line meta);
+`modified_after` strictly after at one-second precision, in the site's local
+time unless `dates_are_gmt=true`; errors shaped `{code, message, data:
+{status}}`; and the shared faults of tests/fakes/cartbase.py (a host's 429
+with Retry-After, occasional 5xx). The shop's clock can be moved on
+(`advance`) so tests need not sleep across second boundaries."""
 from __future__ import annotations
 
 import base64
@@ -12,6 +20,7 @@ import math
 import re
 import time
 from datetime import UTC, datetime, timedelta
+from urllib.parse import urlencode
 
 from tests.fakes.cartbase import FakeServer, Reply, Request
 
@@ -24,8 +33,13 @@ def _error(status: int, code: str, message: str) -> Reply:
 
 
 class FakeWooCommerce(FakeServer):
-    def __init__(self, *, key: str = "ck_test", secret: str = "cs_test"):
+    def __init__(self, *, key: str = "ck_test", secret: str = "cs_test", site_utc_offset_hours: float = -5):
         super().__init__()
+        # The site's own time zone: without dates_are_gmt=true, modified_after
+        # is read as the site's local time (platforms.md), so a client sending
+        # GMT without the flag misses orders.
+        self.site_utc_offset = timedelta(hours=site_utc_offset_hours)
+        self.clock_offset = 0.0
         self.key, self.secret = key, secret
         self.products: dict[int, dict] = {}
         self.variations: dict[int, dict[int, dict]] = {}
@@ -65,27 +79,98 @@ class FakeWooCommerce(FakeServer):
         with self.lock:
             return next(item["stock_quantity"] for item in self._all_items() if item.get("sku") == sku)
 
+    # -- orders and their stock effects -------------------------------------------
+    # WooCommerce (wc-stock-functions.php) reduces managed stock when an order
+    # turns processing, on-hold or completed (once: `_order_stock_reduced`),
+    # recording `_reduced_stock` on each line, and restores exactly that on
+    # cancel (or when the order goes back to pending); a refund gives stock
+    # back only when the merchant ticks "restock" (`_restock_refunded_items`).
+    # Marking an order "refunded" by status alone restocks nothing.
+    TAKES_STOCK = ("processing", "on-hold", "completed")
+    GIVES_BACK = ("cancelled", "pending")
+
+    def now(self) -> datetime:
+        """The shop's clock (GMT, whole seconds); `advance` moves it on without sleeping."""
+        return (datetime.now(UTC) + timedelta(seconds=self.clock_offset)).replace(microsecond=0, tzinfo=None)
+
+    def advance(self, seconds: float) -> None:
+        with self.lock:
+            self.clock_offset += seconds
+
+    def _touch(self, order: dict) -> None:
+        stamp = self.now()
+        order["date_modified_gmt"] = stamp.isoformat()
+        order["date_modified"] = (stamp + self.site_utc_offset).isoformat()
+
+    def _item(self, sku: str) -> dict:
+        return next(i for i in self._all_items() if i.get("sku") == sku)
+
+    def _set_meta(self, line: dict, key: str, value) -> None:
+        line["meta_data"] = [m for m in line["meta_data"] if m["key"] != key]
+        if value is not None:
+            line["meta_data"].append({"id": next(self._ids), "key": key, "value": str(value)})
+
+    def _meta(self, line: dict, key: str) -> int:
+        return int(next((m["value"] for m in line["meta_data"] if m["key"] == key), 0))
+
+    def _apply_status_stock(self, order: dict) -> None:
+        if order["status"] in self.TAKES_STOCK and not order["_stock_reduced"]:
+            for line in order["line_items"]:
+                item = self._item(line["sku"])
+                if item.get("manage_stock"):
+                    item["stock_quantity"] -= line["quantity"]
+                    self._set_meta(line, "_reduced_stock", line["quantity"])
+            order["_stock_reduced"] = True
+        elif order["status"] in self.GIVES_BACK and order["_stock_reduced"]:
+            for line in order["line_items"]:
+                reduced = self._meta(line, "_reduced_stock")
+                if reduced:
+                    self._item(line["sku"])["stock_quantity"] += reduced
+                    self._set_meta(line, "_reduced_stock", None)
+            order["_stock_reduced"] = False
+
     def place_order(self, *, lines: list[tuple[str, int]], status: str = "processing") -> dict:
         with self.lock:
-            now = datetime.now(UTC).replace(microsecond=0)
             oid = next(self._ids)
-            items = []
-            for sku, quantity in lines:
-                item = next(i for i in self._all_items() if i.get("sku") == sku)
-                if status in ("processing", "completed", "on-hold"):
-                    item["stock_quantity"] -= quantity
-                items.append({"id": next(self._ids), "sku": sku, "quantity": quantity, "name": sku})
-            order = {"id": oid, "number": str(oid), "status": status, "date_created_gmt": now.isoformat()[:19],
-                     "date_modified_gmt": now.isoformat()[:19], "line_items": items}
+            items = [{"id": next(self._ids), "sku": sku, "quantity": quantity, "name": sku, "meta_data": []}
+                     for sku, quantity in lines]
+            for sku, _ in lines:
+                self._item(sku)  # an unknown SKU is a mistake of the test
+            created = self.now()
+            order = {"id": oid, "number": str(oid), "status": status, "date_created_gmt": created.isoformat(),
+                     "date_created": (created + self.site_utc_offset).isoformat(), "line_items": items,
+                     "refunds": [], "_stock_reduced": False, "_refunded": {}}
+            self._touch(order)
+            self._apply_status_stock(order)
             self.orders.append(order)
             return order
 
     def set_order_status(self, order: dict, status: str) -> None:
         with self.lock:
             order["status"] = status
-            modified = datetime.fromisoformat(order["date_modified_gmt"]) + timedelta(seconds=1)
-            now = datetime.now(UTC).replace(microsecond=0, tzinfo=None)
-            order["date_modified_gmt"] = max(modified, now).isoformat()[:19]
+            self._touch(order)
+            self._apply_status_stock(order)
+
+    def refund(self, order: dict, *, lines: dict[str, int] | None = None, restock: bool) -> None:
+        """Refund `lines` (SKU -> quantity; all when None), restocking them if
+        `restock`; a refund of everything makes the order "refunded"."""
+        with self.lock:
+            refunded_lines = []
+            for line in order["line_items"]:
+                quantity = line["quantity"] if lines is None else lines.get(line["sku"], 0)
+                if not quantity:
+                    continue
+                refunded_lines.append({"id": line["id"], "quantity": -quantity})
+                order["_refunded"][line["id"]] = order["_refunded"].get(line["id"], 0) + quantity
+                if restock and order["_stock_reduced"]:
+                    self._item(line["sku"])["stock_quantity"] += quantity
+                    self._set_meta(line, "_reduced_stock", max(self._meta(line, "_reduced_stock") - quantity, 0))
+                    self._set_meta(line, "_restock_refunded_items",
+                                   self._meta(line, "_restock_refunded_items") + quantity)
+            order["refunds"].append({"id": next(self._ids), "reason": "", "total": "-1.00"})
+            if all(order["_refunded"].get(line["id"], 0) >= line["quantity"] for line in order["line_items"]):
+                order["status"] = "refunded"
+            self._touch(order)
 
     # -- HTTP --------------------------------------------------------------------
     def skus_named(self, request: Request) -> tuple[str, ...]:
@@ -145,18 +230,32 @@ class FakeWooCommerce(FakeServer):
             per_page = int(request.query.get("per_page", 10))
             page = int(request.query.get("page", 1))
         except ValueError:
-            return _error(400, "rest_invalid_param", "Invalid parameter(s): per_page")
+            return _error(400, "rest_invalid_param", "Invalid parameter(s): per_page, page")
         if not 1 <= per_page <= 100:
             return _error(400, "rest_invalid_param", "Invalid parameter(s): per_page")
+        if page < 1:
+            return _error(400, "rest_invalid_param", "Invalid parameter(s): page")
         if request.query.get("include"):
             wanted = {int(x) for x in request.query["include"].split(",") if x}
             rows = [r for r in rows if r["id"] in wanted]
         total = len(rows)
-        pages = max(1, math.ceil(total / per_page))
+        pages = math.ceil(total / per_page)
+        if total and page > pages:
+            return _error(400, "woocommerce_rest_invalid_page_number",
+                          "The page number requested is larger than the number of pages available.")
         headers = {"X-WP-Total": total, "X-WP-TotalPages": pages}
+        links = []
+        if page > 1:
+            links.append(f'<{self._link(request, page - 1)}>; rel="prev"')
         if page < pages:
-            headers["Link"] = f'<{self.url}{request.path}?page={page + 1}&per_page={per_page}>; rel="next"'
-        return Reply(200, rows[(page - 1) * per_page:page * per_page], headers)
+            links.append(f'<{self._link(request, page + 1)}>; rel="next"')
+        if links:
+            headers["Link"] = ", ".join(links)
+        chosen = rows[(page - 1) * per_page:page * per_page]
+        return Reply(200, [{k: v for k, v in row.items() if not k.startswith("_")} for row in chosen], headers)
+
+    def _link(self, request: Request, page: int) -> str:
+        return f"{self.url}{request.path}?{urlencode({**request.query, 'page': page})}"
 
     def _batch(self, request: Request, items: dict[int, dict]) -> Reply:
         body = request.json() or {}
@@ -188,10 +287,25 @@ class FakeWooCommerce(FakeServer):
         return Reply(200, {"update": answered}, delay=self.take_slow_write())
 
     def _orders(self, request: Request) -> Reply:
+        orderby = request.query.get("orderby", "date")
+        if orderby not in ("date", "id", "include", "title", "slug", "modified"):
+            return _error(400, "rest_invalid_param", "Invalid parameter(s): orderby")
+        order = request.query.get("order", "desc")
+        if order not in ("asc", "desc"):
+            return _error(400, "rest_invalid_param", "Invalid parameter(s): order")
+        gmt = request.query.get("dates_are_gmt") in ("true", "1")
         rows = list(self.orders)
-        if request.query.get("modified_after"):
-            after = datetime.fromisoformat(request.query["modified_after"].replace("Z", ""))
-            rows = [o for o in rows if datetime.fromisoformat(o["date_modified_gmt"]) > after]
-        key = "date_modified_gmt" if request.query.get("orderby") == "modified" else "date_created_gmt"
-        rows.sort(key=lambda o: (o[key], o["id"]), reverse=request.query.get("order") == "desc")
+        for name, test in (("modified_after", lambda stamp, at: stamp > at),
+                           ("modified_before", lambda stamp, at: stamp < at)):
+            if request.query.get(name):
+                try:
+                    # MySQL DATETIME: whole seconds; a fraction sent is dropped.
+                    at = datetime.fromisoformat(request.query[name].replace("Z", "+00:00"))
+                except ValueError:
+                    return _error(400, "rest_invalid_param", f"Invalid parameter(s): {name}")
+                at = at.replace(tzinfo=None, microsecond=0)
+                field = "date_modified_gmt" if gmt else "date_modified"
+                rows = [o for o in rows if test(datetime.fromisoformat(o[field]), at)]
+        key = {"modified": "date_modified_gmt", "date": "date_created_gmt"}.get(orderby)
+        rows.sort(key=lambda o: (o[key], o["id"]) if key else o["id"], reverse=order == "desc")
         return self._page(request, rows)
