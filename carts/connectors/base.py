@@ -16,6 +16,7 @@ import requests
 
 from carts.ratelimit import Budget, budget_for
 from ops.outbound import outbound_session
+from posinv.http import retry_after_seconds
 
 
 @dataclass(frozen=True)
@@ -251,10 +252,10 @@ class Connector:
 
 
 def _retry_after(response: requests.Response) -> float:
-    try:
-        return max(float(response.headers.get("Retry-After", "1")), 0.05)
-    except ValueError:
-        return 1.0
+    # Without a readable Retry-After, a second; never less than 50 ms, so a
+    # "0" does not turn into a hot loop against a peer that is refusing us.
+    seconds = retry_after_seconds(response.headers.get("Retry-After"))
+    return 1.0 if seconds is None else max(seconds, 0.05)
 
 
 def _describe(response: requests.Response) -> str:
