@@ -10,13 +10,27 @@ from django.template.response import TemplateResponse
 from django.utils.html import format_html_join
 
 from carts.connectors.base import ConnectorError, platforms
-from carts.models import CartSettings, ExternalStore, ImportedOrder, ImportedOrderLine, ProductLink, StackEntry
+from carts.models import (
+    CartSettings,
+    ExternalStore,
+    ImportedOrder,
+    ImportedOrderLine,
+    ProductLink,
+    StackEntry,
+    StoreDownload,
+)
 from carts.services.links import links_match
 from carts.services.orders import order_lines_retry, orders_import
 from carts.services.qoh import qoh_get, qoh_reconcile
 from carts.services.stack import stack_discard, stack_retry
 from carts.services.stores import store_secrets_set, store_validate
-from carts.services.warehouses import store_directions_validate, store_price_run, store_stock_run
+from carts.services.warehouses import (
+    store_directions_validate,
+    store_download_confirm,
+    store_download_discard,
+    store_price_run,
+    store_stock_run,
+)
 from posinv.exceptions import DomainError
 from posinv.models import JobRun
 from posinv.queueing import enqueue
@@ -113,7 +127,7 @@ class ExternalStoreAdmin(admin.ModelAdmin):
     search_fields = ["code", "name", "url"]
     filter_horizontal = ["locations"]
     readonly_fields = ["secrets_state", "link_report_summary", "last_order_import_at", "last_stock_run_at",
-                       "last_price_run_at", "last_runs"]
+                       "last_price_run_at", "last_runs", "stock_downloads", "price_downloads"]
     actions = ["send_qoh", "get_qoh", "match_products", "import_orders_now", "reconcile", "stock_run_now",
                "price_run_now"]
 
@@ -144,9 +158,10 @@ class ExternalStoreAdmin(admin.ModelAdmin):
             ("Secrets (write-only)", {"fields": ["secrets_state", *secrets]}),
             ("Cart: locations, inventory sync, orders", {"fields": cart}),
             ("Stock tab", {"fields": ["stock_direction", "stock_target", "stock_interval_seconds", "zero_hold_share",
-                                      "last_stock_run_at"]}),
+                                      "last_stock_run_at", "stock_downloads"]}),
             ("Prices tab", {"fields": ["price_direction", "price_group", "price_interval_seconds",
-                                       "last_price_run_at"]}),
+                                       "price_hold_share", "price_cut_share", "last_price_run_at",
+                                       "price_downloads"]}),
             ("Products", {"fields": ["link_report_summary"]}),
             ("Last runs", {"fields": ["last_runs"]}),
         ]
@@ -189,6 +204,30 @@ class ExternalStoreAdmin(admin.ModelAdmin):
         if not rows:
             return "never run"
         return format_html_join("", "<div>{} at {}: <b>{}</b> {}</div>", rows)
+
+    def _downloads(self, obj, kind: str):
+        """An unfinished or held download of this kind, in words a person can act on."""
+        if obj is None or obj.pk is None:
+            return "-"
+        download = obj.downloads.filter(kind=kind, state__in=[StoreDownload.State.FETCHING,
+                                                              StoreDownload.State.HELD]).first()
+        if download is None:
+            return "none open"
+        if download.state == StoreDownload.State.HELD:
+            return format_html_join("", "<div><b>held</b> since {}: {} (Store downloads: apply or discard)</div>",
+                                    [(download.updated_at.strftime("%Y-%m-%d %H:%M"), download.hold_reason)])
+        resume = download.resume_at.strftime("%H:%M:%S") if download.resume_at else "the next tick"
+        return format_html_join("", "<div>reading: {} pages so far; goes on from page {} at {} "
+                                    "(the platform's rate limit)</div>",
+                                [(download.pages_read, download.next_page, resume)])
+
+    @admin.display(description="open stock download")
+    def stock_downloads(self, obj):
+        return self._downloads(obj, StoreDownload.Kind.STOCK)
+
+    @admin.display(description="open price download")
+    def price_downloads(self, obj):
+        return self._downloads(obj, StoreDownload.Kind.PRICES)
 
     @admin.display(description="last product match")
     def link_report_summary(self, obj):
@@ -268,6 +307,48 @@ class ExternalStoreAdmin(admin.ModelAdmin):
         context = {**self.admin_site.each_context(request), "title": "Reconcile report", "reports": reports,
                    "opts": self.model._meta}
         return TemplateResponse(request, "admin/carts/reconcile.html", context)
+
+
+@admin.register(StoreDownload)
+class StoreDownloadAdmin(admin.ModelAdmin):
+    """Downloads from superior stores and wholesalers: the ones held as a
+    likely broken feed show why, and a person allowed to (permission
+    `carts.confirm_storedownload`) applies or discards them."""
+
+    list_display = ["id", "store", "kind", "state", "hold_reason", "pages_read", "products_read", "next_page",
+                    "resume_at", "started_at", "decided_by", "decided_at"]
+    list_filter = ["state", "kind", "store"]
+    list_select_related = ["store"]
+    search_fields = ["store__code", "hold_reason"]
+    readonly_fields = [f.name for f in StoreDownload._meta.fields]
+    actions = ["apply_held", "discard_held"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_confirm_permission(self, request):
+        return request.user.has_perm("carts.confirm_storedownload")
+
+    def _each(self, request, queryset, what: str, call):
+        for download in queryset:
+            try:
+                call(download_id=download.pk, user=request.user.get_username())
+            except (DomainError, ConnectorError) as exc:
+                self.message_user(request, f"{download}: {what} failed: {exc}", messages.ERROR)
+            else:
+                self.message_user(request, f"{download.store.code}: {download.kind} download {what}.",
+                                  messages.SUCCESS)
+
+    @admin.action(description="Apply the held download as read", permissions=["confirm"])
+    def apply_held(self, request, queryset):
+        self._each(request, queryset, "applied", store_download_confirm)
+
+    @admin.action(description="Discard the held download", permissions=["confirm"])
+    def discard_held(self, request, queryset):
+        self._each(request, queryset, "discarded", store_download_discard)
 
 
 @admin.register(StackEntry)

@@ -232,7 +232,7 @@ def test_the_admin_refuses_sending_to_a_wholesaler_with_a_clear_message(db, whol
             "url": f"{wholesaler.url}/feed.csv", "params": "{}", "safety_buffer": "0",
             "order_interval_seconds": "60", "order_cursor": "{}", "active": "on", "stock_direction": "send",
             "stock_interval_seconds": "900", "zero_hold_share": "0.5", "price_direction": "none",
-            "price_interval_seconds": "3600"}
+            "price_interval_seconds": "3600", "price_hold_share": "0.5", "price_cut_share": "0.5"}
     page = client.post("/admin/carts/externalstore/add/", form)
     assert page.status_code == 200
     assert "a wholesaler can only be downloaded from" in page.content.decode()
