@@ -282,6 +282,9 @@ class ExternalStoreAdmin(admin.ModelAdmin):
     def stock_run_now(self, request, queryset):
         def call(store):
             run = store_stock_run(store=store)
+            if run.paused_until is not None:
+                return (f"paused by the platform's rate limit after {run.pages_read} pages; goes on from page "
+                        f"{run.next_page} at {run.paused_until:%H:%M:%S}")
             if run.sent is not None:
                 return f"stock sent to {run.sent.sent} products; {run.sent.waiting} waiting, {run.sent.failed} failed"
             bad = "; ".join(f"row {b.row}: {b.reason}" for b in run.bad_rows[:10])
@@ -293,6 +296,9 @@ class ExternalStoreAdmin(admin.ModelAdmin):
     def price_run_now(self, request, queryset):
         def call(store):
             run = store_price_run(store=store)
+            if run.paused_until is not None:
+                return (f"paused by the platform's rate limit after {run.pages_read} pages; goes on from page "
+                        f"{run.next_page} at {run.paused_until:%H:%M:%S}")
             return f"prices read {run.read}, changed {run.changed}, unchanged {run.unchanged}, sent {run.sent}"
         _Action.each(self, request, queryset, "price run", call)
 

@@ -47,29 +47,60 @@ def qoh_send_job(*, store_id: int) -> dict | None:
         return counts
 
 
+def _lease_renewer(name: str, subject: str):
+    """Renew the job's lease after each page, so a long download keeps it and
+    a killed worker's lease runs out within POSINV_STORE_LEASE_SECONDS."""
+    from django.conf import settings
+
+    from posinv.services.leases import lease_acquire, lease_holder_name
+
+    def renew() -> None:
+        lease_acquire(key=f"job:{name}:{subject}", holder=lease_holder_name(),
+                      seconds=settings.POSINV_STORE_LEASE_SECONDS)
+    return renew
+
+
+def _paused(counts: dict, run) -> None:
+    counts.update(paused_until=run.paused_until.isoformat(), pages_read=run.pages_read, next_page=run.next_page,
+                  note="the platform's rate limit: the run goes on from this page then")
+
+
 def store_stock_job(*, store_id: int) -> dict | None:
-    """One stock run of a superior or inferior store (by its interval); one at a time per store."""
+    """One stock run of a superior or inferior store (by its interval, or to
+    go on with a paused download); one at a time per store. A wait for the
+    platform's rate limit ends the job (the schedule runs the continuation)
+    rather than holding a worker other stores need."""
+    from django.conf import settings
+
     from carts.services.warehouses import store_stock_run
 
     store = ExternalStore.objects.get(pk=store_id)
-    with job_run("store_stock", store.code, lease_seconds=1800) as counts:
+    with job_run("store_stock", store.code, lease_seconds=settings.POSINV_STORE_LEASE_SECONDS) as counts:
         if counts is None:
             return None
-        run = store_stock_run(store=store)
+        run = store_stock_run(store=store, on_page=_lease_renewer("store_stock", store.code))
+        if run.paused_until is not None:
+            _paused(counts, run)
+            return counts
         counts.update(read=run.read, counted=run.counted, unchanged=run.unchanged, unlinked=run.unlinked,
-                      bad_rows=[f"row {b.row}: {b.reason}" for b in run.bad_rows[:50]])
+                      pages_read=run.pages_read, bad_rows=[f"row {b.row}: {b.reason}" for b in run.bad_rows[:50]])
         return counts
 
 
 def store_prices_job(*, store_id: int) -> dict | None:
-    """One price run of a store (by its interval)."""
+    """One price run of a store (by its interval, or to go on with a paused download)."""
+    from django.conf import settings
+
     from carts.services.warehouses import store_price_run
 
     store = ExternalStore.objects.get(pk=store_id)
-    with job_run("store_prices", store.code, lease_seconds=1800) as counts:
+    with job_run("store_prices", store.code, lease_seconds=settings.POSINV_STORE_LEASE_SECONDS) as counts:
         if counts is None:
             return None
-        run = store_price_run(store=store)
+        run = store_price_run(store=store, on_page=_lease_renewer("store_prices", store.code))
+        if run.paused_until is not None:
+            _paused(counts, run)
+            return counts
         counts.update(read=run.read, changed=run.changed, unchanged=run.unchanged, sent=run.sent,
                       errors=run.errors[:50], bad_rows=[f"row {b.row}: {b.reason}" for b in run.bad_rows[:50]])
         return counts

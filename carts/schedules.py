@@ -6,6 +6,7 @@ from django.utils import timezone
 
 from carts.models import ExternalStore
 from carts.services.stack import stack_due_stores
+from carts.services.warehouses import store_downloads_unfinished
 from posinv.scheduling import Due, is_due
 
 
@@ -21,13 +22,24 @@ def carts_due(*, now=None):
             yield Due(key=f"cart-orders:{store.code}", func="carts.jobs.orders_import_job",
                       kwargs={"store_id": store.pk}, ttl=600)
     none = ExternalStore.Direction.NONE
+    # A download the platform's rate limit paused (or a killed worker left)
+    # goes on from its page once the limit allows, whatever the interval.
+    unfinished = store_downloads_unfinished()
+
+    def due(store, kind: str, last_run) -> bool:
+        if (store.pk, kind) in unfinished:
+            resume_at = unfinished[(store.pk, kind)]
+            return resume_at is None or resume_at <= now
+        interval = store.stock_interval_seconds if kind == "stock" else store.price_interval_seconds
+        return is_due(last_run, interval, now)
+
     sources = set(ExternalStore.objects.filter(direct_source__isnull=False).values_list("direct_source_id", flat=True))
     for store in ExternalStore.objects.filter(active=True).exclude(
             Q(stock_direction=none, price_direction=none) & ~Q(pk__in=sources)):
         feeds = store.stock_direction != none or store.pk in sources
-        if feeds and is_due(store.last_stock_run_at, store.stock_interval_seconds, now):
+        if feeds and due(store, "stock", store.last_stock_run_at):
             yield Due(key=f"store-stock:{store.code}", func="carts.jobs.store_stock_job",
                       kwargs={"store_id": store.pk}, queue="low", ttl=1800)
-        if store.price_direction != none and is_due(store.last_price_run_at, store.price_interval_seconds, now):
+        if store.price_direction != none and due(store, "prices", store.last_price_run_at):
             yield Due(key=f"store-prices:{store.code}", func="carts.jobs.store_prices_job",
                       kwargs={"store_id": store.pk}, queue="low", ttl=1800)

@@ -71,13 +71,20 @@ def stack_wake_after_commit(store_id: int) -> None:
 
 
 def _synchronized_stores():
-    return ExternalStore.objects.filter(stores_receiving_stock(), active=True).prefetch_related("locations")
+    """Stores told about each change: an inferior store (stock "send to the
+    store") always, since choosing that direction is the decision; a cart
+    with "synchronize inventory" while the master switch (Cart settings →
+    synchronize QOH, Stone Edge's SynchQOH) is on."""
+    receiving = Q(stock_direction=ExternalStore.Direction.SEND)
+    if cart_settings_get().synch_qoh:
+        receiving = stores_receiving_stock()
+    return ExternalStore.objects.filter(receiving, active=True).prefetch_related("locations")
 
 
 def stack_changes_consume(*, changes: list[StockChange]) -> int:
     """Change-outbox consumer: queue each change for every other synchronized
     cart selling its location. Returns the number of entries written."""
-    if not changes or not cart_settings_get().synch_qoh:
+    if not changes:
         return 0
     # Direct channels publish an external warehouse's figures, not the ledger's.
     stores = [s for s in _synchronized_stores() if not s.direct_source_id]
@@ -132,8 +139,6 @@ def stack_entries_add(*, store: ExternalStore, article_ids, origins: dict | None
 def stack_stores_add(*, article_ids, location_id: int, exclude_store_id: int | None, origin: tuple[str, str]) -> int:
     """Queue these articles for every synchronized store selling `location_id`
     (used when reservations change, which the ledger does not see)."""
-    if not cart_settings_get().synch_qoh:
-        return 0
     written = 0
     for store in _synchronized_stores():
         if store.pk == exclude_store_id or location_id not in {loc.pk for loc in store.locations.all()}:
