@@ -12,7 +12,8 @@ class Command(StoreCommand):
         super().add_arguments(parser)
         parser.add_argument("--stock", action="store_true")
         parser.add_argument("--prices", action="store_true")
-        parser.add_argument("--confirm", action="store_true", help="accept a download that zeroes most products (or zeroes/cuts most prices)")
+        parser.add_argument("--confirm", action="store_true",
+                            help="accept a download that zeroes most products or cuts most prices")
 
     def handle(self, *args, store: str, stock: bool, prices: bool, confirm: bool, **options):
         target = self.store(store)
