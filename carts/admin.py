@@ -142,7 +142,8 @@ class ExternalStoreAdmin(admin.ModelAdmin):
     def get_form(self, request, obj=None, change=False, **kwargs):
         # The secret boxes are added by the form itself (per platform), so the
         # form is built from its Meta rather than from the fieldsets' names.
-        kwargs["fields"] = None
+        # A user who may only view gets an empty form: every field is shown read-only.
+        kwargs["fields"] = None if self.has_change_permission(request, obj) else []
         return super().get_form(request, obj, change=change, **kwargs)
 
     def get_fieldsets(self, request, obj=None):

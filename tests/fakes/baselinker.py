@@ -46,6 +46,7 @@ class FakeBaseLinker(FakeServer):
         self.zone = ZoneInfo(zone)
         self.http_status = http_status
         self.products: dict[str, dict] = {}
+        self._ordered: list[str] | None = None  # product ids in page order, rebuilt after an addition
         self.orders: list[dict] = []
         self.window: list[float] = []  # wall-clock times of the requests counted in the window
         self.blocked_until: float = 0.0  # wall clock; the message says it in `zone`, to the second
@@ -58,6 +59,7 @@ class FakeBaseLinker(FakeServer):
         with self.lock:
             self.products[pid] = {"id": pid, "sku": sku, "ean": ean, "name": sku, "stock": {self.warehouse: stock},
                                   "prices": {self.price_group: float(Decimal(price))}}
+            self._ordered = None
             return self.products[pid]
 
     def add_many(self, rows) -> None:
@@ -66,6 +68,7 @@ class FakeBaseLinker(FakeServer):
             for pid, sku, stock, price in rows:
                 self.products[pid] = {"id": pid, "sku": sku, "ean": "", "name": sku,
                                       "stock": {self.warehouse: stock}, "prices": {self.price_group: price}}
+            self._ordered = None
 
     def add_order(self, *, order_id: int, date_confirmed: int, lines: list[dict] | None = None) -> None:
         with self.lock:
@@ -124,7 +127,9 @@ class FakeBaseLinker(FakeServer):
             page = int(parameters.get("page", 1))
         except (TypeError, ValueError):
             return self._error("ERROR_PARAMETERS", "page is not a number")
-        ids = sorted(self.products, key=lambda k: (0, int(k)) if k.isdigit() else (1, k))
+        if self._ordered is None or len(self._ordered) != len(self.products):
+            self._ordered = sorted(self.products, key=lambda k: (0, int(k)) if k.isdigit() else (1, k))
+        ids = self._ordered
         chunk = ids[(page - 1) * PAGE:page * PAGE] if page >= 1 else []
         if method == "getInventoryProductsStock":
             products = {pid: {"product_id": pid, "stock": dict(self.products[pid]["stock"]), "reservations": {},
