@@ -1,6 +1,9 @@
 """What the carts app needs run periodically (the scheduler tick asks)."""
 from __future__ import annotations
 
+import math
+
+from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
@@ -25,6 +28,10 @@ def carts_due(*, now=None):
     # A download the platform's rate limit paused (or a killed worker left)
     # goes on from its page once the limit allows, whatever the interval.
     unfinished = store_downloads_unfinished()
+    # As long as the run's lease (renewed per page): a killed worker's run is
+    # offered again when its lease has run out, not half an hour later; a
+    # second offer while a live run holds the lease is recorded as skipped.
+    store_run_ttl = max(math.ceil(settings.POSINV_STORE_LEASE_SECONDS), 10)
 
     def due(store, kind: str, last_run) -> bool:
         if (store.pk, kind) in unfinished:
@@ -39,7 +46,7 @@ def carts_due(*, now=None):
         feeds = store.stock_direction != none or store.pk in sources
         if feeds and due(store, "stock", store.last_stock_run_at):
             yield Due(key=f"store-stock:{store.code}", func="carts.jobs.store_stock_job",
-                      kwargs={"store_id": store.pk}, queue="low", ttl=1800)
+                      kwargs={"store_id": store.pk}, queue="low", ttl=store_run_ttl)
         if store.price_direction != none and due(store, "prices", store.last_price_run_at):
             yield Due(key=f"store-prices:{store.code}", func="carts.jobs.store_prices_job",
-                      kwargs={"store_id": store.pk}, queue="low", ttl=1800)
+                      kwargs={"store_id": store.pk}, queue="low", ttl=store_run_ttl)

@@ -130,9 +130,11 @@ class ConnectorError(Exception):
 class Throttled(ConnectorError):
     """The store asks us to slow down: wait `retry_after` seconds. Never counts as an attempt."""
 
-    def __init__(self, message: str, *, retry_after: float, response: str = ""):
+    def __init__(self, message: str, *, retry_after: float, response: str = "", own_budget: bool = False):
         super().__init__(message, response=response)
         self.retry_after = retry_after
+        # Our shared rate budget said wait (no call was made), not the platform.
+        self.own_budget = own_budget
 
 
 class TransientError(ConnectorError):
@@ -213,7 +215,8 @@ class Connector:
             if not self.waits_for_budget or wait > settings.POSINV_RATE_INLINE_WAIT_SECONDS:
                 # A long wait is not slept here: the caller ends its job and its
                 # continuation runs when the budget allows (docs/stores.md).
-                raise Throttled(f"rate budget spent; {wait:.2f}s until the next call", retry_after=wait)
+                raise Throttled(f"rate budget spent; {wait:.2f}s until the next call", retry_after=wait,
+                                own_budget=True)
             time.sleep(wait)
             wait = self.budget.take(cost)
         self.calls += 1

@@ -337,6 +337,13 @@ def _wait_for_soon_due(store: ExternalStore, deadline: float) -> bool:
     return True
 
 
+def _throttle_delay(exc: Throttled) -> float:
+    """The platform's wait, spread a little so workers do not all return at
+    once; our own shared budget's wait is exact already (the budget decides
+    who goes first), and spreading it only loses the window's room."""
+    return exc.retry_after if exc.own_budget else exc.retry_after * random.uniform(1, 1.3)
+
+
 def _send_claim(store, connector, claim: _Claim, params: CartSettings, result: SweepResult) -> None:
     pending = {link.article_id: link for link in claim.links}
     for round_no in range(STALE_ROUNDS + 1):
@@ -347,7 +354,7 @@ def _send_claim(store, connector, claim: _Claim, params: CartSettings, result: S
             _read_back(store, connector, claim, links, result)
         except Throttled as exc:
             result.throttled += len(links)
-            _settle_retry(claim, links, response=exc.response, delay=exc.retry_after * random.uniform(1, 1.3),
+            _settle_retry(claim, links, response=exc.response, delay=_throttle_delay(exc),
                           count_attempt=False, params=params)
             return
         except (ConnectorError, Unsupported) as exc:
@@ -384,7 +391,7 @@ def _send_claim(store, connector, claim: _Claim, params: CartSettings, result: S
             outcomes = connector.push_quantities(updates)
         except Throttled as exc:
             result.throttled += len(links)
-            _settle_retry(claim, links, response=exc.response, delay=exc.retry_after * random.uniform(1, 1.3),
+            _settle_retry(claim, links, response=exc.response, delay=_throttle_delay(exc),
                           count_attempt=False, params=params)
             return
         except UnknownOutcome as exc:

@@ -1,0 +1,77 @@
+"""Issue 17 end to end: a 150,000-product BaseLinker inventory (151 pages of
+1,000 at 100 requests per rolling window) is downloaded by real workers and a
+real scheduler over real HTTP without the token ever being blocked: the
+run pauses when the window is spent and the schedule goes on from the page
+it reached, also after the worker running it is killed.
+
+BaseLinker's minute is scaled to 3 s (the fake's window and
+POSINV_RATE_WINDOW_SCALE alike) so the test stays bounded; the limiter, the
+pauses and the resumption run for real."""
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from carts.models import CartSettings, ExternalStore, ProductLink, StoreDownload
+from posinv.models import Article, JobRun, StockLevel
+from tests.factories import make_location
+from tests.fakes.baselinker import FakeBaseLinker
+from tests.support.carts import worker_database_url
+from tests.support.processes import process_env, started_command, started_worker, wait_until
+
+pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.e2e]
+
+PRODUCTS = 150_000
+WINDOW = 3.0
+
+
+def test_a_150000_product_inventory_syncs_without_a_blocked_token_and_resumes_after_a_killed_worker(
+        transactional_db, rq_mode):
+    CartSettings.objects.create(pk=1)
+    warehouse = make_location(code="WH-BL", kind="warehouse")
+    Article.objects.bulk_create([Article(sku=f"B-{n:06d}", name=f"B {n}") for n in range(1, PRODUCTS + 1)],
+                                batch_size=10_000)
+    ids = dict(Article.objects.values_list("sku", "pk"))
+    # One product in a hundred has stock; the rest are 0 here and there.
+    stocked = {n: n % 97 + 1 for n in range(1, PRODUCTS + 1) if n % 100 == 0}
+    with FakeBaseLinker(window_seconds=WINDOW) as fake:
+        fake.add_many((str(n), f"B-{n:06d}", stocked.get(n, 0), 1.0) for n in range(1, PRODUCTS + 1))
+        store = ExternalStore.objects.create(
+            code="bl", name="BaseLinker", kind="store", platform="baselinker", url=f"{fake.url}/connector.php",
+            params={"inventory_id": fake.inventory_id, "warehouse_id": fake.warehouse},
+            secrets={"token": fake.token}, stock_direction="download", stock_target=warehouse,
+            stock_interval_seconds=24 * 3600)
+        ProductLink.objects.bulk_create([ProductLink(store=store, article_id=ids[f"B-{n:06d}"], remote_ref=str(n))
+                                         for n in range(1, PRODUCTS + 1)], batch_size=10_000)
+        env = process_env(database=worker_database_url(), POSINV_SCHEDULER_TICK_SECONDS="0.5",
+                          POSINV_RATE_WINDOW_SCALE=str(WINDOW / 60), POSINV_RATE_INLINE_WAIT_SECONDS="0.5",
+                          POSINV_STORE_LEASE_SECONDS="3")
+
+        def pages_saved() -> int:
+            download = StoreDownload.objects.filter(store=store).first()
+            return download.pages_read if download else 0
+
+        with started_command("run_scheduler", env=env, name="bl-scheduler"):
+            with started_worker(env=env, name="bl-w1") as first:
+                # when the worker running the download is killed part way through
+                wait_until(lambda: pages_saved() >= 30, timeout=60, message="30 pages to be saved")
+                first.kill_hard()
+            reached = pages_saved()
+            with started_worker(env=env, name="bl-w2"):
+                wait_until(lambda: StoreDownload.objects.filter(store=store, state="applied").exists(),
+                           timeout=120, message="the download to be applied")
+
+    # then every product's figure is in the warehouse
+    levels = dict(StockLevel.objects.filter(location=warehouse).values_list("article__sku", "on_hand"))
+    assert {sku: q for sku, q in levels.items() if q} == {f"B-{n:06d}": Decimal(q) for n, q in stocked.items()}
+    # and the token was never blocked: no window of the platform's saw more than 100 requests
+    assert fake.blocked_answers == 0
+    # and the run went on from the page it had reached: at most the page in flight was read twice
+    pages = fake.pages_read("getInventoryProductsStock")
+    assert sorted(set(pages)) == list(range(1, 152))
+    assert len(pages) - 151 <= 1, f"pages read again after the kill: {len(pages) - 151}"
+    assert reached < 151 and max(pages[:reached]) == reached
+    # and the long waits were pauses handed back to the schedule, not sleeps in a worker
+    paused = JobRun.objects.filter(name="store_stock", subject="bl", counts__has_key="paused_until")
+    assert paused.exists()
