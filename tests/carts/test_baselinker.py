@@ -127,8 +127,10 @@ def test_a_fresh_window_is_not_a_full_bucket(db, settings):
     """100 calls pass at once, the 101st waits for the first to leave the window."""
     settings.POSINV_RATE_WINDOW_SCALE = 1
     budget = budget_for("baselinker", "url|token", BaseLinkerConnector.rate)
+    first = time.monotonic()
     assert [budget.take() for _ in range(100)] == [0.0] * 100
-    assert 60 <= budget.take() <= 61.3
+    # the first call leaves the window (60 s, counted 2% longer) that long after it was taken
+    assert abs(budget.take() - (61.2 - (time.monotonic() - first))) < 0.5
 
 
 # -- blocked until, in BaseLinker's zone -----------------------------------------
@@ -177,9 +179,9 @@ def test_the_json_status_is_trusted_over_the_http_status(sync_on, warehouse):
 # -- long downloads pause and resume -----------------------------------------------
 
 def test_a_long_download_pauses_for_the_window_and_goes_on_from_the_page_it_reached(sync_on, warehouse, settings):
-    settings.POSINV_RATE_WINDOW_SCALE = 3 / 60
+    settings.POSINV_RATE_WINDOW_SCALE = 10 / 60
     settings.POSINV_RATE_INLINE_WAIT_SECONDS = 0.5  # a window's wait is "long": the run pauses, not sleeps
-    with FakeBaseLinker(window_seconds=3.0) as fake:
+    with FakeBaseLinker(window_seconds=10.0) as fake:
         fake.add_many((str(n), f"L-{n}", 0, 1.0) for n in range(1, 25_001))
         fake.products["24999"]["stock"]["bl_1"] = 8
         a, b = articles("L-1", "L-24999")

@@ -9,8 +9,7 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from carts.connectors.base import ConnectorError, Throttled
-from carts.connectors.baselinker import BaseLinkerConnector
+from carts.connectors.base import ConnectorError
 from carts.models import ExternalStore, StackEntry
 from carts.services.links import links_match
 from carts.services.stack import stack_sweep
@@ -211,19 +210,6 @@ def test_an_inferior_store_gets_the_source_warehouses_summed_on_each_run_and_eac
     Price.objects.create(article=a, group=group, amount=Decimal("9.90"), valid_from=date(2026, 1, 1))
     assert store_price_run(store=store).sent == 1
     assert baselinker.products["1"]["prices"]["11"] == 9.9
-
-
-def test_a_blocked_token_waits_until_the_time_the_platform_names():
-    with FakeBaseLinker(per_minute=2) as fake:
-        fake.add(pid="1", sku="A")
-        connector = BaseLinkerConnector(url=f"{fake.url}/connector.php",
-                                        params={"inventory_id": 7, "warehouse_id": "bl_1"},
-                                        secrets={"token": fake.token})
-        list(connector.list_products())
-        list(connector.list_products())
-        with pytest.raises(Throttled, match="token blocked: Query limit exceeded") as blocked:
-            list(connector.list_products())
-        assert 1 <= blocked.value.retry_after <= 3
 
 
 def test_the_admin_refuses_sending_to_a_wholesaler_with_a_clear_message(db, wholesaler, client, staff_user):
