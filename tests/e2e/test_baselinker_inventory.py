@@ -4,9 +4,11 @@ real scheduler over real HTTP without the token ever being blocked: the
 run pauses when the window is spent and the schedule goes on from the page
 it reached, also after the worker running it is killed.
 
-BaseLinker's minute is scaled to 3 s (the fake's window and
+BaseLinker's minute is scaled to 12 s (the fake's window and
 POSINV_RATE_WINDOW_SCALE alike) so the test stays bounded; the limiter, the
-pauses and the resumption run for real."""
+pauses and the resumption run for real. This test process spends half a
+window on the same token first (the web server, say), through the same
+Redis window the workers use."""
 from __future__ import annotations
 
 from decimal import Decimal
@@ -14,6 +16,8 @@ from decimal import Decimal
 import pytest
 
 from carts.models import CartSettings, ExternalStore, ProductLink, StoreDownload
+from carts.ratelimit import RedisWindowBudget
+from carts.services.stores import store_connector
 from posinv.models import Article, JobRun, StockLevel
 from tests.factories import make_location
 from tests.fakes.baselinker import FakeBaseLinker
@@ -23,11 +27,12 @@ from tests.support.processes import process_env, started_command, started_worker
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.e2e]
 
 PRODUCTS = 150_000
-WINDOW = 3.0
+WINDOW = 12.0
 
 
 def test_a_150000_product_inventory_syncs_without_a_blocked_token_and_resumes_after_a_killed_worker(
-        transactional_db, rq_mode):
+        transactional_db, rq_mode, settings):
+    settings.POSINV_RATE_WINDOW_SCALE = WINDOW / 60
     CartSettings.objects.create(pk=1)
     warehouse = make_location(code="WH-BL", kind="warehouse")
     Article.objects.bulk_create([Article(sku=f"B-{n:06d}", name=f"B {n}") for n in range(1, PRODUCTS + 1)],
@@ -52,10 +57,14 @@ def test_a_150000_product_inventory_syncs_without_a_blocked_token_and_resumes_af
             download = StoreDownload.objects.filter(store=store).first()
             return download.pages_read if download else 0
 
+        # Another process on the token has just used half the window.
+        budget = store_connector(store=store).budget
+        assert isinstance(budget, RedisWindowBudget)
+        assert [budget.take() for _ in range(50)] == [0.0] * 50
         with started_command("run_scheduler", env=env, name="bl-scheduler"):
             with started_worker(env=env, name="bl-w1") as first:
                 # when the worker running the download is killed part way through
-                wait_until(lambda: pages_saved() >= 30, timeout=60, message="30 pages to be saved")
+                wait_until(lambda: pages_saved() >= 20, timeout=60, message="20 pages to be saved")
                 first.kill_hard()
             reached = pages_saved()
             with started_worker(env=env, name="bl-w2"):
