@@ -14,6 +14,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+from django.db import connection
 
 from carts.models import CartSettings, ExternalStore, ProductLink, StoreDownload
 from carts.ratelimit import RedisWindowBudget
@@ -30,14 +31,31 @@ PRODUCTS = 150_000
 WINDOW = 12.0
 
 
+def _articles_insert(count: int) -> None:
+    """150,000 articles B-000001... in one statement (the ORM's bulk_create takes a minute here)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {Article._meta.db_table} (sku, name, unit, category, active, created_at, updated_at) "
+            "SELECT 'B-' || lpad(n::text, 6, '0'), 'B ' || n, 'pcs', '', true, now(), now() "
+            "FROM generate_series(1, %s) AS n", [count])
+
+
+def _links_insert(store: ExternalStore) -> None:
+    """Each article B-n linked to the inventory's product n."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {ProductLink._meta.db_table} (store_id, article_id, remote_ref, remote_product_id, "
+            "remote_sku, remote_barcode, matched_by, outcome_unknown, claim_token) "
+            f"SELECT %s, id, ltrim(substr(sku, 3), '0'), '', sku, '', 'sku', false, '' "
+            f"FROM {Article._meta.db_table} WHERE sku LIKE 'B-%%'", [store.pk])
+
+
 def test_a_150000_product_inventory_syncs_without_a_blocked_token_and_resumes_after_a_killed_worker(
         transactional_db, rq_mode, settings):
     settings.POSINV_RATE_WINDOW_SCALE = WINDOW / 60
     CartSettings.objects.create(pk=1)
     warehouse = make_location(code="WH-BL", kind="warehouse")
-    Article.objects.bulk_create([Article(sku=f"B-{n:06d}", name=f"B {n}") for n in range(1, PRODUCTS + 1)],
-                                batch_size=10_000)
-    ids = dict(Article.objects.values_list("sku", "pk"))
+    _articles_insert(PRODUCTS)
     # One product in a hundred has stock; the rest are 0 here and there.
     stocked = {n: n % 97 + 1 for n in range(1, PRODUCTS + 1) if n % 100 == 0}
     with FakeBaseLinker(window_seconds=WINDOW) as fake:
@@ -47,8 +65,7 @@ def test_a_150000_product_inventory_syncs_without_a_blocked_token_and_resumes_af
             params={"inventory_id": fake.inventory_id, "warehouse_id": fake.warehouse},
             secrets={"token": fake.token}, stock_direction="download", stock_target=warehouse,
             stock_interval_seconds=24 * 3600)
-        ProductLink.objects.bulk_create([ProductLink(store=store, article_id=ids[f"B-{n:06d}"], remote_ref=str(n))
-                                         for n in range(1, PRODUCTS + 1)], batch_size=10_000)
+        _links_insert(store)
         env = process_env(database=worker_database_url(), POSINV_SCHEDULER_TICK_SECONDS="0.5",
                           POSINV_RATE_WINDOW_SCALE=str(WINDOW / 60), POSINV_RATE_INLINE_WAIT_SECONDS="0.5",
                           POSINV_STORE_LEASE_SECONDS="3")
