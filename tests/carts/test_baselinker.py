@@ -330,3 +330,26 @@ def test_an_inferior_store_is_told_of_each_change_without_the_carts_master_switc
 
         stack_sweep(store_id=store.pk)
         assert fake.stock("1") == 5
+
+
+def test_a_wholesalers_feed_of_zero_prices_is_held_too(sync_on):
+    from tests.fakes.wholesaler import FakeWholesaler
+
+    group = PriceGroup.objects.create(code="GROSS", name="Purchase")
+    skus = [f"W-{n}" for n in range(5)]
+    for article in articles(*skus):
+        Price.objects.create(article=article, group=group, amount=Decimal("4.00"), valid_from=date(2026, 1, 1))
+    with FakeWholesaler() as feed:
+        feed.set_rows([{"sku": sku, "quantity": "1", "price": "0.00"} for sku in skus])
+        store = ExternalStore.objects.create(code="whs", name="Wholesaler", kind="wholesaler", platform="feed",
+                                             url=f"{feed.url}/feed.csv", price_direction=D.DOWNLOAD,
+                                             price_group=group)
+        links_match(store=store)
+        with pytest.raises(InvalidInput, match=r"5 of 5 prices would drop to zero \(5\)"):
+            store_price_run(store=store)
+        assert _prices(group) == {Decimal("4.00")}
+        assert StoreDownload.objects.get(store=store).state == "held"
+        feed.set_rows([{"sku": sku, "quantity": "1", "price": "4.20"} for sku in skus])
+        assert store_price_run(store=store).changed == 5  # the mended feed supersedes the held one
+        assert list(StoreDownload.objects.filter(store=store).values_list("state", flat=True).order_by("pk")) == [
+            "discarded", "applied"]
