@@ -16,7 +16,7 @@ from decimal import Decimal
 from django.db import transaction
 from django.utils import timezone
 
-from carts.connectors.base import BadRow, PriceUpdate, Throttled, connector_class
+from carts.connectors.base import BadRow, ConnectorError, PriceUpdate, Throttled, connector_class
 from carts.models import ExternalStore, ProductLink, StoreDownload, StoreDownloadPage
 from carts.services.qoh import SendResult, qoh_send
 from carts.services.stack import stack_entries_add
@@ -129,7 +129,7 @@ def _download_open(store: ExternalStore, kind: str) -> StoreDownload:
 
 
 def _download_fetch(download: StoreDownload, pages: Callable, connector,
-                    on_page: Callable[[], None] | None) -> datetime | None:
+                    on_page: Callable[[], None] | None, *, retry_seconds: float) -> datetime | None:
     """Read the pages the download still lacks, saving each one (and where to
     go on) in its own transaction. Returns None when every page is read, or
     the time the platform's rate limit lets it go on."""
@@ -151,6 +151,12 @@ def _download_fetch(download: StoreDownload, pages: Callable, connector,
         download.resume_at = timezone.now() + timedelta(seconds=exc.retry_after)
         download.save(update_fields=["resume_at", "updated_at"])
         return download.resume_at
+    except ConnectorError:
+        # The store is down or refuses: the pages read so far are kept, and
+        # the download goes on by the tab's interval, not at every tick.
+        download.resume_at = timezone.now() + timedelta(seconds=retry_seconds)
+        download.save(update_fields=["resume_at", "updated_at"])
+        raise
     return None
 
 
@@ -180,7 +186,8 @@ def _stock_download(store: ExternalStore, confirm: bool, on_page=None) -> StockR
     that would zero most products is held unless confirmed."""
     connector = store_connector(store=store)
     download = _download_open(store, StoreDownload.Kind.STOCK)
-    paused = _download_fetch(download, connector.quantity_pages, connector, on_page)
+    paused = _download_fetch(download, connector.quantity_pages, connector, on_page,
+                             retry_seconds=store.stock_interval_seconds)
     if paused is not None:
         return StockRun(paused_until=paused, pages_read=download.pages_read, next_page=download.next_page,
                         bad_rows=list(connector.bad_rows))
@@ -315,7 +322,8 @@ def store_price_run(*, store: ExternalStore, confirm: bool = False, on_page: Cal
     if store.price_direction == D.DOWNLOAD:
         connector = store_connector(store=store)
         download = _download_open(store, StoreDownload.Kind.PRICES)
-        paused = _download_fetch(download, connector.price_pages, connector, on_page)
+        paused = _download_fetch(download, connector.price_pages, connector, on_page,
+                                 retry_seconds=store.price_interval_seconds)
         if paused is not None:
             return PriceRun(paused_until=paused, pages_read=download.pages_read, next_page=download.next_page,
                             bad_rows=list(connector.bad_rows))

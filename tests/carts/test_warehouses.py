@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from carts.connectors.base import ConnectorError
 from carts.models import ExternalStore, StackEntry
+from carts.schedules import carts_due
 from carts.services.links import links_match
 from carts.services.stack import stack_sweep
 from carts.services.warehouses import store_directions_validate, store_price_run, store_stock_run
@@ -167,6 +168,9 @@ def test_an_unreachable_store_leaves_stock_untouched_and_says_why(sync_on, whole
         store_stock_run(store=store)
     assert failed.value.response.startswith("HTTP 503")
     assert StockMove.objects.count() == 0
+    # and the schedule tries again by the interval, not at every tick
+    assert [due.key for due in carts_due()] == []
+    assert [due.key for due in carts_due(now=timezone.now() + timedelta(seconds=901))] == ["store-stock:whs"]
 
 
 def test_downloaded_prices_go_into_the_group_keeping_history(sync_on, baselinker):
@@ -231,7 +235,6 @@ def test_the_stock_run_command_reports_bad_rows_and_the_schedule_offers_due_runs
 
     from django.core.management import call_command
 
-    from carts.schedules import carts_due
 
     articles("C-1")
     wholesaler.set_rows([{"sku": "C-1", "quantity": "4"}, {"sku": "C-2", "quantity": "x"}])
