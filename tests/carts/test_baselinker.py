@@ -353,3 +353,19 @@ def test_a_wholesalers_feed_of_zero_prices_is_held_too(sync_on):
         assert store_price_run(store=store).changed == 5  # the mended feed supersedes the held one
         assert list(StoreDownload.objects.filter(store=store).values_list("state", flat=True).order_by("pk")) == [
             "discarded", "applied"]
+
+
+def test_sync_health_says_a_download_is_held_and_why(priced):
+    from ops.selectors import sync_health_get
+
+    fake, store, group = priced
+    for n in range(6):
+        fake.products[str(n + 1)]["prices"]["11"] = 0.0
+    with pytest.raises(InvalidInput):
+        store_price_run(store=store)
+    (health,) = sync_health_get().stores
+    assert health.status == "amber"
+    assert health.reason == ("a prices download is held for confirmation: 6 of 6 prices would drop to zero (6) or "
+                             "fall by more than 50% (0) (more than 50%); check the feed and confirm (apply or "
+                             "discard it in Store downloads)")
+    assert "state__exact=held" in health.links["downloads"]
