@@ -11,6 +11,7 @@ window on the same token first (the web server, say), through the same
 Redis window the workers use."""
 from __future__ import annotations
 
+import sys
 from decimal import Decimal
 
 import pytest
@@ -101,3 +102,32 @@ def test_a_150000_product_inventory_syncs_without_a_blocked_token_and_resumes_af
     # and the long waits were pauses handed back to the schedule, not sleeps in a worker
     paused = JobRun.objects.filter(name="store_stock", subject="bl", counts__has_key="paused_until")
     assert paused.exists()
+
+
+def test_without_redis_two_processes_on_one_token_share_the_database_window(transactional_db):
+    """The web server and the scheduler are separate processes without
+    Redis: two child processes calling BaseLinker on one token together keep
+    to 100 requests per window, because the window is a database row."""
+    from tests.support.processes import spawn
+
+    window = 2.0
+    with FakeBaseLinker(window_seconds=window) as fake:
+        ExternalStore.objects.create(
+            code="bl", name="BaseLinker", kind="store", platform="baselinker", url=f"{fake.url}/connector.php",
+            params={"inventory_id": fake.inventory_id, "warehouse_id": fake.warehouse},
+            secrets={"token": fake.token})
+        env = process_env(database=worker_database_url(), redis=False, POSINV_RATE_WINDOW_SCALE=str(window / 60))
+        script = ("from carts.models import ExternalStore\n"
+                  "from carts.services.stores import store_connector\n"
+                  "connector = store_connector(store=ExternalStore.objects.get(code='bl'))\n"
+                  "assert type(connector.budget).__name__ == 'DatabaseWindowBudget'\n"
+                  "for _ in range(120):\n"
+                  "    connector.call('getInventoryProductsStock', {'inventory_id': 7, 'page': 1})\n")
+        children = [spawn([sys.executable, "manage.py", "shell", "-c", script], env=env, name=f"bl-sender{n}")
+                    for n in (1, 2)]
+        for child in children:
+            child.popen.wait(timeout=60)
+            assert child.popen.returncode == 0, child.log()
+    assert (len(fake.calls), fake.blocked_answers) == (240, 0)
+    stamps = sorted(c.at for c in fake.calls)
+    assert max(sum(1 for t in stamps[i:] if t - start < window) for i, start in enumerate(stamps)) <= 100
