@@ -21,13 +21,17 @@ from carts.models import CartSettings, ExternalStore, ProductLink, RateWindow, S
 from carts.ratelimit import DatabaseWindowBudget, RedisWindowBudget, budget_for
 from carts.schedules import carts_due
 from carts.services.links import links_match
+from carts.services.stack import stack_sweep
 from carts.services.stores import store_connector, store_validate
 from carts.services.warehouses import store_price_run, store_stock_run
+from ops.selectors import sync_health_get
 from posinv.exceptions import InvalidInput
 from posinv.models import Price, PriceGroup, StockLevel
 from tests.carts.conftest import articles, make_woo_store, receive
 from tests.factories import make_location
 from tests.fakes.baselinker import FakeBaseLinker
+from tests.fakes.wholesaler import FakeWholesaler
+from tests.fakes.woocommerce import FakeWooCommerce
 
 D = ExternalStore.Direction
 
@@ -312,29 +316,23 @@ def test_a_held_price_download_is_applied_or_discarded_in_the_admin_with_the_per
 
 def test_an_inferior_store_is_told_of_each_change_without_the_carts_master_switch(db, warehouse):
     assert CartSettings.objects.count() == 0  # fresh install: synchronize QOH is off
-    with FakeBaseLinker() as fake, pytest.MonkeyPatch.context():
+    with FakeBaseLinker() as fake:
         articles("N-1")
         fake.add(pid="1", sku="N-1", stock=0)
         store = bl_store(fake, stock_direction=D.SEND)
         store.locations.add(warehouse)
         links_match(store=store)
-        from tests.fakes.woocommerce import FakeWooCommerce
-
         with FakeWooCommerce() as woo:
             woo.add_product(sku="N-1")
             cart = make_woo_store(woo, location=warehouse)
             links_match(store=cart)
             receive("N-1", warehouse, 5)
         assert list(StackEntry.objects.values_list("store__code", "quantity")) == [("bl", 5)]
-        from carts.services.stack import stack_sweep
-
         stack_sweep(store_id=store.pk)
         assert fake.stock("1") == 5
 
 
 def test_a_wholesalers_feed_of_zero_prices_is_held_too(sync_on):
-    from tests.fakes.wholesaler import FakeWholesaler
-
     group = PriceGroup.objects.create(code="GROSS", name="Purchase")
     skus = [f"W-{n}" for n in range(5)]
     for article in articles(*skus):
@@ -356,8 +354,6 @@ def test_a_wholesalers_feed_of_zero_prices_is_held_too(sync_on):
 
 
 def test_sync_health_says_a_download_is_held_and_why(priced):
-    from ops.selectors import sync_health_get
-
     fake, store, group = priced
     for n in range(6):
         fake.products[str(n + 1)]["prices"]["11"] = 0.0
