@@ -3,7 +3,8 @@ declaring its parameters (and which are secret), its batch size and its rate
 budget, behind four operations (push quantities, fetch quantities, fetch
 orders since a cursor, list products) plus webhook verification for
 platforms that push orders. Connectors speak HTTP and translate answers into
-the small result types below; they never touch our database."""
+the small result types below; they never touch our database (only their
+rate budget may, without Redis: carts/ratelimit.py)."""
 from __future__ import annotations
 
 import time
