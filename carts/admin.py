@@ -10,13 +10,27 @@ from django.template.response import TemplateResponse
 from django.utils.html import format_html_join
 
 from carts.connectors.base import ConnectorError, platforms
-from carts.models import CartSettings, ExternalStore, ImportedOrder, ImportedOrderLine, ProductLink, StackEntry
+from carts.models import (
+    CartSettings,
+    ExternalStore,
+    ImportedOrder,
+    ImportedOrderLine,
+    ProductLink,
+    StackEntry,
+    StoreDownload,
+)
 from carts.services.links import links_match
 from carts.services.orders import order_lines_retry, orders_import
 from carts.services.qoh import qoh_get, qoh_reconcile
 from carts.services.stack import stack_discard, stack_retry
 from carts.services.stores import store_secrets_set, store_validate
-from carts.services.warehouses import store_directions_validate, store_price_run, store_stock_run
+from carts.services.warehouses import (
+    store_directions_validate,
+    store_download_confirm,
+    store_download_discard,
+    store_price_run,
+    store_stock_run,
+)
 from posinv.exceptions import DomainError
 from posinv.models import JobRun
 from posinv.queueing import enqueue
@@ -114,9 +128,9 @@ class ExternalStoreAdmin(admin.ModelAdmin):
     search_fields = ["code", "name", "url"]
     filter_horizontal = ["locations"]
     readonly_fields = ["secrets_state", "link_report_summary", "last_order_import_at", "last_stock_run_at",
-                       "last_price_run_at", "last_runs"]
+                       "last_price_run_at", "last_runs", "stock_downloads", "price_downloads"]
     actions = ["send_qoh", "get_qoh", "match_products", "import_orders_now", "reconcile", "stock_run_now",
-               "price_run_now", "confirm_held_download"]
+               "price_run_now"]
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(
@@ -129,7 +143,8 @@ class ExternalStoreAdmin(admin.ModelAdmin):
     def get_form(self, request, obj=None, change=False, **kwargs):
         # The secret boxes are added by the form itself (per platform), so the
         # form is built from its Meta rather than from the fieldsets' names.
-        kwargs["fields"] = None
+        # A user who may only view gets an empty form: every field is shown read-only.
+        kwargs["fields"] = None if self.has_change_permission(request, obj) else []
         return super().get_form(request, obj, change=change, **kwargs)
 
     def get_fieldsets(self, request, obj=None):
@@ -145,9 +160,10 @@ class ExternalStoreAdmin(admin.ModelAdmin):
             ("Secrets (write-only)", {"fields": ["secrets_state", *secrets]}),
             ("Cart: locations, inventory sync, orders", {"fields": cart}),
             ("Stock tab", {"fields": ["stock_direction", "stock_target", "stock_interval_seconds", "zero_hold_share",
-                                      "last_stock_run_at"]}),
+                                      "last_stock_run_at", "stock_downloads"]}),
             ("Prices tab", {"fields": ["price_direction", "price_group", "price_interval_seconds",
-                                       "last_price_run_at"]}),
+                                       "price_hold_share", "price_cut_share", "last_price_run_at",
+                                       "price_downloads"]}),
             ("Products", {"fields": ["link_report_summary"]}),
             ("Last runs", {"fields": ["last_runs"]}),
         ]
@@ -187,13 +203,38 @@ class ExternalStoreAdmin(admin.ModelAdmin):
             if run is not None:
                 detail = run.error or ", ".join(f"{k} {v}" for k, v in (run.counts or {}).items())
                 rows.append((name, run.started_at.strftime("%Y-%m-%d %H:%M:%S"), run.status, detail[:300]))
-        held = schedule_held_for(job="store_stock", subject=obj.code)
-        if held is not None:
-            rows.insert(0, ("store_stock", held.held_since.strftime("%Y-%m-%d %H:%M:%S"), "HELD, waits for you",
-                            f"{held.held_reason[:240]} (action: Confirm the held stock download)"))
+        for name in ("store_stock", "store_prices"):
+            held = schedule_held_for(job=name, subject=obj.code)
+            if held is not None:
+                rows.insert(0, (name, held.held_since.strftime("%Y-%m-%d %H:%M:%S"), "HELD, waits for you",
+                                f"{held.held_reason[:240]} (Store downloads: apply or discard the held download)"))
         if not rows:
             return "never run"
         return format_html_join("", "<div>{} at {}: <b>{}</b> {}</div>", rows)
+
+    def _downloads(self, obj, kind: str):
+        """An unfinished or held download of this kind, in words a person can act on."""
+        if obj is None or obj.pk is None:
+            return "-"
+        download = obj.downloads.filter(kind=kind, state__in=[StoreDownload.State.FETCHING,
+                                                              StoreDownload.State.HELD]).first()
+        if download is None:
+            return "none open"
+        if download.state == StoreDownload.State.HELD:
+            return format_html_join("", "<div><b>held</b> since {}: {} (Store downloads: apply or discard)</div>",
+                                    [(download.updated_at.strftime("%Y-%m-%d %H:%M"), download.hold_reason)])
+        resume = download.resume_at.strftime("%H:%M:%S") if download.resume_at else "the next tick"
+        return format_html_join("", "<div>reading: {} pages so far; goes on from page {} at {} "
+                                    "(the platform's rate limit)</div>",
+                                [(download.pages_read, download.next_page, resume)])
+
+    @admin.display(description="open stock download")
+    def stock_downloads(self, obj):
+        return self._downloads(obj, StoreDownload.Kind.STOCK)
+
+    @admin.display(description="open price download")
+    def price_downloads(self, obj):
+        return self._downloads(obj, StoreDownload.Kind.PRICES)
 
     @admin.display(description="last product match")
     def link_report_summary(self, obj):
@@ -252,6 +293,9 @@ class ExternalStoreAdmin(admin.ModelAdmin):
     def stock_run_now(self, request, queryset):
         def call(store):
             run = store_stock_run(store=store)
+            if run.paused_until is not None:
+                return (f"paused by the platform's rate limit after {run.pages_read} pages; goes on from page "
+                        f"{run.next_page} at {run.paused_until:%H:%M:%S}")
             if run.sent is not None:
                 return f"stock sent to {run.sent.sent} products; {run.sent.waiting} waiting, {run.sent.failed} failed"
             bad = "; ".join(f"row {b.row}: {b.reason}" for b in run.bad_rows[:10])
@@ -259,22 +303,13 @@ class ExternalStoreAdmin(admin.ModelAdmin):
                     f"not linked {run.unlinked}" + (f"; bad rows: {bad}" if bad else ""))
         _Action.each(self, request, queryset, "stock run", call)
 
-    @admin.action(description="Confirm the held stock download and run it", permissions=["change"])
-    def confirm_held_download(self, request, queryset):
-        """A scheduled download that would zero most products is held (Sync
-        health says so); after checking the feed a person confirms it here."""
-        def call(store):
-            if schedule_held_for(job="store_stock", subject=store.code) is None:
-                return "no stock download is held; nothing to confirm"
-            enqueue("carts.jobs.store_stock_job", queue="low", unique_key=f"store-stock:{store.code}", clear="end",
-                    ttl=1800, store_id=store.pk, confirm=True)
-            return "the held stock download is confirmed and runs now (see its last run below)"
-        _Action.each(self, request, queryset, "confirming the download", call)
-
     @admin.action(description="Run the prices tab now (download or send)")
     def price_run_now(self, request, queryset):
         def call(store):
             run = store_price_run(store=store)
+            if run.paused_until is not None:
+                return (f"paused by the platform's rate limit after {run.pages_read} pages; goes on from page "
+                        f"{run.next_page} at {run.paused_until:%H:%M:%S}")
             return f"prices read {run.read}, changed {run.changed}, unchanged {run.unchanged}, sent {run.sent}"
         _Action.each(self, request, queryset, "price run", call)
 
@@ -289,6 +324,48 @@ class ExternalStoreAdmin(admin.ModelAdmin):
         context = {**self.admin_site.each_context(request), "title": "Reconcile report", "reports": reports,
                    "opts": self.model._meta}
         return TemplateResponse(request, "admin/carts/reconcile.html", context)
+
+
+@admin.register(StoreDownload)
+class StoreDownloadAdmin(admin.ModelAdmin):
+    """Downloads from superior stores and wholesalers: the ones held as a
+    likely broken feed show why, and a person allowed to (permission
+    `carts.confirm_storedownload`) applies or discards them."""
+
+    list_display = ["id", "store", "kind", "state", "hold_reason", "pages_read", "products_read", "next_page",
+                    "resume_at", "started_at", "decided_by", "decided_at"]
+    list_filter = ["state", "kind", "store"]
+    list_select_related = ["store"]
+    search_fields = ["store__code", "hold_reason"]
+    readonly_fields = [f.name for f in StoreDownload._meta.fields]
+    actions = ["apply_held", "discard_held"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_confirm_permission(self, request):
+        return request.user.has_perm("carts.confirm_storedownload")
+
+    def _each(self, request, queryset, what: str, call):
+        for download in queryset:
+            try:
+                call(download_id=download.pk, user=request.user.get_username())
+            except (DomainError, ConnectorError) as exc:
+                self.message_user(request, f"{download}: {what} failed: {exc}", messages.ERROR)
+            else:
+                self.message_user(request, f"{download.store.code}: {download.kind} download {what}.",
+                                  messages.SUCCESS)
+
+    @admin.action(description="Apply the held download as read", permissions=["confirm"])
+    def apply_held(self, request, queryset):
+        self._each(request, queryset, "applied", store_download_confirm)
+
+    @admin.action(description="Discard the held download", permissions=["confirm"])
+    def discard_held(self, request, queryset):
+        self._each(request, queryset, "discarded", store_download_discard)
 
 
 @admin.register(StackEntry)

@@ -57,37 +57,77 @@ def qoh_send_job(*, store_id: int) -> dict | None:
         return counts
 
 
-def store_stock_job(*, store_id: int, confirm: bool = False) -> dict | None:
-    """One stock run of a superior or inferior store (by its interval); one at a time per store.
-    A download that would zero most products is held: the schedule waits
-    for a person to confirm it (`confirm=True`, the admin's action)."""
+def _lease_renewer(name: str, subject: str):
+    """Renew the job's lease after each page, so a long download keeps it and
+    a killed worker's lease runs out within POSINV_STORE_LEASE_SECONDS."""
+    from django.conf import settings
+
+    from posinv.services.leases import lease_acquire, lease_holder_name
+
+    def renew() -> None:
+        lease_acquire(key=f"job:{name}:{subject}", holder=lease_holder_name(),
+                      seconds=settings.POSINV_STORE_LEASE_SECONDS)
+    return renew
+
+
+def _paused(counts: dict, run) -> None:
+    counts.update(paused_until=run.paused_until.isoformat(), pages_read=run.pages_read, next_page=run.next_page,
+                  note="the platform's rate limit: the run goes on from this page then")
+
+
+def _held(counts, exc: InvalidInput) -> None:
+    """A download that would zero or cut most figures is held: the schedule
+    waits for a person (the held download's Apply or Discard in the admin)."""
+    if not any(problem.code == "implausible" for problem in exc.problems):
+        raise exc
+    counts.hold("held for confirmation: " + "; ".join(p.reason for p in exc.problems))
+
+
+def store_stock_job(*, store_id: int) -> dict | None:
+    """One stock run of a superior or inferior store (by its interval, or to
+    go on with a paused download); one at a time per store. A wait for the
+    platform's rate limit ends the job (the schedule runs the continuation)
+    rather than holding a worker other stores need; a download that would
+    zero most products is held for a person."""
+    from django.conf import settings
+
     from carts.services.warehouses import store_stock_run
 
     store = ExternalStore.objects.get(pk=store_id)
-    with job_run("store_stock", store.code, lease_seconds=1800) as counts:
+    with job_run("store_stock", store.code, lease_seconds=settings.POSINV_STORE_LEASE_SECONDS) as counts:
         if counts is None:
             return None
         try:
-            run = store_stock_run(store=store, confirm=confirm)
+            run = store_stock_run(store=store, on_page=_lease_renewer("store_stock", store.code))
         except InvalidInput as exc:
-            if not any(problem.code == "implausible" for problem in exc.problems):
-                raise
-            counts.hold("held for confirmation: " + "; ".join(p.reason for p in exc.problems))
+            _held(counts, exc)
+            return counts
+        if run.paused_until is not None:
+            _paused(counts, run)
             return counts
         counts.update(read=run.read, counted=run.counted, unchanged=run.unchanged, unlinked=run.unlinked,
-                      bad_rows=[f"row {b.row}: {b.reason}" for b in run.bad_rows[:50]])
+                      pages_read=run.pages_read, bad_rows=[f"row {b.row}: {b.reason}" for b in run.bad_rows[:50]])
         return counts
 
 
 def store_prices_job(*, store_id: int) -> dict | None:
-    """One price run of a store (by its interval)."""
+    """One price run of a store (by its interval, or to go on with a paused download)."""
+    from django.conf import settings
+
     from carts.services.warehouses import store_price_run
 
     store = ExternalStore.objects.get(pk=store_id)
-    with job_run("store_prices", store.code, lease_seconds=1800) as counts:
+    with job_run("store_prices", store.code, lease_seconds=settings.POSINV_STORE_LEASE_SECONDS) as counts:
         if counts is None:
             return None
-        run = store_price_run(store=store)
+        try:
+            run = store_price_run(store=store, on_page=_lease_renewer("store_prices", store.code))
+        except InvalidInput as exc:
+            _held(counts, exc)
+            return counts
+        if run.paused_until is not None:
+            _paused(counts, run)
+            return counts
         counts.update(read=run.read, changed=run.changed, unchanged=run.unchanged, sent=run.sent,
                       errors=run.errors[:50], bad_rows=[f"row {b.row}: {b.reason}" for b in run.bad_rows[:50]])
         return counts

@@ -40,6 +40,20 @@ class CartSettings(models.Model):
         return "Cart settings"
 
 
+class RateWindow(models.Model):
+    """The calls taken over a platform's rolling window by one credential
+    (its hashed key), for installations without Redis: every process draws
+    from this row under a lock (carts/ratelimit.py). `stamps` are Unix times;
+    `blocked_until` is set when the platform blocks the credential."""
+
+    key = models.CharField(max_length=120, unique=True)
+    stamps = models.JSONField(default=list)
+    blocked_until = models.FloatField(default=0)
+
+    def __str__(self) -> str:
+        return self.key
+
+
 class ExternalStore(models.Model):
     """A place outside posinv that sells or supplies our articles: a shopping
     cart today; a superior/inferior store or a wholesaler later. `platform`
@@ -101,6 +115,13 @@ class ExternalStore(models.Model):
     zero_hold_share = models.DecimalField(
         max_digits=4, decimal_places=3, default=Decimal("0.5"),
         help_text="A download that would zero more than this share of the products is held for confirmation.")
+    price_hold_share = models.DecimalField(
+        max_digits=4, decimal_places=3, default=Decimal("0.5"),
+        help_text="A price download that would zero or cut (see price cut share) more than this share of the "
+                  "prices is held for confirmation.")
+    price_cut_share = models.DecimalField(
+        max_digits=4, decimal_places=3, default=Decimal("0.5"),
+        help_text="A price counts as cut when it falls by more than this share (0.5: to less than half).")
     price_direction = models.CharField(max_length=8, choices=Direction.choices, default=Direction.NONE)
     price_group = models.ForeignKey(
         "posinv.PriceGroup", on_delete=models.PROTECT, null=True, blank=True, related_name="+",
@@ -120,6 +141,66 @@ class ExternalStore(models.Model):
 
     def __str__(self) -> str:
         return f"{self.code} ({self.platform})"
+
+
+class StoreDownload(models.Model):
+    """One download from a superior store or wholesaler, of its stock or its
+    prices. Saved page by page (`pages`), so a run that stops (the platform's
+    rate limit, a killed worker) continues from `next_page` instead of page 1;
+    `resume_at` is when the platform's limit lets it go on. A complete
+    download that looks like a broken feed (most figures dropping to zero, or
+    prices cut) is `held` with `hold_reason` until a person applies or
+    discards it (admin, permission checked)."""
+
+    class Kind(models.TextChoices):
+        STOCK = "stock", "Stock"
+        PRICES = "prices", "Prices"
+
+    class State(models.TextChoices):
+        FETCHING = "fetching", "Fetching"
+        HELD = "held", "Held for confirmation"
+        APPLIED = "applied", "Applied"
+        DISCARDED = "discarded", "Discarded"
+
+    store = models.ForeignKey(ExternalStore, on_delete=models.CASCADE, related_name="downloads")
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    state = models.CharField(max_length=10, choices=State.choices, default=State.FETCHING)
+    next_page = models.PositiveIntegerField(default=1, help_text="The page the next call reads.")
+    complete = models.BooleanField(default=False, help_text="Every page has been read.")
+    pages_read = models.PositiveIntegerField(default=0)
+    products_read = models.PositiveIntegerField(default=0)
+    resume_at = models.DateTimeField(null=True, blank=True,
+                                     help_text="The platform's rate limit: the download goes on from then.")
+    hold_reason = models.TextField(blank=True)
+    bad_rows = models.JSONField(default=list, blank=True)
+    outcome = models.JSONField(default=dict, blank=True, help_text="What applying it changed.")
+    decided_by = models.CharField(max_length=150, blank=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+        permissions = [("confirm_storedownload", "Can apply or discard a held store download")]
+        constraints = [
+            models.UniqueConstraint(fields=["store", "kind"], condition=Q(state__in=["fetching", "held"]),
+                                    name="download_one_open_per_store_kind"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.store_id} {self.kind} {self.started_at:%Y-%m-%d %H:%M} ({self.state})"
+
+
+class StoreDownloadPage(models.Model):
+    """One page of a download as the store answered it: {ref: figure} (figures as strings)."""
+
+    download = models.ForeignKey(StoreDownload, on_delete=models.CASCADE, related_name="pages")
+    page = models.PositiveIntegerField()
+    figures = models.JSONField(default=dict)
+
+    class Meta:
+        ordering = ["download", "page"]
+        constraints = [models.UniqueConstraint(fields=["download", "page"], name="download_page_once")]
 
 
 class ProductLink(models.Model):

@@ -190,6 +190,17 @@ POSINV_LIVE_SALE_KEY_DAYS = int(os.environ.get("POSINV_LIVE_SALE_KEY_DAYS", "30"
 # Register push/pull: the lease a worker holds on a register while it syncs,
 # renewed on every call, so a killed worker blocks the next one this long at most.
 POSINV_SYNC_LEASE_SECONDS = float(os.environ.get("POSINV_SYNC_LEASE_SECONDS", "60"))
+# Store runs (superior-store downloads): the lease a worker holds on a store's
+# run, renewed on every page, so a killed worker blocks the next one this long at most.
+POSINV_STORE_LEASE_SECONDS = float(os.environ.get("POSINV_STORE_LEASE_SECONDS", "120"))
+# Platform rate budgets (carts/ratelimit.py): a wait up to this long is slept
+# in the worker; a longer one ends the job and schedules its continuation, so
+# one throttled store never occupies a worker that other stores need.
+POSINV_RATE_INLINE_WAIT_SECONDS = float(os.environ.get("POSINV_RATE_INLINE_WAIT_SECONDS", "5"))
+# Time scale of the platforms' rate windows (BaseLinker's minute becomes 60 x
+# this). Only for tests and benches against a time-scaled fake; never set it
+# in production, where the platform's real minute applies.
+POSINV_RATE_WINDOW_SCALE = float(os.environ.get("POSINV_RATE_WINDOW_SCALE", "1"))
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

@@ -17,13 +17,13 @@ from __future__ import annotations
 import json
 import logging
 import time
-from email.utils import parsedate_to_datetime
 from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
 
 from ops.logging import redact_query
+from posinv.http import retry_after_seconds
 from posinv.services.runs import job_run_current_id
 
 logger = logging.getLogger("posinv.outbound")
@@ -102,7 +102,7 @@ def outbound_line(*, system: str, connector: str, method: str, url: str, duratio
         status = response.status_code
         line["status"] = status
         line["outcome"] = "ok" if status < 400 else ("refused" if status < 500 else "error")
-        retry_after = _retry_after_seconds(response.headers.get("Retry-After"))
+        retry_after = retry_after_seconds(response.headers.get("Retry-After"))
         if retry_after is not None:
             line["retry_after"] = retry_after
     else:
@@ -118,18 +118,3 @@ def outbound_line(*, system: str, connector: str, method: str, url: str, duratio
     if run_id is not None:
         line["job_run_id"] = run_id
     return line
-
-
-def _retry_after_seconds(value: str | None) -> float | None:
-    """Retry-After as seconds: delta-seconds or an HTTP date; None when absent or unreadable."""
-    if not value:
-        return None
-    try:
-        return max(float(value), 0.0)
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(round(when.timestamp() - time.time(), 1), 0.0)

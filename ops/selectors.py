@@ -31,7 +31,7 @@ from django.utils import timezone
 from django.utils.http import urlencode
 
 from cabinets.models import Tray, WeighingCabinet
-from carts.models import ExternalStore, StackEntry
+from carts.models import ExternalStore, StackEntry, StoreDownload
 from pos.models import CashRegister, Receipt, SyncEntry
 from posinv.models import ChangeFailure, JobRun, ScheduleState, StockMove
 from posinv.scheduling import backoff_seconds, schedule_due_at
@@ -358,6 +358,8 @@ def store_health_list(*, now: datetime) -> list[StoreHealth]:
         JobRun.objects.filter(name="cart_orders_import", subject=OuterRef("code"))
         .exclude(status=JobRun.Status.SKIPPED).order_by("-started_at", "-pk").values("status")[:1]
     )
+    # A download held as a likely broken feed: nothing of it arrives until a person decides.
+    held_download = StoreDownload.objects.filter(store=OuterRef("pk"), state=StoreDownload.State.HELD).order_by("pk")
     rows = (
         ExternalStore.objects.order_by("code")
         .annotate(
@@ -366,10 +368,12 @@ def store_health_list(*, now: datetime) -> list[StoreHealth]:
             n_failed=Count("stack", filter=Q(stack__state=StackEntry.State.FAILED)),
             n_throttled=Count("stack", filter=Q(stack__state=StackEntry.State.WAITING) & throttled),
             import_status=Subquery(last_import),
+            held=Subquery(held_download.values("hold_reason")[:1]),
+            held_kind=Subquery(held_download.values("kind")[:1]),
         )
         .values("id", "code", "name", "kind", "platform", "active", "sync_inventory", "import_orders",
                 "order_interval_seconds", "last_order_import_at", "n_open", "oldest", "n_failed", "n_throttled",
-                "import_status")
+                "import_status", "held", "held_kind")
     )
     amber_after = _setting("POSINV_HEALTH_STACK_AMBER_SECONDS", 20)
     red_after = _setting("POSINV_HEALTH_STACK_RED_SECONDS", 300)
@@ -395,6 +399,9 @@ def store_health_list(*, now: datetime) -> list[StoreHealth]:
             health.status, health.reason = RED, f"a record has waited over {int(red_after)} s"
         elif row["import_orders"] and row["import_status"] == JobRun.Status.FAILED:
             health.status, health.reason = RED, "the last order import failed"
+        elif row["held"]:
+            health.status, health.reason = AMBER, (f"a {row['held_kind']} download is held for confirmation: "
+                                                   f"{row['held']} (apply or discard it in Store downloads)")
         elif health.throttled:
             health.status, health.reason = AMBER, f"{health.throttled} entries held back by throttling"
         elif age > amber_after:
@@ -412,6 +419,7 @@ def store_health_list(*, now: datetime) -> list[StoreHealth]:
                                      last_response__iregex=THROTTLE_PATTERN),
             "orders": _admin_list("carts.importedorder", **store_filter),
             "imports": _admin_list("posinv.jobrun", name__exact="cart_orders_import", subject=health.code),
+            "downloads": _admin_list("carts.storedownload", **store_filter, state__exact=StoreDownload.State.HELD),
         }
         result.append(health)
     return result

@@ -26,6 +26,7 @@ from cabinets.services.parsing import readings_parse
 from cabinets.services.readings import FUTURE_SKEW, NOT_FINAL, readings_apply
 from ops.outbound import outbound_session
 from posinv.exceptions import InvalidInput
+from posinv.http import retry_after_seconds
 
 logger = logging.getLogger(__name__)
 
@@ -122,7 +123,7 @@ def _fetch(cabinet: WeighingCabinet, *, since: datetime | None, cursor: str | No
     if response.status_code in (401, 403):
         raise PullError(f"the vendor refused the API key ({response.status_code})")
     if response.status_code == 429:
-        retry_after = _seconds(response.headers.get("Retry-After"))
+        retry_after = retry_after_seconds(response.headers.get("Retry-After"))
         raise PullError(
             f"the vendor is rate limiting us (429); retry after {retry_after:g} s"
             if retry_after is not None
@@ -141,13 +142,6 @@ def _fetch(cabinet: WeighingCabinet, *, since: datetime | None, cursor: str | No
     if next_cursor is not None and not isinstance(next_cursor, str):
         raise PullError("the vendor's next_cursor is not a string")
     return data
-
-
-def _seconds(value: str | None) -> float | None:
-    try:
-        return float(value) if value is not None else None
-    except ValueError:
-        return None
 
 
 def cabinet_pull_request(*, cabinet: WeighingCabinet) -> None:

@@ -3,9 +3,11 @@ declaring its parameters (and which are secret), its batch size and its rate
 budget, behind four operations (push quantities, fetch quantities, fetch
 orders since a cursor, list products) plus webhook verification for
 platforms that push orders. Connectors speak HTTP and translate answers into
-the small result types below; they never touch our database."""
+the small result types below; they never touch our database (only their
+rate budget may, without Redis: carts/ratelimit.py)."""
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -13,9 +15,11 @@ from decimal import Decimal
 from typing import ClassVar
 
 import requests
+from django.conf import settings
 
 from carts.ratelimit import Budget, budget_for
 from ops.outbound import outbound_session
+from posinv.http import retry_after_seconds
 
 
 @dataclass(frozen=True)
@@ -31,10 +35,13 @@ class Param:
 
 @dataclass(frozen=True)
 class RateSpec:
-    """Token bucket of one platform credential: `capacity` tokens, refilled at `per_second`."""
+    """Rate budget of one platform credential: a token bucket of `capacity`
+    tokens refilled at `per_second`, or, with `window_seconds`, at most
+    `capacity` calls in any rolling `window_seconds` (carts/ratelimit.py)."""
 
     capacity: float
     per_second: float
+    window_seconds: float = 0
 
 
 @dataclass(frozen=True)
@@ -134,9 +141,11 @@ class ConnectorError(Exception):
 class Throttled(ConnectorError):
     """The store asks us to slow down: wait `retry_after` seconds. Never counts as an attempt."""
 
-    def __init__(self, message: str, *, retry_after: float, response: str = ""):
+    def __init__(self, message: str, *, retry_after: float, response: str = "", own_budget: bool = False):
         super().__init__(message, response=response)
         self.retry_after = retry_after
+        # Our shared rate budget said wait (no call was made), not the platform.
+        self.own_budget = own_budget
 
 
 class TransientError(ConnectorError):
@@ -180,6 +189,10 @@ class Connector:
     batch_size: ClassVar[int] = 50
     rate: ClassVar[RateSpec] = RateSpec(capacity=10, per_second=5)
     timeout: ClassVar[float] = 10.0
+    # Sleep short waits for the budget (up to POSINV_RATE_INLINE_WAIT_SECONDS)
+    # instead of raising Throttled at once: for a platform whose window is
+    # spent often in a normal run (BaseLinker's 100 requests a minute).
+    waits_for_budget: ClassVar[bool] = False
 
     def __init__(self, *, url: str, params: dict, secrets: dict, budget: Budget | None = None, timeout=None,
                  system: str = ""):
@@ -205,13 +218,27 @@ class Connector:
         values = {**(params or {}), **(secrets or {})}
         return [p.name for p in cls.params if p.required and not str(values.get(p.name, "")).strip()]
 
+    @classmethod
+    def param_problems(cls, *, params: dict) -> list[tuple[str, str]]:
+        """(parameter, reason) for each parameter value this platform cannot use."""
+        return []
+
     # -- HTTP with the shared budget --------------------------------------
-    def request(self, method: str, url: str, *, cost: float = 1, sends: bool = False, **kwargs) -> requests.Response:
+    def request(self, method: str, url: str, *, cost: float = 1, sends: bool = False, raw: bool = False,
+                **kwargs) -> requests.Response:
         """One HTTP call within the credential's budget. `sends` marks a call
-        that changes the store: its timeout is an unknown outcome."""
+        that changes the store: its timeout is an unknown outcome. `raw`
+        leaves the HTTP status to the caller (a platform whose answer says in
+        its body whether it worked)."""
         wait = self.budget.take(cost)
-        if wait > 0:
-            raise Throttled(f"rate budget spent; {wait:.2f}s until the next call", retry_after=wait)
+        while wait > 0:
+            if not self.waits_for_budget or wait > settings.POSINV_RATE_INLINE_WAIT_SECONDS:
+                # A long wait is not slept here: the caller ends its job and its
+                # continuation runs when the budget allows (docs/stores.md).
+                raise Throttled(f"rate budget spent; {wait:.2f}s until the next call", retry_after=wait,
+                                own_budget=True)
+            time.sleep(wait)
+            wait = self.budget.take(cost)
         self.calls += 1
         try:
             response = self.session.request(method, url, timeout=self.timeout, **kwargs)
@@ -222,6 +249,8 @@ class Connector:
         except requests.ConnectionError as exc:
             raise TransientError(f"connection failed: {exc}") from exc
         self._pace_rest(response)
+        if raw:
+            return response
         if response.status_code == 429:
             retry = self.throttle_wait(response, cost)
             self.budget.block(retry)
@@ -251,6 +280,17 @@ class Connector:
 
     def fetch_quantities(self, refs: Iterable[str]) -> dict[str, int]:
         raise Unsupported(f"{self.platform} cannot report quantities")
+
+    def quantity_pages(self, *, start_page: int = 1) -> Iterator[tuple[int, dict[str, int], bool]]:
+        """Every product's quantity, page by page from `start_page`: (page,
+        {ref: quantity}, is the last page). A long download saves each page
+        and resumes from the next one after an interruption. By default the
+        whole listing is one page."""
+        yield 1, {p.ref: p.quantity for p in self.list_products() if p.quantity is not None}, True
+
+    def price_pages(self, *, start_page: int = 1) -> Iterator[tuple[int, dict[str, Decimal], bool]]:
+        """Every product's price (in the configured remote group), page by page, as `quantity_pages`."""
+        yield 1, {p.ref: p.price for p in self.list_products() if p.price is not None}, True
 
     def push_quantities(self, updates: list[QuantityUpdate]) -> list[PushOutcome]:
         raise Unsupported(f"{self.platform} does not take quantities")
@@ -286,10 +326,10 @@ class Connector:
 
 
 def _retry_after(response: requests.Response) -> float:
-    try:
-        return max(float(response.headers.get("Retry-After", "1")), 0.05)
-    except ValueError:
-        return 1.0
+    # Without a readable Retry-After, a second; never less than 50 ms, so a
+    # "0" does not turn into a hot loop against a peer that is refusing us.
+    seconds = retry_after_seconds(response.headers.get("Retry-After"))
+    return 1.0 if seconds is None else max(seconds, 0.05)
 
 
 def _describe(response: requests.Response) -> str:

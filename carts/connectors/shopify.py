@@ -31,6 +31,7 @@ from carts.connectors.base import (
     TransientError,
     register,
 )
+from posinv.http import retry_after_seconds
 
 VARIANTS_QUERY = """
 query Variants($first: Int!, $after: String, $location: ID!) {
@@ -124,7 +125,7 @@ class ShopifyConnector(Connector):
     def throttle_wait(self, response, cost: float) -> float:
         """THROTTLED may come as a 429 (reports differ): without Retry-After,
         wait for the cost bucket to refill enough for this query."""
-        if response.headers.get("Retry-After"):
+        if retry_after_seconds(response.headers.get("Retry-After")) is not None:
             return super().throttle_wait(response, cost)
         try:
             return self._cost_wait(response.json(), cost)

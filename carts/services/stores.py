@@ -73,6 +73,7 @@ def store_validate(*, store: ExternalStore, secrets: dict | None = None) -> None
     missing = cls.check_config(params=store.params, secrets=secrets if secrets is not None else store.secrets)
     for name in missing:
         problems.append(Problem(field=name, reason=f"required by {cls.label}"))
+    problems.extend(Problem(field=name, reason=reason) for name, reason in cls.param_problems(params=store.params))
     secret_names = {p.name for p in cls.params if p.secret}
     for name in store.params or {}:
         if name in secret_names:

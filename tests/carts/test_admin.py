@@ -11,7 +11,8 @@ from carts.services.stores import store_connector
 from tests.carts.conftest import articles, link_all, make_shopify_store, make_woo_store, receive
 
 TABS = {"stock_direction": "none", "stock_interval_seconds": "900", "zero_hold_share": "0.5",
-        "price_direction": "none", "price_interval_seconds": "3600"}
+        "price_direction": "none", "price_interval_seconds": "3600", "price_hold_share": "0.5",
+        "price_cut_share": "0.5"}
 
 
 def _raw_secrets(store_pk: int) -> str:

@@ -10,7 +10,7 @@ import pytest
 from django.contrib.auth.models import Permission
 from django.utils import timezone
 
-from carts.models import ExternalStore
+from carts.models import ExternalStore, StoreDownload
 from carts.services.links import links_match
 from ops.selectors import sync_problems
 from posinv.models import JobRun, ScheduleState, StockLevel
@@ -63,25 +63,28 @@ def test_health_says_a_held_download_waits_for_a_person_and_is_green_once_confir
     page = admin_client.get("/ops/health/").content.decode()
     assert 'data-schedule="store-stock:whs" data-status="amber"' in page
 
-    answer = admin_client.post("/admin/carts/externalstore/",
-                               {"action": "confirm_held_download", "_selected_action": [held_store[0].pk]},
-                               follow=True)
+    held = StoreDownload.objects.get(store=held_store[0], state="held")
+    answer = admin_client.post("/admin/carts/storedownload/",
+                               {"action": "apply_held", "_selected_action": [held.pk]}, follow=True)
 
-    assert "the held stock download is confirmed" in answer.content.decode()
+    assert answer.status_code == 200
+    assert StoreDownload.objects.get(pk=held.pk).state == "applied"
     assert sorted(StockLevel.objects.values_list("on_hand", flat=True)) == [0, 0, 0, 0, 9]
     assert ScheduleState.objects.get(key="store-stock:whs").held_since is None
     assert sync_problems() == {"status": "green", "problems": []}
 
 
-def test_confirming_needs_the_change_permission(held_store, client, django_user_model):
+def test_confirming_needs_the_confirm_permission(held_store, client, django_user_model):
     viewer = django_user_model.objects.create_user(username="viewer", password="pw", is_staff=True)
-    viewer.user_permissions.add(Permission.objects.get(codename="view_externalstore"))
+    viewer.user_permissions.add(Permission.objects.get(codename="view_storedownload"))
     client.force_login(viewer)
+    held = StoreDownload.objects.get(store=held_store[0], state="held")
 
-    answer = client.post("/admin/carts/externalstore/",
-                         {"action": "confirm_held_download", "_selected_action": [held_store[0].pk]}, follow=True)
+    answer = client.post("/admin/carts/storedownload/",
+                         {"action": "apply_held", "_selected_action": [held.pk]}, follow=True)
 
     assert answer.status_code == 200
+    assert StoreDownload.objects.get(pk=held.pk).state == "held"
     assert ScheduleState.objects.get(key="store-stock:whs").held_since is not None
     assert JobRun.objects.filter(name="store_stock", status="succeeded").count() == 1  # only the first download
 

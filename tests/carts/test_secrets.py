@@ -86,7 +86,8 @@ def test_a_secret_entered_in_the_admin_is_stored_encrypted_and_used_by_the_conne
             "params": json.dumps({"location_id": LOCATION}), "locations": [shop_location.pk], "safety_buffer": "0",
             "order_interval_seconds": "60", "order_cursor": "{}", "active": "on",
             "stock_direction": "none", "stock_interval_seconds": "900", "zero_hold_share": "0.5",
-            "price_direction": "none", "price_interval_seconds": "3600",
+            "price_direction": "none", "price_interval_seconds": "3600", "price_hold_share": "0.5",
+            "price_cut_share": "0.5",
             "secret__shopify__access_token": shopify.token, "secret__shopify__webhook_secret": ""}
     with pytest.raises(Exception, match="401"):
         _authenticates(store)

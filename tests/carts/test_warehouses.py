@@ -9,9 +9,9 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from carts.connectors.base import ConnectorError, Throttled
-from carts.connectors.baselinker import BaseLinkerConnector
+from carts.connectors.base import ConnectorError
 from carts.models import ExternalStore, StackEntry
+from carts.schedules import carts_due
 from carts.services.links import links_match
 from carts.services.stack import stack_sweep
 from carts.services.warehouses import store_directions_validate, store_price_run, store_stock_run
@@ -168,6 +168,9 @@ def test_an_unreachable_store_leaves_stock_untouched_and_says_why(sync_on, whole
         store_stock_run(store=store)
     assert failed.value.response.startswith("HTTP 503")
     assert StockMove.objects.count() == 0
+    # and the schedule tries again by the interval, not at every tick
+    assert [due.key for due in carts_due()] == []
+    assert [due.key for due in carts_due(now=timezone.now() + timedelta(seconds=901))] == ["store-stock:whs"]
 
 
 def test_downloaded_prices_go_into_the_group_keeping_history(sync_on, baselinker):
@@ -213,26 +216,13 @@ def test_an_inferior_store_gets_the_source_warehouses_summed_on_each_run_and_eac
     assert baselinker.products["1"]["prices"]["11"] == 9.9
 
 
-def test_a_blocked_token_waits_until_the_time_the_platform_names():
-    with FakeBaseLinker(per_minute=2) as fake:
-        fake.add(pid="1", sku="A")
-        connector = BaseLinkerConnector(url=f"{fake.url}/connector.php",
-                                        params={"inventory_id": 7, "warehouse_id": "bl_1"},
-                                        secrets={"token": fake.token})
-        list(connector.list_products())
-        list(connector.list_products())
-        with pytest.raises(Throttled, match="token blocked: Query limit exceeded") as blocked:
-            list(connector.list_products())
-        assert 1 <= blocked.value.retry_after <= 3
-
-
 def test_the_admin_refuses_sending_to_a_wholesaler_with_a_clear_message(db, wholesaler, client, staff_user):
     client.force_login(staff_user)
     form = {"code": "whs", "name": "Wholesaler", "kind": "wholesaler", "platform": "feed",
             "url": f"{wholesaler.url}/feed.csv", "params": "{}", "safety_buffer": "0",
             "order_interval_seconds": "60", "order_cursor": "{}", "active": "on", "stock_direction": "send",
             "stock_interval_seconds": "900", "zero_hold_share": "0.5", "price_direction": "none",
-            "price_interval_seconds": "3600"}
+            "price_interval_seconds": "3600", "price_hold_share": "0.5", "price_cut_share": "0.5"}
     page = client.post("/admin/carts/externalstore/add/", form)
     assert page.status_code == 200
     assert "a wholesaler can only be downloaded from" in page.content.decode()
@@ -245,7 +235,6 @@ def test_the_stock_run_command_reports_bad_rows_and_the_schedule_offers_due_runs
 
     from django.core.management import call_command
 
-    from carts.schedules import carts_due
 
     articles("C-1")
     wholesaler.set_rows([{"sku": "C-1", "quantity": "4"}, {"sku": "C-2", "quantity": "x"}])

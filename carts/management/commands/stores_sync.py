@@ -12,14 +12,19 @@ class Command(StoreCommand):
         super().add_arguments(parser)
         parser.add_argument("--stock", action="store_true")
         parser.add_argument("--prices", action="store_true")
-        parser.add_argument("--confirm", action="store_true", help="accept a download that zeroes most products")
+        parser.add_argument("--confirm", action="store_true",
+                            help="accept a download that zeroes most products or cuts most prices")
 
     def handle(self, *args, store: str, stock: bool, prices: bool, confirm: bool, **options):
         target = self.store(store)
         both = not stock and not prices
         if (stock or both) and target.stock_direction != target.Direction.NONE:
             run = store_stock_run(store=target, confirm=confirm)
-            if run.sent is not None:
+            if run.paused_until is not None:
+                self.stdout.write(f"{target.code} stock: paused by the platform's rate limit after "
+                                  f"{run.pages_read} pages; goes on from page {run.next_page} at "
+                                  f"{run.paused_until:%H:%M:%S} (run again or let the schedule)")
+            elif run.sent is not None:
                 self.stdout.write(f"{target.code} stock: sent {run.sent.sent}, waiting {run.sent.waiting}, "
                                   f"failed {run.sent.failed}")
             else:
@@ -28,7 +33,12 @@ class Command(StoreCommand):
             for bad in run.bad_rows:
                 self.stdout.write(f"  row {bad.row}: {bad.reason}")
         if (prices or both) and target.price_direction != target.Direction.NONE:
-            result = store_price_run(store=target)
+            result = store_price_run(store=target, confirm=confirm)
+            if result.paused_until is not None:
+                self.stdout.write(f"{target.code} prices: paused by the platform's rate limit after "
+                                  f"{result.pages_read} pages; goes on from page {result.next_page} at "
+                                  f"{result.paused_until:%H:%M:%S}")
+                return
             self.stdout.write(f"{target.code} prices: read {result.read}, changed {result.changed}, "
                               f"unchanged {result.unchanged}, sent {result.sent}")
             for error in result.errors:
