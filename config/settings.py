@@ -210,6 +210,12 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["posinv.api.permissions.IsStaffUser"],
     # drf-spectacular plus the error answers every operation can give (401/403/404/429...).
     "DEFAULT_SCHEMA_CLASS": "posinv.api.schema.ErrorAnswersAutoSchema",
+    # JSON with text no database can store (NUL, unpaired surrogates) is a 400 naming where.
+    "DEFAULT_PARSER_CLASSES": [
+        "posinv.api.parsers.StorableJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "EXCEPTION_HANDLER": "posinv.api.errors.exception_handler",
     # limit/offset as DRF's, but a bad value is a 400 instead of the first page.
     "DEFAULT_PAGINATION_CLASS": "posinv.api.pagination.StrictLimitOffsetPagination",

@@ -25,6 +25,7 @@ from carts.models import ExternalStore, ImportedOrder, ImportedOrderLine
 from carts.services.order_cursor import orders_import_by_cursor
 from carts.services.stack import stack_stores_add
 from carts.services.stores import store_connector, store_order_location
+from posinv.api.parsers import unstorable_text_problem
 from posinv.bounds import quantity_problem, quantity_within
 from posinv.exceptions import DomainError, InvalidInput, Problem
 from posinv.models import Article, Barcode, StockMove
@@ -258,6 +259,10 @@ def orders_receive_webhook(*, store: ExternalStore, body: bytes, headers) -> lis
         remotes = connector.parse_webhook(body=body, headers=headers)
     except (ValueError, KeyError, TypeError) as exc:
         raise InvalidInput([Problem(field="body", reason=f"not an order of {store.platform}: {exc!r}")]) from exc
+    for remote in remotes:
+        problem = unstorable_text_problem(remote.raw)
+        if problem is not None:
+            raise InvalidInput([problem])
     return [order_apply(store=store, remote=remote) for remote in remotes]
 
 

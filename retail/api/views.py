@@ -11,7 +11,6 @@ from rest_framework import status
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.generics import GenericAPIView
-from rest_framework.parsers import JSONParser
 from rest_framework.permissions import BasePermission
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
@@ -22,6 +21,7 @@ from pos.models import CashRegister
 from pos.selectors import register_active, register_of_token
 from pos.services.receipts import CustomerSpec
 from posinv.api.auth import DevicePrincipal
+from posinv.api.parsers import StorableJSONParser
 from posinv.api.permissions import IsStaffUser, StaffWithPermissions, device_of_kind
 from posinv.exceptions import InvalidInput, NotFound, Problem
 from posinv.models import Location
@@ -43,7 +43,7 @@ from retail.services.transfers import (
 # The till's calls: the token and its register in one query, JSON in and
 # out (a sale's nested lines have no form encoding; no browsable page to negotiate).
 TILL_AUTHENTICATION = [RegisterTokenAuthentication, SessionAuthentication]
-TILL_PARSERS = [JSONParser]
+TILL_PARSERS = [StorableJSONParser]
 TILL_RENDERERS = [JSONRenderer]
 
 ERRORS = {

@@ -3,8 +3,10 @@ down while sales go on, a worker SIGKILLed in the middle of a batch, and
 pull and push giving the same result."""
 from __future__ import annotations
 
+import re
 import time
 from contextlib import ExitStack
+from decimal import Decimal
 
 import pytest
 import requests
@@ -269,17 +271,22 @@ def test_a_main_restored_from_a_backup_gets_the_lost_entries_back_from_an_idle_n
 
 
 def test_a_sale_the_main_refuses_fails_alone_later_sales_arrive_and_health_says_so():
-    # The node accepts a receipt whose total the main system calls too
-    # large. That one entry is kept failed on the main system with its
-    # reason; the receipt's lines and every later sale arrive; /healthz
-    # turns red naming it with a link to the entry, and green again once a
-    # person has skipped it with a reason.
+    # The node (no ledger of its own) accepts a return of 999,999,999 units,
+    # which would take the main system's level beyond the system's bound.
+    # That one entry is kept failed on the main system with its reason; the
+    # rest of the receipt and every later sale arrive; /healthz turns red
+    # naming it with a link to the entry, and green again once a person has
+    # skipped it with a reason.
     flush_node_redis()
     with main_system("regrefuse") as main, ExitStack() as stack:
         create_register(main, "R1", location="S1", interval=1)
         _, node_url = _node_processes(stack, main, label="regrefusenode")
         receipts = sales(10, prefix="R1")
-        receipts[3]["total"] = "100000000000.00"
+        refused = receipts[3]["lines"][0]
+        refused.update(quantity="-999999999", unit_price="0.00")
+        receipts[3]["payments"][0]["amount"] = str(sum(
+            Decimal(line["quantity"]) * Decimal(line["unit_price"]) for line in receipts[3]["lines"]))
+        record_id = f"receipt_line:R1-000004:{refused['line_no']}"
 
         _ring_up(node_url, main.tokens["R1"], receipts)
         wait_until(lambda: main.status("R1")["last_applied_entry_no"] == 41, timeout=60, interval=0.5,
@@ -287,19 +294,20 @@ def test_a_sale_the_main_refuses_fails_alone_later_sales_arrive_and_health_says_
 
         status = main.status("R1")
         assert (status["entries"], status["receipts"], status["missing"]) == ({"applied": 40, "failed": 1}, 10, None)
-        assert status["last_error"].startswith(
-            "1 failed entry: entry 14 (receipt:R1-000004) could not be applied: record.total: must be between "
-            "-999,999,999.99 and 999,999,999.99 (the system's amount bound).")
-        assert main.on_hand("S1") == expected_on_hand(receipts)  # its lines moved stock all the same
+        assert re.match(rf"1 failed entry: entry \d+ \({record_id}\) could not be applied: .*bound",
+                        status["last_error"]), status["last_error"]
+        kept = [dict(receipt, lines=[line for line in receipt["lines"] if line is not refused]) for receipt in receipts]
+        assert main.on_hand("S1") == expected_on_hand(kept)  # every other line moved stock
         health = requests.get(f"{main.url}/healthz", timeout=30).json()["registers"]
         assert health["status"] == "red"
-        assert health["reason"].startswith("register R1: 1 failed entry: entry 14 (receipt:R1-000004)")
+        assert health["reason"].startswith("register R1: 1 failed entry: entry ")
+        assert record_id in health["reason"]
         assert "state__exact=failed" in health["link"] and "register__id__exact=" in health["link"]
 
         manage("shell", "-c", (
             "from pos.models import SyncEntry; from pos.services.apply import entries_skip; "
-            "e = SyncEntry.objects.get(entry_no=14, direction='in'); "
-            "print(entries_skip(register_id=e.register_id, entry_ids=[e.pk], reason='total keyed wrongly; "
+            f"e = SyncEntry.objects.get(record_id='{record_id}', direction='in'); "
+            "print(entries_skip(register_id=e.register_id, entry_ids=[e.pk], reason='return keyed wrongly; "
             "booked by hand', user='alice'))"), env=main.env)
         more = sales(12, prefix="R1")[10:]
         _ring_up(node_url, main.tokens["R1"], more)

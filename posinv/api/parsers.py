@@ -1,0 +1,51 @@
+"""The one JSON parser of every API operation: JSON whose text a database
+cannot store (a NUL character, an unpaired UTF-16 surrogate) is a 400 naming
+where it is, before any view or service sees it. PostgreSQL refuses both in
+text and jsonb columns; without this, whichever store met them first (a
+register entry kept as sent, an order line, a customer name) answered 500."""
+from __future__ import annotations
+
+from rest_framework.parsers import JSONParser
+
+from posinv.exceptions import InvalidInput, Problem
+
+
+def unstorable_text_problem(value) -> Problem | None:
+    """The first text in `value` (walked through lists and objects, keys
+    included) that a database cannot store, as a problem naming its path."""
+    stack = [("", value)]
+    while stack:
+        path, item = stack.pop()
+        if isinstance(item, str):
+            reason = _text_problem(item)
+            if reason:
+                return Problem(field=path or "body", reason=reason, code="invalid")
+        elif isinstance(item, dict):
+            for key, inner in item.items():
+                where = f"{path}.{key}" if path else str(key)
+                reason = _text_problem(key)
+                if reason:
+                    return Problem(field=path or "body", reason=f"a field name {reason}", code="invalid")
+                stack.append((where, inner))
+        elif isinstance(item, list):
+            stack.extend((f"{path}[{index}]", inner) for index, inner in enumerate(item))
+    return None
+
+
+def _text_problem(text: str) -> str:
+    if "\x00" in text:
+        return "contains a NUL character, which cannot be stored"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "contains an unpaired surrogate (not valid Unicode), which cannot be stored"
+    return ""
+
+
+class StorableJSONParser(JSONParser):
+    def parse(self, stream, media_type=None, parser_context=None):
+        data = super().parse(stream, media_type, parser_context)
+        problem = unstorable_text_problem(data)
+        if problem is not None:
+            raise InvalidInput([problem])
+        return data
