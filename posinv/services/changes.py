@@ -17,7 +17,7 @@ from django.db import transaction
 
 from posinv.models import StockChange
 from posinv.plugins import extensions
-from posinv.queueing import enqueue
+from posinv.queueing import enqueue_wake
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ def changes_wake() -> None:
     if time.monotonic() - _queued_at["monotonic"] < gather:
         return
     started = time.monotonic()
-    job = enqueue(
+    job = enqueue_wake(
         DISPATCH_JOB,
         queue="high",
         unique_key="changes-dispatch",

@@ -439,8 +439,8 @@ def load_run(*, database_url: str, redis_url: str, registers: int, tills: int, s
                                  env=env, name="load-web")}
         for n in range(workers):
             children[f"rqworker{n + 1}"] = spawn(
-                [sys.executable, "manage.py", "rqworker", "high", "default", "low", "--worker-class",
-                 "rq.worker.SimpleWorker"], env=env, name=f"load-worker{n + 1}")
+                [sys.executable, "manage.py", "run_worker", "high", "default", "low"], env=env,
+                name=f"load-worker{n + 1}")
         children["scheduler"] = spawn([sys.executable, "manage.py", "run_scheduler"], env=env,
                                       name="load-scheduler")
         for child in children.values():

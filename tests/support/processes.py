@@ -217,12 +217,15 @@ def started_worker(
     *, env: dict[str, str], queues: tuple[str, ...] = ("high", "default", "low"), simple: bool = True,
     name: str = "rqworker",
 ) -> Iterator[Child]:
-    """A real `rqworker` process on the queues (SimpleWorker by default: no fork per job)."""
+    """A real worker process on the queues: `run_worker`, the Procfile's
+    (posinv.worker.PosinvWorker, no fork per job); `simple=False` runs
+    django-rq's plain `rqworker` with RQ's forking Worker instead."""
     if "REDIS_URL" not in env:
         raise AssertionError("a worker needs REDIS_URL in its environment")
-    args = [PYTHON, "manage.py", "rqworker", *queues]
     if simple:
-        args += ["--worker-class", "rq.worker.SimpleWorker"]
+        args = [PYTHON, "manage.py", "run_worker", *queues]
+    else:
+        args = [PYTHON, "manage.py", "rqworker", *queues, "--worker-class", "rq.worker.Worker"]
     child = spawn(args, env=env, name=name)
     try:
         time.sleep(0.3)
