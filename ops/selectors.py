@@ -454,6 +454,10 @@ def queue_health_get(*, now: datetime | None = None) -> QueueHealth:
     cut_off = [w for w in live if w["database"] not in ("", "ok")]
     if workers == 0 and depth:
         status, reason = RED, f"{depth} jobs queued and no worker running"
+        if dead:
+            w = dead[0]
+            reason += (f"; worker {w['name']} on {w['host']} (pid {w['pid']}) stopped answering "
+                       f"{w['heard_seconds_ago'] or 0:.0f} s ago (killed or hung): start a worker")
     elif cut_off:
         w = cut_off[0]
         status, reason = RED, (f"worker {w['name']} on {w['host']} (pid {w['pid']}) cannot reach the database "

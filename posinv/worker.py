@@ -30,7 +30,6 @@ from datetime import datetime
 import redis
 from django.db import close_old_connections, connection
 from django.utils import timezone
-from rq.job import JobStatus
 from rq.worker import SimpleWorker
 
 from posinv.heartbeat import dead_after_seconds, heartbeat_register, heartbeat_unregister
@@ -82,6 +81,14 @@ class PosinvWorker(SimpleWorker):
     # RQ's own wait between attempts to reach Redis while idle (default 60 s):
     # shorter, so the queues drain soon after an outage.
     max_connection_wait_time = 10.0
+
+    # Set by SIGTERM/SIGINT: RQ ends its loop the same way for a stop request
+    # and for a lost Redis; run_worker must tell them apart.
+    posinv_stop_requested = False
+
+    def request_stop(self, signum, frame):
+        self.posinv_stop_requested = True
+        super().request_stop(signum, frame)
 
     def perform_job(self, job, queue, execution) -> bool:
         # A connection that died since the last job (database restart,
@@ -154,7 +161,7 @@ def worker_liveness(workers, *, connection, now: datetime | None = None) -> dict
 
 def rq_dead_workers_clear(*, connection, now: datetime | None = None) -> list[str]:
     """Remove workers silent for POSINV_DEAD_AFTER_SECONDS from RQ's registry
-    and free the job each held: out of the started registry, and its
+    and free the job each held: deleted from RQ, and its
     "already queued" key deleted so the scheduler queues that work again now
     rather than when the key's TTL runs out. Returns the names removed."""
     from rq import Worker
@@ -170,12 +177,15 @@ def rq_dead_workers_clear(*, connection, now: datetime | None = None) -> list[st
         cleared.append(worker.name)
         freed = ""
         if job is not None:
-            job.started_job_registry.remove_executions(job)
-            job.set_status(JobStatus.FAILED)
+            # Deleted, not failed: its work is recorded where people look (the
+            # job run, marked abandoned) and is done again by the next run; a
+            # copy in RQ's failed registry would keep Sync health amber for a day.
             unique_key = (job.kwargs or {}).get("unique_key")
+            job.started_job_registry.remove_executions(job)
+            job.delete()
             if unique_key:
                 connection.delete(PENDING_PREFIX + unique_key)
-            freed = f"; its job {job.id} is freed and runs again when next due"
+            freed = f"; its job {job.id} is deleted and runs again when next due"
         logger.warning("worker %s (%s, pid %s) silent for %.0f s: removed as dead%s", worker.name,
                        worker.hostname, worker.pid, liveness[worker.name].heard_seconds_ago or 0, freed)
     return cleared

@@ -38,8 +38,10 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def wait_until(predicate: Callable[[], object], *, timeout: float = 30, interval: float = 0.1, message: str = ""):
-    """Poll `predicate` until it returns something truthy; return that, or fail after `timeout` seconds."""
+def wait_until(predicate: Callable[[], object], *, timeout: float = 30, interval: float = 0.1,
+               message: str | Callable[[], str] = ""):
+    """Poll `predicate` until it returns something truthy; return that, or fail after `timeout` seconds
+    (`message` may be a callable, to say what was last seen)."""
     deadline = time.monotonic() + timeout
     last_error: Exception | None = None
     while time.monotonic() < deadline:
@@ -50,6 +52,8 @@ def wait_until(predicate: Callable[[], object], *, timeout: float = 30, interval
         except Exception as exc:  # a server still starting refuses connections
             last_error = exc
         time.sleep(interval)
+    if callable(message):
+        message = message()
     raise AssertionError(f"timed out after {timeout}s waiting for {message or predicate}; last error: {last_error}")
 
 

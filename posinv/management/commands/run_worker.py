@@ -60,7 +60,7 @@ class Command(BaseCommand):
             except REDIS_ERRORS as exc:
                 # Starting (registering) or ending (unregistering) needs Redis too.
                 logger.warning("worker: Redis unreachable (%s: %s)", type(exc).__name__, str(exc).strip()[:200])
-            if stop.is_set() or burst or (worker is not None and worker._stop_requested):
+            if stop.is_set() or burst or (worker is not None and worker.posinv_stop_requested):
                 break
             for sig in (signal.SIGTERM, signal.SIGINT):
                 signal.signal(sig, on_signal)
