@@ -24,6 +24,7 @@ and keeps it going through Redis outages."""
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -43,9 +44,22 @@ REDIS_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
 
 
 class _RedisLossIsOneLine(logging.Filter):
-    """RQ logs a lost Redis connection in its main loop as "found an unhandled
-    exception, quitting..." with a traceback. It is an outage, not a bug:
-    one warning line, no traceback (run_worker reconnects)."""
+    """A Redis outage is an outage, not a bug, and it is said in a few lines.
+
+    RQ logs a connection lost in its main loop as "found an unhandled
+    exception, quitting..." with a traceback: one warning line instead
+    (run_worker reconnects). While idle it retries by itself and logs
+    "could not connect to Redis instance" about once a second (its dequeue
+    loop and its pub/sub thread): the first is kept, the rest are dropped but
+    for a reminder a minute, and the first other line of the worker after
+    them is preceded by one saying that Redis is back."""
+
+    REMIND_SECONDS = 60.0
+
+    def __init__(self):
+        super().__init__()
+        self.lost_since: float | None = None
+        self.reminded_at = 0.0
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.exc_info and isinstance(record.exc_info[1], REDIS_ERRORS):
@@ -55,6 +69,23 @@ class _RedisLossIsOneLine(logging.Filter):
             record.exc_info = None
             record.exc_text = None
             record.levelno, record.levelname = logging.WARNING, "WARNING"
+            return True
+        now = time.monotonic()
+        if "could not connect to Redis instance" in str(record.msg):
+            if self.lost_since is None:
+                self.lost_since = self.reminded_at = now
+                record.levelno, record.levelname = logging.WARNING, "WARNING"
+                return True
+            if now - self.reminded_at < self.REMIND_SECONDS:
+                return False
+            self.reminded_at = now
+            record.msg, record.args = "Redis still unreachable after %.0f s; the worker keeps trying", (
+                now - self.lost_since,)
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+            return True
+        if self.lost_since is not None:
+            lost_for, self.lost_since = now - self.lost_since, None
+            logger.warning("Redis is back after %.0f s; the worker resumes", lost_for)
         return True
 
 
