@@ -452,24 +452,24 @@ def queue_health_get(*, now: datetime | None = None) -> QueueHealth:
     failed = sum(q["failed"] for q in queues)
     dead = [w for w in detail if not w["alive"]]
     cut_off = [w for w in live if w["database"] not in ("", "ok")]
+    silent = ""
+    if dead:
+        w = dead[0]
+        silent = (f"worker {w['name']} on {w['host']} (pid {w['pid']}) stopped answering "
+                  f"{w['heard_seconds_ago'] or 0:.0f} s ago (killed or hung)")
     if workers == 0 and depth:
         status, reason = RED, f"{depth} jobs queued and no worker running"
-        if dead:
-            w = dead[0]
-            reason += (f"; worker {w['name']} on {w['host']} (pid {w['pid']}) stopped answering "
-                       f"{w['heard_seconds_ago'] or 0:.0f} s ago (killed or hung): start a worker")
+        if silent:
+            reason += f"; {silent}: start a worker"
     elif cut_off:
         w = cut_off[0]
         status, reason = RED, (f"worker {w['name']} on {w['host']} (pid {w['pid']}) cannot reach the database "
                                f"({w['database'][:120]}): every job it takes fails; check the database and "
                                "the network from that host")
     elif workers == 0:
-        status, reason = AMBER, "no worker running"
+        status, reason = AMBER, "no worker running" + (f"; {silent}: start a worker" if silent else "")
     elif dead:
-        w = dead[0]
-        status, reason = AMBER, (f"worker {w['name']} on {w['host']} (pid {w['pid']}) stopped answering "
-                                 f"{w['heard_seconds_ago'] or 0:.0f} s ago (killed or hung); the next sweep "
-                                 "removes it and frees its job")
+        status, reason = AMBER, f"{silent}; the next sweep removes it and frees its job"
     elif dead_runs:
         status, reason = AMBER, _dead_runs_reason(dead_runs)
     elif failed:
