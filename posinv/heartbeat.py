@@ -84,4 +84,7 @@ def _loop() -> None:
         finally:
             # This thread's own connection: closed after each beat, so it never
             # outlives a database restart nor holds a connection between beats.
-            connection.close()
+            try:
+                connection.close()
+            except Exception:  # a connection already broken: nothing left to close
+                pass

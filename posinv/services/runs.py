@@ -31,6 +31,7 @@ _current_run_id: ContextVar[int | None] = ContextVar("posinv_job_run_id", defaul
 # Runs in progress in this process, stamped by the heartbeat thread.
 _live_runs: set[int] = set()
 ABANDONED_PREFIX = "Abandoned:"
+LEGACY_RUN_DEAD_AFTER = timedelta(hours=1)
 
 
 def job_run_current_id() -> int | None:
@@ -114,8 +115,11 @@ def job_runs_dead(*, now: datetime):
     """Runs still marked running whose process has not stamped them for
     POSINV_DEAD_AFTER_SECONDS: killed (SIGKILL, OOM, power) or cut off."""
     cutoff = now - timedelta(seconds=dead_after_seconds())
+    # A run without any heartbeat was started by code older than heartbeats
+    # (before the upgrade's worker restart): judged by its start, an hour on.
+    legacy_cutoff = min(cutoff, now - LEGACY_RUN_DEAD_AFTER)
     return JobRun.objects.filter(status=JobRun.Status.RUNNING).filter(
-        Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True, started_at__lt=cutoff)
+        Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True, started_at__lt=legacy_cutoff)
     )
 
 
@@ -137,7 +141,7 @@ def job_runs_abandon_dead(*, now: datetime | None = None) -> list[JobRun]:
             status=JobRun.Status.FAILED, finished_at=now, error=error)
         if not marked:
             continue  # it finished meanwhile, or another sweeper got it
-        if run.process:
+        if run.process and run.heartbeat_at is not None:
             Lease.objects.filter(key=f"job:{run.name}:{run.subject}", holder=run.process).delete()
         _log(run.name, run.subject, "abandoned", {}, time.monotonic(), error=error)
         abandoned.append(run)

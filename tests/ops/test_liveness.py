@@ -140,3 +140,18 @@ def test_healthz_and_the_dashboard_tell_a_dead_worker_and_one_without_database(c
     assert rq_dead_workers_clear(connection=connection) == ["killed"]
     queues = queue_health_get()
     assert (queues.workers, queues.dead_workers, queues.status) == (1, 0, "green")
+
+
+@pytest.mark.django_db
+def test_a_run_from_before_heartbeats_is_abandoned_only_after_an_hour_and_keeps_its_lease(inline):
+    """During an upgrade, workers still on the old code record runs without
+    heartbeats: those are not taken for dead while they may still run."""
+    recent = JobRun.objects.create(name="store_stock", subject="s1", process="old:1")
+    old = JobRun.objects.create(name="store_stock", subject="s2", process="old:1")
+    JobRun.objects.filter(pk=recent.pk).update(started_at=timezone.now() - timedelta(minutes=10))
+    JobRun.objects.filter(pk=old.pk).update(started_at=timezone.now() - timedelta(hours=2))
+    Lease.objects.create(key="job:store_stock:s2", holder="old:1", expires_at=timezone.now() + timedelta(hours=1))
+
+    assert [run.pk for run in job_runs_abandon_dead()] == [old.pk]
+    assert JobRun.objects.get(pk=recent.pk).status == "running"
+    assert Lease.objects.filter(key="job:store_stock:s2").exists()
