@@ -109,9 +109,11 @@ class PosinvWorker(SimpleWorker):
     """SimpleWorker (no fork per job) with Django's connection hygiene around
     every job and a liveness heartbeat."""
 
-    # RQ's own wait between attempts to reach Redis while idle (default 60 s):
-    # shorter, so the queues drain soon after an outage.
-    max_connection_wait_time = 10.0
+    # RQ's own longest wait between attempts to reach Redis while idle
+    # (default 60 s): shorter, so the queues drain within seconds of an
+    # outage's end; an attempt is one refused TCP connect, and its log line
+    # is said once (_RedisLossIsOneLine).
+    max_connection_wait_time = 5.0
 
     # Set by SIGTERM/SIGINT: RQ ends its loop the same way for a stop request
     # and for a lost Redis; run_worker must tell them apart.

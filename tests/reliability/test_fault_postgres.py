@@ -28,7 +28,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.django_db(transacti
 
 
 def test_a_postgres_restart_during_a_push_loses_no_entry_and_applies_none_twice(settings):
-    with private_postgres() as pg:
+    with private_postgres(durable_commits=True) as pg:
         env = process_env(database=pg.create_database("posinv_h_pgrestart"), redis=False)
         manage("migrate", "--noinput", env=env)
         main = Main(url="", env=env, staff_token=provision(env, locations=["S1"]))
@@ -108,7 +108,7 @@ def test_a_worker_and_the_web_carry_on_after_their_connections_die_and_after_a_p
     from tests.support.processes import started_command, started_worker, wait_until
     from tests.support.services import private_redis
 
-    with private_postgres() as pg, private_redis() as redis:
+    with private_postgres(durable_commits=True) as pg, private_redis() as redis:
         env = process_env(database=pg.create_database("posinv_h_pgconn"), redis=False, REDIS_URL=redis.url,
                           POSINV_CHANGES_SWEEP_SECONDS="1", POSINV_SCHEDULER_TICK_SECONDS="0.5",
                           POSINV_HEARTBEAT_SECONDS="1", POSINV_DEAD_AFTER_SECONDS="5",

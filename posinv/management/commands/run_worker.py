@@ -6,7 +6,7 @@ every job, a liveness heartbeat) that does not die with Redis. Plain
 `rqworker` quits on the first Redis error ("found an unhandled exception,
 quitting"), and under honcho one process's exit stops the whole site. Here
 the worker's life ends, the command waits for Redis with a bounded backoff
-(1, 2, 4 ... up to --max-backoff seconds), logging one line as the outage
+(1, 2, 4 ... up to --max-backoff seconds, default 10), logging one line as the outage
 starts, one each time the wait grows, one every ten minutes at the cap,
 and one when Redis is back; then a fresh worker drains the queues. The sales
 of the outage are safe meanwhile: their changes wait in the database and the
@@ -36,8 +36,8 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("queues", nargs="*", default=["high", "default", "low"])
-        parser.add_argument("--max-backoff", type=float, default=30.0,
-                            help="longest wait between attempts to reach Redis (seconds, default 30)")
+        parser.add_argument("--max-backoff", type=float, default=10.0,
+                            help="longest wait between attempts to reach Redis (seconds, default 10)")
         parser.add_argument("--burst", action="store_true", help="drain the queues, then exit (tests, cron)")
         parser.add_argument("--name", default=None, help="worker name (default: random; unique per life)")
 
