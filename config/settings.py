@@ -117,7 +117,10 @@ TEMPLATES = [
 
 DATABASE_URL = os.environ.get("DATABASE_URL", "")
 if DATABASE_URL:
-    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
+    # conn_health_checks: a kept connection is checked (SELECT 1) at the first
+    # query of each request or job, so a database restart or a terminated
+    # backend costs one reconnect, not one 500 per process (docs/operations.md).
+    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)}
 else:
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": VAR_DIR / "db.sqlite3"}}
@@ -165,7 +168,20 @@ RQ_SHOW_ADMIN_LINK = True
 # Enqueue at once: our services already enqueue from transaction.on_commit
 # where it matters, and django-rq's default (defer to commit) would make
 # `enqueue` return None inside a transaction and strand a unique key.
-RQ = {"COMMIT_MODE": "auto"}
+RQ = {"COMMIT_MODE": "auto", "WORKER_CLASS": "posinv.worker.PosinvWorker"}
+# Liveness (posinv/heartbeat.py): every process running a job run, and every
+# worker, beats this often; silent this long, it counts as dead: its runs are
+# marked failed, the worker leaves the registry and Sync health says so.
+POSINV_HEARTBEAT_SECONDS = float(os.environ.get("POSINV_HEARTBEAT_SECONDS", "5"))
+POSINV_DEAD_AFTER_SECONDS = float(os.environ.get("POSINV_DEAD_AFTER_SECONDS", "30"))
+if not 0 < POSINV_HEARTBEAT_SECONDS < POSINV_DEAD_AFTER_SECONDS:
+    raise ImproperlyConfigured(
+        "POSINV_HEARTBEAT_SECONDS must be above 0 and below POSINV_DEAD_AFTER_SECONDS "
+        f"(now {POSINV_HEARTBEAT_SECONDS:g} and {POSINV_DEAD_AFTER_SECONDS:g})."
+    )
+# While Redis is down, wake-ups after a sale skip Redis for this long after a
+# failed attempt (posinv.queueing.enqueue_wake): a sale never waits on it.
+POSINV_REDIS_RETRY_SECONDS = float(os.environ.get("POSINV_REDIS_RETRY_SECONDS", "5"))
 
 # Change consumers, schedule providers and demo loaders are declared on each
 # app's AppConfig (posinv/plugins.py); POSINV_CHANGE_CONSUMERS and friends

@@ -153,6 +153,8 @@ class QueueHealth:
     reason: str
     links: dict = field(default_factory=dict)
     worker_list: list[dict] = field(default_factory=list)
+    dead_workers: int = 0  # in RQ's registry, silent for POSINV_DEAD_AFTER_SECONDS; not in `workers`
+    dead_runs: int = 0  # job runs marked running whose process stopped sending heartbeats
 
 
 @dataclass
@@ -598,15 +600,41 @@ def change_delivery_health_get() -> ChangeDeliveryHealth:
     return ChangeDeliveryHealth(undelivered=count, examples=examples, status=RED, reason=reason, links=links)
 
 
-def queue_health_get() -> QueueHealth:
-    """Depths of the RQ queues, their failed jobs, and the running workers.
-    Without Redis the jobs run in-process and there is nothing to watch."""
+def dead_runs_get(*, now: datetime) -> tuple[int, str]:
+    """Job runs still marked running whose process stopped sending
+    heartbeats (killed, or cut off from the database), and the admin list of
+    running runs behind the figure. One indexed query."""
+    from posinv.services.runs import job_runs_dead
+
+    return job_runs_dead(now=now).count(), _admin_list("posinv.jobrun", status__exact=JobRun.Status.RUNNING)
+
+
+def _dead_runs_reason(count: int) -> str:
+    return (f"{count} job run{'s' if count != 1 else ''} marked running without a heartbeat for over "
+            f"{_setting('POSINV_DEAD_AFTER_SECONDS', 30):g} s: the process running "
+            f"{'them' if count != 1 else 'it'} died; the next sweep (any live worker) marks "
+            f"{'them' if count != 1 else 'it'} failed")
+
+
+def queue_health_get(*, now: datetime | None = None) -> QueueHealth:
+    """Depths of the RQ queues, their failed jobs, and the workers: only
+    live ones (a posinv heartbeat within POSINV_DEAD_AFTER_SECONDS) count;
+    a dead one (killed, hung) and a live one that cannot reach the database
+    are named in the reason. Job runs left running by a dead process turn it
+    amber too. Without Redis the jobs run in-process."""
+    now = now or timezone.now()
     links = {"queues": reverse("django_rq:home")}
+    dead_runs, links["runs"] = dead_runs_get(now=now)
     if not settings.REDIS_URL or settings.POSINV_JOBS_INLINE:
+        if dead_runs:
+            return QueueHealth(mode="inline", queues=[], workers=0, failed_jobs=0, error="", status=AMBER,
+                               reason=_dead_runs_reason(dead_runs), links=links, dead_runs=dead_runs)
         return QueueHealth(mode="inline", queues=[], workers=0, failed_jobs=0, error="", status=GREEN,
                            reason="jobs run in-process (no Redis configured)", links=links)
     import django_rq
     from rq import Worker
+
+    from posinv.worker import worker_liveness
 
     try:
         queues = []
@@ -622,13 +650,18 @@ def queue_health_get() -> QueueHealth:
                 "started": queue.started_job_registry.count,
                 "failed": queue.failed_job_registry.count,
             })
-        found = Worker.all(connection=django_rq.get_connection("default"))
+        connection = django_rq.get_connection("default")
+        found = Worker.all(connection=connection)
+        liveness = worker_liveness(found, connection=connection, now=now)
         detail = [
             {
                 "name": worker.name,
                 "host": worker.hostname or "",
                 "pid": worker.pid,
-                "state": worker.get_state(),
+                "state": worker.get_state() if liveness[worker.name].alive else "dead",
+                "alive": liveness[worker.name].alive,
+                "heard_seconds_ago": liveness[worker.name].heard_seconds_ago,
+                "database": liveness[worker.name].database,
                 "queues": ", ".join(worker.queue_names()),
                 "current_job": worker.get_current_job_id() or "",
                 "succeeded": worker.successful_job_count,
@@ -637,23 +670,43 @@ def queue_health_get() -> QueueHealth:
             }
             for worker in sorted(found, key=lambda w: (w.hostname or "", w.name))
         ]
-        workers = len(detail)
+        live = [w for w in detail if w["alive"]]
+        workers = len(live)
     except Exception as exc:  # Redis down: the dashboard must still render and say so
         return QueueHealth(mode="down", queues=[], workers=0, failed_jobs=0, error=str(exc)[:200], status=RED,
-                           reason=f"Redis unreachable: {str(exc)[:120]}", links=links)
+                           reason=f"Redis unreachable: {str(exc)[:120]}", links=links, dead_runs=dead_runs)
     depth = sum(q["depth"] for q in queues)
     failed = sum(q["failed"] for q in queues)
+    dead = [w for w in detail if not w["alive"]]
+    cut_off = [w for w in live if w["database"] not in ("", "ok")]
+    silent = ""
+    if dead:
+        w = dead[0]
+        silent = (f"worker {w['name']} on {w['host']} (pid {w['pid']}) stopped answering "
+                  f"{w['heard_seconds_ago'] or 0:.0f} s ago (killed or hung)")
     if workers == 0 and depth:
         status, reason = RED, f"{depth} jobs queued and no worker running"
+        if silent:
+            reason += f"; {silent}: start a worker"
+    elif cut_off:
+        w = cut_off[0]
+        status, reason = RED, (f"worker {w['name']} on {w['host']} (pid {w['pid']}) cannot reach the database "
+                               f"({w['database'][:120]}): every job it takes fails; check the database and "
+                               "the network from that host")
     elif workers == 0:
-        status, reason = AMBER, "no worker running"
+        status, reason = AMBER, "no worker running" + (f"; {silent}: start a worker" if silent else "")
+    elif dead:
+        status, reason = AMBER, f"{silent}; the next sweep removes it and frees its job"
+    elif dead_runs:
+        status, reason = AMBER, _dead_runs_reason(dead_runs)
     elif failed:
         status, reason = AMBER, f"{failed} failed jobs"
     else:
-        hosts = len({w["host"] for w in detail})
+        hosts = len({w["host"] for w in live})
         status, reason = GREEN, f"{workers} workers on {hosts} host{'s' if hosts != 1 else ''}"
     return QueueHealth(mode="rq", queues=queues, workers=workers, failed_jobs=failed, error="", status=status,
-                       reason=reason, links=links, worker_list=detail)
+                       reason=reason, links=links, worker_list=detail, dead_workers=len(dead),
+                       dead_runs=dead_runs)
 
 
 # -- throughput and lag -----------------------------------------------------
@@ -722,7 +775,7 @@ def sync_health_get(*, now: datetime | None = None) -> SyncHealth:
         cabinets=cabinet_health_list(now=now),
         stores=store_health_list(now=now),
         ledger=ledger_health_get(now=now),
-        queues=queue_health_get(),
+        queues=queue_health_get(now=now),
         moves_per_minute=moves_per_minute(now=now),
         lag_seconds=propagation_lag(now=now),
         schedules=schedule_health_list(now=now),

@@ -107,11 +107,47 @@ def _sync_links_absolute(request: HttpRequest, sync: dict) -> dict:
     return sync
 
 
+def _check_workers() -> tuple[str, str | None]:
+    """Do the workers work? Fails when a live worker reports that it cannot
+    reach the database (every job it takes fails), or jobs wait and no live
+    worker is there to run them. Dead workers (silent for
+    POSINV_DEAD_AFTER_SECONDS) do not count as running."""
+    import django_rq
+    from rq import Worker
+
+    from posinv.worker import worker_liveness
+
+    try:
+        connection = django_rq.get_connection("default")
+        found = Worker.all(connection=connection)
+        liveness = worker_liveness(found, connection=connection)
+        live = [w for w in found if liveness[w.name].alive]
+        for worker in live:
+            database = liveness[worker.name].database
+            if database not in ("", "ok"):
+                return "failed", (f"worker {worker.name} on {worker.hostname} (pid {worker.pid}) cannot reach "
+                                  f"the database: {database[:200]}")
+        if not live:
+            waiting = sum(django_rq.get_queue(name).count for name in settings.RQ_QUEUE_NAMES)
+            dead = len(found)
+            silent = f" ({dead} registered worker{'s' if dead != 1 else ''} stopped answering)" if dead else ""
+            if waiting:
+                return "failed", f"{waiting} jobs waiting and no live worker{silent}"
+            return "none running", None
+    except Exception as exc:  # Redis itself is reported by the redis check
+        return "failed", f"cannot read the workers: {str(exc).strip()[:200]}"
+    return "ok", None
+
+
 @never_cache
 @require_GET
 def healthz(request: HttpRequest) -> JsonResponse:
-    """200 when the database answers, every migration is applied and Redis
-    (when configured) answers; else 503 naming the failing part and why."""
+    """200 when the database answers, every migration is applied, Redis
+    (when configured) answers and the workers work (a live worker cannot
+    reach the database, or jobs wait with no live worker: 503 `workers`);
+    else 503 naming the failing part and why. `?scope=web` checks only what
+    this web process needs (database, migrations, Redis): the proxy's health
+    check, so a worker problem never takes the web out of rotation."""
     started = time.monotonic()
     checks: dict[str, str] = {}
     failures: dict[str, str] = {}
@@ -132,11 +168,19 @@ def healthz(request: HttpRequest) -> JsonResponse:
             failures["redis"] = redis_error
     else:
         checks["redis"] = "not configured"
+    if request.GET.get("scope") != "web" and settings.REDIS_URL and not settings.POSINV_JOBS_INLINE:
+        if "redis" in failures:
+            checks["workers"] = "unknown"
+        else:
+            checks["workers"], workers_error = _check_workers()
+            if workers_error:
+                failures["workers"] = workers_error
     body = {
         "status": "ok" if not failures else "unavailable",
         "checks": checks,
     }
-    if "database" not in failures and "migrations" not in failures:
+    web_only = request.GET.get("scope") == "web"
+    if not web_only and "database" not in failures and "migrations" not in failures:
         # Sync problems (a failing schedule, a run held for a person, a
         # cabinet whose readings are rejected) turn "sync" amber or red with
         # the reason and a link, but not the answer: this web process still

@@ -8,7 +8,7 @@ class PosinvConfig(AppConfig):
     verbose_name = "Inventory"
     default_auto_field = "django.db.models.BigAutoField"
     change_consumers = ["posinv.services.suggestions.suggestions_refresh_for_changes"]
-    schedule_providers = ["posinv.schedules.core_due"]
+    schedule_providers = ["posinv.schedules.core_due", "posinv.schedules.liveness_due"]
     demo_loaders: list[str] = []
 
     def ready(self):

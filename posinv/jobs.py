@@ -30,3 +30,11 @@ def changes_dispatch_job() -> int:
             )
         )
     return handled
+
+
+def dead_work_sweep_job() -> dict:
+    """Mark runs whose process died as failed and clear dead RQ workers
+    (posinv/services/liveness.py)."""
+    from posinv.services.liveness import dead_work_sweep
+
+    return dead_work_sweep()

@@ -89,6 +89,49 @@ def enqueue(
     )
 
 
+# Wake-ups while Redis is down: the first failure is logged, later ones are
+# counted and skipped without a round trip until a retry is due.
+_wake_outage = {"since": None, "retry_at": 0.0, "skipped": 0, "logged_at": 0.0}
+
+
+def enqueue_wake(func_path: str, **kwargs):
+    """`enqueue` for a wake-up that something else backs up (the outbox
+    sweep, the stack's periodic sweep): if Redis is unreachable it is
+    skipped, never raised. A sale during a Redis outage must neither fail
+    nor wait on Redis nor log a traceback: the first failed wake-up logs one
+    warning line; while Redis stays down, wake-ups skip the connection
+    attempt for POSINV_REDIS_RETRY_SECONDS and are counted in a reminder at
+    most once a minute; the first one that gets through logs that Redis is back."""
+    import redis
+
+    now = time.monotonic()
+    outage = _wake_outage
+    if outage["since"] is not None and now < outage["retry_at"]:
+        outage["skipped"] += 1
+        if now - outage["logged_at"] >= 60:
+            outage["logged_at"] = now
+            logger.warning("Redis still unreachable after %.0f s: %d wake-ups not sent; the outbox sweep "
+                           "delivers their changes once it is back", now - outage["since"], outage["skipped"])
+        return None
+    try:
+        job = enqueue(func_path, **kwargs)
+    except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+        outage["retry_at"] = now + float(getattr(settings, "POSINV_REDIS_RETRY_SECONDS", 5))
+        if outage["since"] is None:
+            outage.update(since=now, skipped=0, logged_at=now)
+            logger.warning("Redis unreachable, wake-up %s not sent (%s: %s); the change waits in the database "
+                           "and the outbox sweep delivers it once Redis is back", func_path,
+                           type(exc).__name__, str(exc).strip()[:200])
+        else:
+            outage["skipped"] += 1
+        return None
+    if outage["since"] is not None:
+        logger.warning("Redis reachable again after %.0f s (%d wake-ups were not sent meanwhile)",
+                       now - outage["since"], outage["skipped"])
+        outage.update(since=None, retry_at=0.0, skipped=0)
+    return job
+
+
 def run_path(*, func_path: str, kwargs: dict):
     """RQ entry point: import and call a job function."""
     return import_string(func_path)(**kwargs)

@@ -15,3 +15,12 @@ def core_due(*, now):
     cutoff = now - timedelta(seconds=settings.POSINV_CHANGES_SWEEP_SECONDS)
     if StockChange.objects.filter(created_at__lt=cutoff).exists():
         yield Due(key="changes-sweep", func="posinv.jobs.changes_dispatch_job", queue="high", ttl=120)
+
+
+def liveness_due(*, now):
+    """A sweep of dead work (posinv/services/liveness.py) whenever a run's
+    process or an RQ worker has stopped sending heartbeats."""
+    from posinv.services.liveness import dead_work_exists
+
+    if dead_work_exists():
+        yield Due(key="dead-work-sweep", func="posinv.jobs.dead_work_sweep_job", queue="high", ttl=120)

@@ -15,7 +15,7 @@ cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; }
 trap cleanup EXIT INT TERM
 
 if [ -n "${REDIS_URL:-}" ]; then
-  $PY manage.py rqworker high default low --worker-class rq.worker.SimpleWorker &
+  $PY manage.py run_worker high default low &
   pids+=($!)
   echo "RQ worker started (queues high, default, low)."
 else

@@ -49,7 +49,7 @@ from carts.services.stores import (
 )
 from posinv.bounds import quantity_within
 from posinv.models import StockChange
-from posinv.queueing import enqueue
+from posinv.queueing import enqueue_wake
 
 logger = logging.getLogger(__name__)
 
@@ -60,8 +60,8 @@ STALE_ROUNDS = 2
 
 def stack_wake(store_id: int) -> None:
     """Ask for a sweep of this store soon (deduplicated: one waiting per store)."""
-    enqueue(SWEEP_JOB, queue="high", unique_key=f"stack-sweep:{store_id}", clear="start", ttl=60,
-            store_id=store_id)
+    enqueue_wake(SWEEP_JOB, queue="high", unique_key=f"stack-sweep:{store_id}", clear="start", ttl=60,
+                 store_id=store_id)
 
 
 def stack_wake_after_commit(store_id: int) -> None:

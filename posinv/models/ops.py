@@ -52,9 +52,20 @@ class JobRun(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
     counts = models.JSONField(default=dict, blank=True)
     error = models.TextField(blank=True)
+    # Liveness (posinv/heartbeat.py): the process running it ("host:pid")
+    # stamps heartbeat_at every POSINV_HEARTBEAT_SECONDS while it runs, so a
+    # run whose process was killed is found and marked failed instead of
+    # staying "running" forever.
+    process = models.CharField(max_length=120, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-started_at"]
+        indexes = [
+            # The dead-run sweep and the health check read only running rows.
+            models.Index(fields=["heartbeat_at"], condition=models.Q(status="running"),
+                         name="jobrun_running_heartbeat"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.name}({self.subject}) {self.status}"

@@ -29,7 +29,7 @@ from django.utils import timezone
 from posinv.bounds import level_problem
 from posinv.models import ChangeFailure, StockChange, StockLevel
 from posinv.plugins import extension_paths, extensions
-from posinv.queueing import enqueue
+from posinv.queueing import enqueue_wake
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ def changes_wake() -> None:
     if time.monotonic() - _queued_at["monotonic"] < gather:
         return
     started = time.monotonic()
-    job = enqueue(
+    job = enqueue_wake(
         DISPATCH_JOB,
         queue="high",
         unique_key="changes-dispatch",

@@ -5,7 +5,13 @@ A scheduled job's outcome also lands on its `ScheduleState` (matched by
 job name and subject), from which the scheduler alone decides when it is
 due next (posinv/scheduling.py): a success waits the interval, a failure
 backs off, a held run waits for a person, and a run skipped because another
-worker holds the lease is counted there instead of written as a row."""
+worker holds the lease is counted there instead of written as a row.
+
+While a run is in progress its process stamps `heartbeat_at` every
+POSINV_HEARTBEAT_SECONDS (posinv/heartbeat.py). A run whose process was
+killed stops being stamped; `job_runs_abandon_dead` marks it failed after
+POSINV_DEAD_AFTER_SECONDS and frees its lease, so nothing stays "running"
+forever and the next scheduled run is not blocked by a dead holder."""
 from __future__ import annotations
 
 import json
@@ -14,18 +20,24 @@ import time
 import traceback
 from contextlib import contextmanager
 from contextvars import ContextVar
+from datetime import datetime, timedelta
 
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
-from posinv.models import JobRun, ScheduleState
-from posinv.services.leases import leased
+from posinv.heartbeat import dead_after_seconds, heartbeat_register
+from posinv.models import JobRun, Lease, ScheduleState
+from posinv.services.leases import lease_holder_name, leased
 
 logger = logging.getLogger("posinv.jobs")
 
 # The run being recorded, so what the job does meanwhile (an outbound HTTP
 # call's log line) can name it without every service passing it down.
 _current_run_id: ContextVar[int | None] = ContextVar("posinv_job_run_id", default=None)
+# Runs in progress in this process, stamped by the heartbeat thread.
+_live_runs: set[int] = set()
+ABANDONED_PREFIX = "Abandoned:"
+LEGACY_RUN_DEAD_AFTER = timedelta(hours=1)
 
 
 def job_run_current_id() -> int | None:
@@ -97,10 +109,13 @@ def _skipped(name: str, subject: str, started: float, reason: str) -> None:
 
 @contextmanager
 def _recorded(name: str, subject: str, started: float):
-    run = JobRun.objects.create(name=name, subject=subject)
+    run = JobRun.objects.create(name=name, subject=subject, process=lease_holder_name(),
+                                heartbeat_at=timezone.now())
     _schedule(name, subject).update(last_started_at=run.started_at)
     counts = RunCounts()
     current = _current_run_id.set(run.pk)
+    _live_runs.add(run.pk)
+    heartbeat_register("job-runs", _job_runs_beat)
     try:
         yield counts
     except Exception as exc:
@@ -110,6 +125,7 @@ def _recorded(name: str, subject: str, started: float):
         raise
     finally:
         _current_run_id.reset(current)
+        _live_runs.discard(run.pk)
     if counts.outcome == "skipped":
         JobRun.objects.filter(pk=run.pk).delete()
         _skipped(name, subject, started, counts.reason)
@@ -166,3 +182,50 @@ def schedule_release(*, state_ids, released_by: str = "") -> int:
 def schedule_held_for(*, job: str, subject: str) -> ScheduleState | None:
     """The schedule of `job` for `subject` when it is held for a person."""
     return ScheduleState.objects.filter(job=job, subject=subject, held_since__isnull=False).first()
+
+
+def _job_runs_beat() -> None:
+    live = list(_live_runs)
+    if live:
+        JobRun.objects.filter(pk__in=live, status=JobRun.Status.RUNNING).update(heartbeat_at=timezone.now())
+
+
+def job_runs_dead(*, now: datetime):
+    """Runs still marked running whose process has not stamped them for
+    POSINV_DEAD_AFTER_SECONDS: killed (SIGKILL, OOM, power) or cut off."""
+    cutoff = now - timedelta(seconds=dead_after_seconds())
+    # A run without any heartbeat was started by code older than heartbeats
+    # (before the upgrade's worker restart): judged by its start, an hour on.
+    legacy_cutoff = min(cutoff, now - LEGACY_RUN_DEAD_AFTER)
+    return JobRun.objects.filter(status=JobRun.Status.RUNNING).filter(
+        Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True, started_at__lt=legacy_cutoff)
+    )
+
+
+def job_runs_abandon_dead(*, now: datetime | None = None) -> list[JobRun]:
+    """Mark every dead run failed, with the reason in words, and free the
+    lease it held; returns the runs so marked. Safe to run anywhere, any
+    number of times at once (each row is updated only while still running)."""
+    now = now or timezone.now()
+    abandoned = []
+    for run in job_runs_dead(now=now).only("pk", "name", "subject", "process", "heartbeat_at", "started_at"):
+        last = run.heartbeat_at or run.started_at
+        error = (
+            f"{ABANDONED_PREFIX} the process running it ({run.process or 'unknown'}) stopped answering; "
+            f"last heartbeat {last:%Y-%m-%d %H:%M:%S} UTC. It was killed or lost the database. "
+            "Nothing was half-applied (every job is one transaction per batch and idempotent); "
+            "the next scheduled run does the work."
+        )
+        marked = JobRun.objects.filter(pk=run.pk, status=JobRun.Status.RUNNING).update(
+            status=JobRun.Status.FAILED, finished_at=now, error=error)
+        if not marked:
+            continue  # it finished meanwhile, or another sweeper got it
+        # A dead run is a failed run of its schedule too: it backs off like any failure.
+        _schedule(run.name, run.subject).update(
+            last_outcome=ScheduleState.Outcome.FAILED, failures_in_row=F("failures_in_row") + 1,
+            last_finished_at=now, last_error=error)
+        if run.process and run.heartbeat_at is not None:
+            Lease.objects.filter(key=f"job:{run.name}:{run.subject}", holder=run.process).delete()
+        _log(run.name, run.subject, "abandoned", {}, time.monotonic(), error=error)
+        abandoned.append(run)
+    return abandoned

@@ -31,6 +31,6 @@ def test_a_web_process_without_its_database_answers_503_database(tmp_path):
 
     body = answer.json()
     assert answer.status_code == 503
-    assert body["checks"] == {"database": "failed", "migrations": "unknown", "redis": "failed"}
+    assert body["checks"] == {"database": "failed", "migrations": "unknown", "redis": "failed", "workers": "unknown"}
     assert body["errors"]["database"] == "unreachable: unable to open database file"
     assert body["errors"]["redis"].startswith("unreachable: ")

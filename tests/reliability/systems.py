@@ -112,3 +112,46 @@ def expected_on_hand(sold: dict[str, list[int]]) -> dict[str, str]:
             for line in sale_body(n, till=till)["lines"]:
                 stock[line["sku"]] -= Decimal(line["quantity"])
     return {sku: f"{q:.3f}" for sku, q in stock.items()}
+
+
+HEALTH = """
+import json
+from ops.selectors import sync_health_get
+from posinv.models import JobRun
+health = sync_health_get()
+
+
+def failed_jobs():
+    if health.queues.mode != "rq":
+        return []
+    import django_rq
+    out = []
+    for name in ("high", "default", "low"):
+        queue = django_rq.get_queue(name)
+        for job in queue.failed_job_registry.get_job_ids():
+            fetched = queue.fetch_job(job)
+            latest = fetched.latest_result() if fetched else None
+            out.append([name, job, fetched and str(fetched.get_status()), fetched and fetched.worker_name,
+                        fetched and str(fetched.enqueued_at), fetched and str(fetched.started_at),
+                        fetched and str(fetched.ended_at), (latest.exc_string or "")[-600:] if latest else ""])
+    return out
+
+
+print("HEALTH=" + json.dumps({
+    "status": health.status,
+    "sections": health.sections,
+    "queues": {"status": health.queues.status, "reason": health.queues.reason, "workers": health.queues.workers,
+               "dead_workers": health.queues.dead_workers, "dead_runs": health.queues.dead_runs,
+               "links": health.queues.links},
+    "failed_jobs": failed_jobs(),
+    "runs": [{"name": r.name, "subject": r.subject, "status": r.status, "error": r.error, "process": r.process}
+             for r in JobRun.objects.order_by("pk")],
+}))
+"""
+
+
+def health(env: dict) -> dict:
+    """The main system's Sync health as its own code computes it (queues
+    section and job runs), read in a child process on its database."""
+    out = manage("shell", "-c", HEALTH, env=env).stdout
+    return json.loads(re.search(r"HEALTH=(.+)", out).group(1))

@@ -31,6 +31,7 @@ import os
 import random
 import socket
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Callable, Collection, Mapping, Sequence
@@ -401,8 +402,11 @@ def _till_client(code: str, token: str, *, every: float, offset: float) -> LoadC
 
 def load_run(*, database_url: str, redis_url: str, registers: int, tills: int, seconds: float, workers: int = 2,
              web_workers: int = 3, push_every: float = 2.0, sell_every: float = 1.0, settle_timeout: float = 240,
-             say=print) -> dict:
-    """Run the load; returns the figures (see the module docstring)."""
+             say=print, during: Callable[..., None] | None = None) -> dict:
+    """Run the load; returns the figures (see the module docstring). `during(children=, respawn_worker=)`,
+    when given, runs in a thread while the clients run (bench/soak_faults.py kills and restarts things);
+    `respawn_worker(name)` starts that worker again, as systemd would."""
+    from django.db import close_old_connections
     from django.db.models import Count
 
     from carts.models import StackEntry
@@ -439,8 +443,8 @@ def load_run(*, database_url: str, redis_url: str, registers: int, tills: int, s
                                  env=env, name="load-web")}
         for n in range(workers):
             children[f"rqworker{n + 1}"] = spawn(
-                [sys.executable, "manage.py", "rqworker", "high", "default", "low", "--worker-class",
-                 "rq.worker.SimpleWorker"], env=env, name=f"load-worker{n + 1}")
+                [sys.executable, "manage.py", "run_worker", "high", "default", "low"], env=env,
+                name=f"load-worker{n + 1}")
         children["scheduler"] = spawn([sys.executable, "manage.py", "run_scheduler"], env=env,
                                       name="load-scheduler")
         for child in children.values():
@@ -457,7 +461,19 @@ def load_run(*, database_url: str, redis_url: str, registers: int, tills: int, s
                    for i, (code, token) in enumerate(reg_tokens.items())]
         clients += [_till_client(code, token, every=sell_every, offset=i * sell_every / tills)
                     for i, (code, token) in enumerate(till_tokens.items())]
+        fault_thread = None
+        if during is not None:
+            def respawn_worker(name: str) -> None:
+                children[name] = spawn([sys.executable, "manage.py", "run_worker", "high", "default", "low"],
+                                       env=env, name=f"load-{name}-again")
+                stack.callback(children[name].stop)
+
+            fault_thread = threading.Thread(target=during, kwargs={"children": children,
+                                                                   "respawn_worker": respawn_worker})
+            fault_thread.start()
         run = run_clients(clients, url=url, seconds=seconds)
+        if fault_thread is not None:
+            fault_thread.join()
         elapsed = run.seconds
         pushes = run.summary(accept=(200,), clients=range(registers))
         sales = run.summary(accept=(201,), clients=range(registers, len(clients)))
@@ -468,6 +484,7 @@ def load_run(*, database_url: str, redis_url: str, registers: int, tills: int, s
         settle_began = time.monotonic()
 
         def settled() -> bool:
+            close_old_connections()  # the database may have restarted under a kept connection
             if StockChange.objects.exists() or StackEntry.objects.filter(state__in=["waiting", "sending"]).exists():
                 return False
             return cart_mismatches(stores, fakes) == []

@@ -38,8 +38,10 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def wait_until(predicate: Callable[[], object], *, timeout: float = 30, interval: float = 0.1, message: str = ""):
-    """Poll `predicate` until it returns something truthy; return that, or fail after `timeout` seconds."""
+def wait_until(predicate: Callable[[], object], *, timeout: float = 30, interval: float = 0.1,
+               message: str | Callable[[], str] = ""):
+    """Poll `predicate` until it returns something truthy; return that, or fail after `timeout` seconds
+    (`message` may be a callable, to say what was last seen)."""
     deadline = time.monotonic() + timeout
     last_error: Exception | None = None
     while time.monotonic() < deadline:
@@ -50,6 +52,8 @@ def wait_until(predicate: Callable[[], object], *, timeout: float = 30, interval
         except Exception as exc:  # a server still starting refuses connections
             last_error = exc
         time.sleep(interval)
+    if callable(message):
+        message = message()
     raise AssertionError(f"timed out after {timeout}s waiting for {message or predicate}; last error: {last_error}")
 
 
@@ -217,12 +221,15 @@ def started_worker(
     *, env: dict[str, str], queues: tuple[str, ...] = ("high", "default", "low"), simple: bool = True,
     name: str = "rqworker",
 ) -> Iterator[Child]:
-    """A real `rqworker` process on the queues (SimpleWorker by default: no fork per job)."""
+    """A real worker process on the queues: `run_worker`, the Procfile's
+    (posinv.worker.PosinvWorker, no fork per job); `simple=False` runs
+    django-rq's plain `rqworker` with RQ's forking Worker instead."""
     if "REDIS_URL" not in env:
         raise AssertionError("a worker needs REDIS_URL in its environment")
-    args = [PYTHON, "manage.py", "rqworker", *queues]
     if simple:
-        args += ["--worker-class", "rq.worker.SimpleWorker"]
+        args = [PYTHON, "manage.py", "run_worker", *queues]
+    else:
+        args = [PYTHON, "manage.py", "rqworker", *queues, "--worker-class", "rq.worker.Worker"]
     child = spawn(args, env=env, name=name)
     try:
         time.sleep(0.3)
