@@ -155,9 +155,10 @@ class SweepResult:
     http_calls: int = 0
     batches: int = 0
     notes: list[str] = field(default_factory=list)
+    retry_at: object = None  # when throttled: when the entries put back are due again
 
     def as_counts(self) -> dict:
-        return {k: v for k, v in self.__dict__.items() if k != "notes" and v}
+        return {k: v for k, v in self.__dict__.items() if k not in ("notes", "retry_at") and v}
 
 
 @dataclass
@@ -292,15 +293,20 @@ def stack_sweep(*, store_id: int, time_budget: float = 20.0) -> SweepResult:
         return result
     params = cart_settings_get()
     connector = store_connector(store=store)
+    # The sweep never waits for a platform's bucket inside a call: a
+    # throttled call raises, and the sweep hands its entries back (below).
+    connector.wait_for_bucket = False
+    in_worker = _in_worker()
     deadline = time.monotonic() + time_budget
     while time.monotonic() < deadline:
         claim = stack_claim(store=store, limit=connector.batch_size, claim_seconds=params.claim_seconds)
         if claim is None:
-            if not _wait_for_soon_due(store, deadline):
+            if in_worker or not _wait_for_soon_due(store, deadline):
                 break
             continue
         result.claimed += len(claim.links)
         result.batches += 1
+        throttled = result.throttled
         try:
             _send_claim(store, connector, claim, params, result)
         except BaseException:
@@ -309,8 +315,35 @@ def stack_sweep(*, store_id: int, time_budget: float = 20.0) -> SweepResult:
             _settle_retry(claim, claim.links, response="controller error", delay=1, count_attempt=False,
                           params=params)
             raise
+        if in_worker and result.throttled > throttled:
+            # Give the worker back rather than wait for the bucket: every due
+            # entry of this store waits until it has refilled, and the
+            # scheduler's periodic sweep offers the store again then
+            # (carts_due). Other stores' sweeps and the outbox dispatcher get
+            # the worker meanwhile.
+            _store_waits(store, result.retry_at)
+            result.notes.append("throttled: the worker was given back until the bucket refills")
+            break
     result.http_calls = connector.calls
     return result
+
+
+def _in_worker() -> bool:
+    """Whether this runs as an RQ job (a worker other stores may need), not
+    in a command or an inline run of its own."""
+    try:
+        from rq import get_current_job
+    except ImportError:  # pragma: no cover - rq is a dependency
+        return False
+    return get_current_job() is not None
+
+
+def _store_waits(store: ExternalStore, until) -> int:
+    """The store's credential is throttled: its due entries wait until `until`."""
+    if until is None:
+        return 0
+    return StackEntry.objects.filter(store=store, state=StackEntry.State.WAITING, next_attempt_at__lt=until).update(
+        next_attempt_at=until)
 
 
 def _wait_for_soon_due(store: ExternalStore, deadline: float) -> bool:
@@ -341,9 +374,7 @@ def _send_claim(store, connector, claim: _Claim, params: CartSettings, result: S
         try:
             _read_back(store, connector, claim, links, result)
         except Throttled as exc:
-            result.throttled += len(links)
-            _settle_retry(claim, links, response=exc.response, delay=exc.retry_after * random.uniform(1, 1.3),
-                          count_attempt=False, params=params)
+            _settle_throttled(claim, links, exc, params, result)
             return
         except (ConnectorError, Unsupported) as exc:
             result.errors += len(links)
@@ -378,9 +409,7 @@ def _send_claim(store, connector, claim: _Claim, params: CartSettings, result: S
         try:
             outcomes = connector.push_quantities(updates)
         except Throttled as exc:
-            result.throttled += len(links)
-            _settle_retry(claim, links, response=exc.response, delay=exc.retry_after * random.uniform(1, 1.3),
-                          count_attempt=False, params=params)
+            _settle_throttled(claim, links, exc, params, result)
             return
         except UnknownOutcome as exc:
             result.errors += len(links)
@@ -421,6 +450,11 @@ def _send_claim(store, connector, claim: _Claim, params: CartSettings, result: S
                                                delay=0, count_attempt=True, params=params)
                 for link in stale:
                     pending.pop(link.article_id)
+            # Whatever happens next (another stale answer, the last round, a
+            # throttled read-back, a failed import), the base we sent is wrong:
+            # the store's figure must be read again before any send, by this
+            # round or by a later sweep, never resent from memory.
+            ProductLink.objects.filter(pk__in=[link.pk for link in stale]).update(outcome_unknown=True)
             for link in stale:
                 link.outcome_unknown = True
         if round_no == STALE_ROUNDS:
@@ -428,6 +462,16 @@ def _send_claim(store, connector, claim: _Claim, params: CartSettings, result: S
                                            response="still stale after re-reading the store", delay=0,
                                            count_attempt=True, params=params)
             return
+
+
+def _settle_throttled(claim: _Claim, links: list[ProductLink], exc: Throttled, params: CartSettings,
+                      result: SweepResult) -> None:
+    """Throttling costs no attempt: the products wait for the bucket (with a
+    little jitter so workers do not all return at once)."""
+    delay = exc.retry_after * random.uniform(1, 1.3)
+    result.throttled += len(links)
+    _settle_retry(claim, links, response=exc.response, delay=delay, count_attempt=False, params=params)
+    result.retry_at = timezone.now() + timedelta(seconds=delay)
 
 
 def _still_ours(claim: _Claim, links: list[ProductLink], params: CartSettings) -> list[ProductLink]:
