@@ -367,12 +367,13 @@ def _wait_for_soon_due(store: ExternalStore, deadline: float) -> bool:
 
 def _send_claim(store, connector, claim: _Claim, params: CartSettings, result: SweepResult) -> None:
     pending = {link.article_id: link for link in claim.links}
+    orders_fresh = False
     for round_no in range(STALE_ROUNDS + 1):
         if not pending:
             return
         links = list(pending.values())
         try:
-            _read_back(store, connector, claim, links, result)
+            moved = _read_back(store, connector, claim, links, result)
         except Throttled as exc:
             _settle_throttled(claim, links, exc, params, result)
             return
@@ -381,7 +382,21 @@ def _send_claim(store, connector, claim: _Claim, params: CartSettings, result: S
             result.failed += _settle_retry(claim, links, response=f"read-back failed: {exc.response}", delay=0,
                                            count_attempt=True, params=params)
             return
+        if moved and not orders_fresh:
+            # The store's figure moved since we last knew it (a stale answer
+            # in an earlier sweep, or beside a timed-out send): its orders
+            # come in before we recompute, or the figure we send would
+            # overwrite the sales it made.
+            if not _import_orders_quietly(store, result):
+                result.failed += _settle_retry(claim, moved, response="the store moved, and the order import "
+                                               "failed", delay=0, count_attempt=True, params=params)
+                for link in moved:
+                    pending.pop(link.article_id)
+                links = [link for link in links if link.article_id in pending]
+            orders_fresh = True
         links = [link for link in links if link.article_id in pending]
+        if not links:
+            return
         quantities = store_available(store=store, article_ids=[link.article_id for link in links])
         landed = [
             # A timed-out send that did land: the store already holds the figure.
@@ -443,6 +458,7 @@ def _send_claim(store, connector, claim: _Claim, params: CartSettings, result: S
         if stale:
             # The store moved (usually a web order we have not imported):
             # import its orders, then read back and recompute before resending.
+            orders_fresh = True
             if not _import_orders_quietly(store, result):
                 # Without the store's orders a recomputed figure would
                 # overwrite its sales: wait and try again later.
@@ -497,23 +513,29 @@ def _ok_text(outcome: PushOutcome, update: QuantityUpdate) -> str:
     return base
 
 
-def _read_back(store, connector, claim: _Claim, links: list[ProductLink], result: SweepResult) -> None:
+def _read_back(store, connector, claim: _Claim, links: list[ProductLink], result: SweepResult) -> list[ProductLink]:
     """Refresh `remote_quantity` where we do not know it for sure: after an
-    unknown outcome or a stale answer, and before the first compare-and-set."""
+    unknown outcome or a stale answer, and before the first compare-and-set.
+    Returns the products whose figure moved from what we last knew it to be
+    other than to the figure we last sent (the store sold or was edited)."""
     need = [
         link for link in links
         if link.outcome_unknown or (connector.compare_and_set and link.remote_quantity is None)
     ]
     if not need:
-        return
+        return []
     if not connector.supports_get_qoh:
         # Cannot read back: an absolute resend is harmless, so just send again.
-        return
+        return []
     found = connector.fetch_quantities([link.remote_ref for link in need])
     result.readbacks += len(need)
+    moved = []
     for link in need:
-        link.remote_quantity = found.get(link.remote_ref)
+        known, link.remote_quantity = link.remote_quantity, found.get(link.remote_ref)
+        if known is not None and link.remote_quantity not in (known, link.last_sent_quantity):
+            moved.append(link)
         ProductLink.objects.filter(pk=link.pk).update(remote_quantity=link.remote_quantity)
+    return moved
 
 
 def _import_orders_quietly(store, result: SweepResult) -> bool:
