@@ -10,6 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from carts.models import ExternalStore, ProductLink, StackEntry
+from carts.services.stack import BULK_ANALYZE_ROWS, tables_analyze
 from carts.services.stores import store_connector
 from posinv.models import Article, Barcode
 
@@ -89,6 +90,8 @@ def links_match(*, store: ExternalStore, progress: Callable[[int], None] | None 
         ProductLink.objects.bulk_update(to_update, ["remote_ref", "remote_product_id", "remote_sku", "remote_barcode",
                                                     "matched_by", "remote_quantity"], batch_size=1000)
         ProductLink.objects.bulk_create(to_create, batch_size=1000)
+        if len(to_create) >= BULK_ANALYZE_ROWS:
+            tables_analyze(ProductLink)
         for article_id, link in manual.items():
             report["matched"].append({"sku": sku_of.get(article_id, ""), "ref": link.remote_ref, "by": "manual"})
         linked = set(chosen) | set(manual)
