@@ -51,9 +51,7 @@ def test_a_20000_variant_catalogue_is_matched_and_sent_paced_by_the_cost_bucket(
             shopify.add_variant(sku=sku, available=n % 7)
         store = shopify_store(shopify, code="big", locations=[web])
         # when the products are matched
-        t0 = time.monotonic()
         report = links_match(store=store)
-        print("match", time.monotonic() - t0)
         assert report["counts"]["matched"] == count
         assert shopify.over_cost_answers == 0
         listing_points = shopify.points_spent
@@ -62,7 +60,6 @@ def test_a_20000_variant_catalogue_is_matched_and_sent_paced_by_the_cost_bucket(
         # the bucket restores only 400 points a second
         stock_moves_post(moves=[MoveSpec(kind="receipt", idempotency_key=f"in:{sku}", sku=sku, location_id=web.pk,
                                          quantity=Decimal(n % 50 + 1)) for n, sku in enumerate(skus)], origin=CLERK)
-        print("moves", time.monotonic() - t0)
         shopify.restore_rate = 400
         shopify.drain_bucket(to=100)
         with cart_workers(env=cart_worker_env(POSINV_SCHEDULER_TICK_SECONDS="0.5"), prefix="shq", count=1) as (w,):
@@ -71,7 +68,6 @@ def test_a_20000_variant_catalogue_is_matched_and_sent_paced_by_the_cost_bucket(
                 wait_until(lambda: shopify.set_calls >= count // 250 and not StackEntry.objects.filter(
                     state__in=["waiting", "sending"]).exists(), timeout=90, interval=0.5,
                     message="Send QOH to finish")
-                print("sent", time.monotonic() - t0)
             except AssertionError as exc:
                 states = dict(StackEntry.objects.values_list("state").annotate(n=Count("pk")))
                 raise AssertionError(f"{exc}; entries {states}, {shopify.set_calls} mutations, "
