@@ -135,6 +135,10 @@ query OrderLines($id: ID!, $first: Int!, $after: String) {{
 assert max(variants_cost(VARIANTS_PAGE), levels_cost(LEVELS_CHUNK), orders_cost(ORDERS_PAGE),
            ORDER_LINES_COST) <= MAX_QUERY_COST
 
+class QueryTooCostly(PermanentError):
+    """The query costs more than the shop's whole bucket holds: waiting cannot help."""
+
+
 PENDING_STATUSES = {"PENDING", "EXPIRED"}
 REFUNDED_STATUSES = {"REFUNDED", "VOIDED"}
 # A bulk read waits for the cost bucket at most this long in all before it gives up.
@@ -190,9 +194,35 @@ class ShopifyConnector(Connector):
             try:
                 return self._graphql_once(query, variables, cost=cost, sends=sends)
             except Throttled as exc:
+                if cost > self.query_limit():
+                    raise QueryTooCostly(f"a query of {cost:g} points cannot run: the shop's bucket holds "
+                                         f"{self.query_limit():g}", response=exc.response) from None
                 if sends or not self.wait_for_bucket or waited >= MAX_PACED_WAIT:
                     raise
                 waited += self._sleep(exc.retry_after)
+
+    def query_limit(self) -> float:
+        """The most one query may cost: 1,000, or the shop's whole bucket if smaller."""
+        shared = float(getattr(self.budget, "capacity", MAX_QUERY_COST))  # sized by any worker's last answer
+        return min(float(MAX_QUERY_COST), float(self._bucket.get("maximumAvailable") or MAX_QUERY_COST), shared)
+
+    def fitting(self, wanted: int, cost_of) -> int:
+        """The largest page size up to `wanted` whose query fits `query_limit`."""
+        size = wanted
+        while size > 1 and cost_of(size) > self.query_limit():
+            size -= max(1, size // 10)
+        return size
+
+    def paged(self, query: str, variables: dict, *, size_name: str, wanted: int, cost_of) -> dict:
+        """A read whose page size shrinks to the shop's bucket when that holds
+        less than the page costs (learnt from the first answer)."""
+        while True:
+            size = self.fitting(wanted, cost_of)
+            try:
+                return self.graphql(query, {**variables, size_name: size}, cost=cost_of(size))
+            except QueryTooCostly:
+                if self.fitting(wanted, cost_of) == size:
+                    raise
 
     def _sleep(self, seconds: float) -> float:
         seconds = min(max(seconds, 0.01), 60.0)
@@ -294,10 +324,8 @@ class ShopifyConnector(Connector):
         page at a time within the single-query maximum, paced by the bucket."""
         after = None
         while True:
-            data = self.graphql(
-                VARIANTS_QUERY, {"first": VARIANTS_PAGE, "after": after, "location": self.values["location_id"]},
-                cost=variants_cost(VARIANTS_PAGE),
-            )
+            data = self.paged(VARIANTS_QUERY, {"after": after, "location": self.values["location_id"]},
+                              size_name="first", wanted=VARIANTS_PAGE, cost_of=variants_cost)
             page = data["productVariants"]
             for edge in page["edges"]:
                 node = edge["node"]
@@ -317,10 +345,17 @@ class ShopifyConnector(Connector):
     def fetch_quantities(self, refs: Iterable[str]) -> dict[str, int]:
         refs = list(refs)
         found: dict[str, int] = {}
-        for start in range(0, len(refs), LEVELS_CHUNK):
-            chunk = refs[start:start + LEVELS_CHUNK]
-            data = self.graphql(LEVELS_QUERY, {"ids": chunk, "location": self.values["location_id"]},
-                                cost=levels_cost(len(chunk)))
+        start = 0
+        while start < len(refs):
+            chunk = refs[start:start + self.fitting(LEVELS_CHUNK, levels_cost)]
+            try:
+                data = self.graphql(LEVELS_QUERY, {"ids": chunk, "location": self.values["location_id"]},
+                                    cost=levels_cost(len(chunk)))
+            except QueryTooCostly:
+                if self.fitting(LEVELS_CHUNK, levels_cost) >= len(chunk):
+                    raise
+                continue  # the bucket is smaller than the chunk: again, in smaller chunks
+            start += len(chunk)
             for node in data.get("nodes") or []:
                 if node and node.get("id"):
                     quantity = self._available(node.get("inventoryLevel"))
@@ -394,16 +429,17 @@ class ShopifyConnector(Connector):
         after = None
         newest = since
         while True:
-            data = self.graphql(ORDERS_QUERY, {"first": ORDERS_PAGE, "after": after, "query": query,
-                                               "lines": LINES_PAGE}, cost=orders_cost(ORDERS_PAGE))
+            data = self.paged(ORDERS_QUERY, {"after": after, "query": query, "lines": LINES_PAGE},
+                              size_name="first", wanted=ORDERS_PAGE, cost_of=orders_cost)
             page = data["orders"]
             for edge in page["edges"]:
                 node = edge["node"]
                 lines = list(node["lineItems"]["nodes"])
                 info = node["lineItems"]["pageInfo"]
                 while info["hasNextPage"]:
-                    more = self.graphql(ORDER_LINES_QUERY, {"id": node["id"], "first": ORDER_LINES_PAGE,
-                                                            "after": info["endCursor"]}, cost=ORDER_LINES_COST)
+                    more = self.paged(ORDER_LINES_QUERY, {"id": node["id"], "after": info["endCursor"]},
+                                      size_name="first", wanted=ORDER_LINES_PAGE,
+                                      cost_of=lambda n: 1 + lines_cost(n))
                     items = (more.get("order") or {}).get("lineItems")
                     if not items:
                         raise TransientError(f"order {node['id']} vanished while its line items were read")

@@ -177,3 +177,17 @@ def test_a_merchant_edit_is_read_before_it_is_replaced_by_the_ledgers_figure(syn
     assert shopify.available("A-1") == 9
     assert StackEntry.objects.get(store=shop, quantity=9).last_response == "ok: set 9 (from 50)"
     assert Decimal(StockLevel.objects.get().on_hand) == 9
+
+
+def test_a_bucket_smaller_than_a_page_shrinks_the_pages_instead_of_waiting_for_ever():
+    # given a shop whose whole bucket (400 points) is less than a page of variants (752) or of levels (750)
+    with FakeShopify(cost_capacity=400, restore_rate=20000) as fake:
+        refs = [fake.add_variant(sku=f"V-{n:03}", available=n).item_gid for n in range(300)]
+        connector = _connector(fake)
+        products = list(connector.list_products())
+        found = connector.fetch_quantities(refs)
+    # then everything is read in pages that fit: only the first page, sent
+    # before any answer told us the bucket's size, was answered THROTTLED
+    assert [p.quantity for p in products] == list(range(300))
+    assert found == {ref: n for n, ref in enumerate(refs)}
+    assert (fake.over_cost_answers, fake.throttled_answers) == (0, 1)
