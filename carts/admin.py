@@ -86,8 +86,8 @@ class ExternalStoreForm(forms.ModelForm):
         if self.errors:
             return cleaned
         store = self.instance
-        for name in ("platform", "url", "params", "sync_inventory", "kind", "stock_direction", "stock_target",
-                     "price_direction", "price_group", "direct_source"):
+        for name in ("platform", "url", "api_version", "params", "sync_inventory", "kind", "stock_direction",
+                     "stock_target", "price_direction", "price_group", "direct_source"):
             setattr(store, name, cleaned.get(name))
         secrets = {**(store.secrets if store.pk else {}), **self.new_secrets()}
         sends = cleaned.get("sync_inventory") or cleaned.get("stock_direction") == ExternalStore.Direction.SEND
@@ -156,7 +156,7 @@ class ExternalStoreAdmin(admin.ModelAdmin):
             cart.remove("sync_inventory")
         secrets = [name for name, (platform, _) in _secret_fields().items() if obj is None or platform == obj.platform]
         return [
-            (None, {"fields": ["code", "name", "kind", "platform", "url", "params", "active"]}),
+            (None, {"fields": ["code", "name", "kind", "platform", "url", "api_version", "params", "active"]}),
             ("Secrets (write-only)", {"fields": ["secrets_state", *secrets]}),
             ("Cart: locations, inventory sync, orders", {"fields": cart}),
             ("Stock tab", {"fields": ["stock_direction", "stock_target", "stock_interval_seconds", "zero_hold_share",

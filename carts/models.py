@@ -9,6 +9,7 @@ from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
 
+from carts.connectors.shopify_versions import SHOPIFY_VERSION_CHOICES
 from carts.fields import EncryptedSecretsField
 from posinv.models import Article, Location
 from posinv.models.stock import QUANTITY
@@ -71,6 +72,10 @@ class ExternalStore(models.Model):
     kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.CART)
     platform = models.CharField(max_length=32, help_text="Connector: shopify, woocommerce, oscar, webhook.")
     url = models.URLField("URL", max_length=300)
+    api_version = models.CharField(
+        "API version", max_length=10, blank=True, choices=SHOPIFY_VERSION_CHOICES,
+        help_text="Shopify only: the Admin API version (docs/carts.md lists what each supported one needs). "
+                  "Blank: 2026-04.")
     params = models.JSONField(default=dict, blank=True, help_text="Connector parameters that are not secret.")
     secrets = EncryptedSecretsField(
         default=dict, blank=True, editable=False,

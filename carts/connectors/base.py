@@ -174,6 +174,7 @@ class Connector:
     supports_inventory_sync: ClassVar[bool] = True
     supports_get_qoh: ClassVar[bool] = True
     compare_and_set: ClassVar[bool] = False
+    api_versions: ClassVar[tuple[str, ...]] = ()  # the versions a store may choose (empty: none to choose)
     pushes_orders: ClassVar[bool] = False
     supports_prices: ClassVar[bool] = False  # list_products carries prices; push_prices works
     is_wholesaler_feed: ClassVar[bool] = False  # can only be downloaded from

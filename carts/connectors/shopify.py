@@ -5,12 +5,18 @@ Quantities are set with `inventorySetQuantities` carrying
 item refuses the whole call; we report that item as stale and the others as
 unapplied, and the controller imports orders, recomputes and sends again.
 Throttling is by query cost: a THROTTLED answer (HTTP 200 or 429) carries the
-bucket state, from which we compute the wait and block the shared budget."""
+bucket state, from which we compute the wait and block the shared budget.
+Every query is sized by Shopify's documented cost rules to stay within the
+single-query maximum (1,000 points); bulk reads pace themselves by the
+bucket's reported state, while a sweep's calls raise Throttled so the sweep
+gives its worker back. The API version is the store's choice among
+SHOPIFY_API_VERSIONS, and picks the mutation's input shape."""
 from __future__ import annotations
 
 import base64
 import hashlib
 import hmac
+import time
 from collections.abc import Iterable, Iterator
 from decimal import Decimal
 
@@ -31,7 +37,26 @@ from carts.connectors.base import (
     TransientError,
     register,
 )
+from carts.connectors.shopify_versions import SHOPIFY_API_VERSIONS, SHOPIFY_DEFAULT_VERSION, uses_change_from
 from posinv.http import retry_after_seconds
+
+# Requested query cost by Shopify's documented rules (platforms.md): scalars
+# and enums 0, an object 1 + its selection, a connection 2 + first × (1 + one
+# node), a list by ids len × (1 + one node), a mutation root field 10. A
+# single query above MAX_QUERY_COST is refused outright (MAX_COST_EXCEEDED),
+# so every query below is sized from these formulas, and nested connections
+# are paged (an order's line items beyond the first page: ORDER_LINES_QUERY).
+MAX_QUERY_COST = 1000
+WRITE_COST = 10
+
+# One variant: product 1 + inventoryItem (1 + inventoryLevel (1 + quantities 1)) = 4.
+VARIANT_NODE_COST = 4
+VARIANTS_PAGE = 150
+
+
+def variants_cost(first: int) -> int:
+    return 2 + first * (1 + VARIANT_NODE_COST)
+
 
 VARIANTS_QUERY = """
 query Variants($first: Int!, $after: String, $location: ID!) {
@@ -43,12 +68,23 @@ query Variants($first: Int!, $after: String, $location: ID!) {
   }
 }"""
 
+# One inventory item: inventoryLevel 1 + quantities 1 = 2.
+LEVEL_NODE_COST = 2
+LEVELS_CHUNK = 250
+
+
+def levels_cost(count: int) -> int:
+    return count * (1 + LEVEL_NODE_COST)
+
+
 LEVELS_QUERY = """
 query Levels($ids: [ID!]!, $location: ID!) {
   nodes(ids: $ids) { ... on InventoryItem { id
     inventoryLevel(locationId: $location) { quantities(names: ["available"]) { name quantity } } } }
 }"""
 
+# From 2026-04 each quantity carries changeFromQuantity; before, compareQuantity
+# (or ignoreCompareQuantity on the input). Same document, different input shape.
 SET_MUTATION = """
 mutation Set($input: InventorySetQuantitiesInput!) {
   inventorySetQuantities(input: $input) {
@@ -56,19 +92,58 @@ mutation Set($input: InventorySetQuantitiesInput!) {
     userErrors { code field message }
   }
 }"""
+STALE_CODES = {"CHANGE_FROM_QUANTITY_STALE", "COMPARE_QUANTITY_STALE"}
 
-ORDERS_QUERY = """
-query Orders($first: Int!, $after: String, $query: String) {
-  orders(first: $first, after: $after, query: $query, sortKey: UPDATED_AT) {
-    edges { cursor node { id name createdAt updatedAt cancelledAt displayFinancialStatus
-      lineItems(first: 100) { nodes { id sku quantity currentQuantity title variant { barcode } } } } }
-    pageInfo { hasNextPage endCursor }
-  }
-}"""
+# One line item: variant 1 → one line 2; a page of LINES_PAGE lines is
+# 2 + LINES_PAGE × 2; one order 1 + that; ORDERS_PAGE orders 2 + ORDERS_PAGE × (1 + that).
+# Pages are kept small: the whole requested cost must be in the bucket
+# before a query runs, so a 991-point page would hold an import (or the
+# import after a stale answer) for up to 20 s at 50 points/s although a
+# typical order has a few lines. The cost per order is the same either way.
+LINE_NODE_COST = 1
+LINES_PAGE = 10
+ORDERS_PAGE = 10
+ORDER_LINES_PAGE = 250
+
+
+def lines_cost(first: int) -> int:
+    return 2 + first * (1 + LINE_NODE_COST)
+
+
+def orders_cost(first: int, lines: int = LINES_PAGE) -> int:
+    return 2 + first * (1 + lines_cost(lines))
+
+
+ORDER_LINES_COST = 1 + lines_cost(ORDER_LINES_PAGE)  # 503
+
+LINE_FIELDS = "id sku quantity currentQuantity title variant { barcode }"
+ORDERS_QUERY = f"""
+query Orders($first: Int!, $after: String, $query: String, $lines: Int!) {{
+  orders(first: $first, after: $after, query: $query, sortKey: UPDATED_AT) {{
+    edges {{ cursor node {{ id name createdAt updatedAt cancelledAt displayFinancialStatus
+      lineItems(first: $lines) {{ nodes {{ {LINE_FIELDS} }} pageInfo {{ hasNextPage endCursor }} }} }} }}
+    pageInfo {{ hasNextPage endCursor }}
+  }}
+}}"""
+
+ORDER_LINES_QUERY = f"""
+query OrderLines($id: ID!, $first: Int!, $after: String) {{
+  order(id: $id) {{
+    lineItems(first: $first, after: $after) {{ nodes {{ {LINE_FIELDS} }} pageInfo {{ hasNextPage endCursor }} }}
+  }}
+}}"""
+
+assert max(variants_cost(VARIANTS_PAGE), levels_cost(LEVELS_CHUNK), orders_cost(ORDERS_PAGE),
+           ORDER_LINES_COST) <= MAX_QUERY_COST
+
+class QueryTooCostly(PermanentError):
+    """The query costs more than the shop's whole bucket holds: waiting cannot help."""
+
 
 PENDING_STATUSES = {"PENDING", "EXPIRED"}
-WRITE_COST = 10
 REFUNDED_STATUSES = {"REFUNDED", "VOIDED"}
+# A bulk read waits for the cost bucket at most this long in all before it gives up.
+MAX_PACED_WAIT = 600.0
 
 
 @register
@@ -77,19 +152,96 @@ class ShopifyConnector(Connector):
     label = "Shopify (GraphQL Admin API)"
     params = (
         Param("location_id", "Location GID (gid://shopify/Location/...)"),
-        Param("api_version", "API version", required=False, default="2026-04"),
         Param("access_token", "Admin API access token", secret=True),
         Param("webhook_secret", "Webhook signing secret", secret=True, required=False),
     )
+    api_versions = SHOPIFY_API_VERSIONS
     compare_and_set = True
     pushes_orders = True
-    batch_size = 100  # the platform takes 250 quantities a call; 100 keeps a call's cost low
-    rate = RateSpec(capacity=1000, per_second=50)  # query-cost points (standard plan)
+    # A mutation costs 10 points however many quantities it carries, and the
+    # platform takes 250 a call: full batches are the cheapest.
+    batch_size = 250
+    rate = RateSpec(capacity=1000, per_second=50)  # query-cost points; adjusted to the shop's throttleStatus
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        # Bulk reads (listing, Get QOH, order import) wait for the cost bucket
+        # in place; the stack sweep turns this off and gives its worker back
+        # instead (carts/services/stack.py).
+        self.wait_for_bucket = True
+        self.slept = 0.0
+        self._bucket: dict = {}
+
+    @property
+    def version(self) -> str:
+        return str(self.values.get("api_version") or SHOPIFY_DEFAULT_VERSION)
 
     def endpoint(self) -> str:
-        return f"{self.url}/admin/api/{self.values['api_version']}/graphql.json"
+        if self.version not in SHOPIFY_API_VERSIONS:
+            raise PermanentError(f"Shopify API version {self.version} is not supported; choose one of "
+                                 f"{', '.join(SHOPIFY_API_VERSIONS)} (docs/carts.md)")
+        return f"{self.url}/admin/api/{self.version}/graphql.json"
 
     def graphql(self, query: str, variables: dict, *, cost: float, sends: bool = False) -> dict:
+        """One GraphQL call. A read waits for the cost bucket (THROTTLED, or
+        our shared budget spent) when `wait_for_bucket` is set, pacing itself
+        by the bucket's reported state; a write never waits here."""
+        waited = 0.0
+        while True:
+            if self.wait_for_bucket and not sends:
+                wait = self._refill_wait(cost)
+                if wait > 0:
+                    waited += self._sleep(wait)
+            try:
+                return self._graphql_once(query, variables, cost=cost, sends=sends)
+            except Throttled as exc:
+                if cost > self.query_limit():
+                    raise QueryTooCostly(f"a query of {cost:g} points cannot run: the shop's bucket holds "
+                                         f"{self.query_limit():g}", response=exc.response) from None
+                if sends or not self.wait_for_bucket or waited >= MAX_PACED_WAIT:
+                    raise
+                waited += self._sleep(exc.retry_after)
+
+    def query_limit(self) -> float:
+        """The most one query may cost: 1,000, or the shop's whole bucket if smaller."""
+        shared = float(getattr(self.budget, "capacity", MAX_QUERY_COST))  # sized by any worker's last answer
+        return min(float(MAX_QUERY_COST), float(self._bucket.get("maximumAvailable") or MAX_QUERY_COST), shared)
+
+    def fitting(self, wanted: int, cost_of) -> int:
+        """The largest page size up to `wanted` whose query fits `query_limit`."""
+        size = wanted
+        while size > 1 and cost_of(size) > self.query_limit():
+            size -= max(1, size // 10)
+        return size
+
+    def paged(self, query: str, variables: dict, *, size_name: str, wanted: int, cost_of) -> dict:
+        """A read whose page size shrinks to the shop's bucket when that holds
+        less than the page costs (learnt from the first answer)."""
+        while True:
+            size = self.fitting(wanted, cost_of)
+            try:
+                return self.graphql(query, {**variables, size_name: size}, cost=cost_of(size))
+            except QueryTooCostly:
+                if self.fitting(wanted, cost_of) == size:
+                    raise
+
+    def _sleep(self, seconds: float) -> float:
+        seconds = min(max(seconds, 0.01), 60.0)
+        time.sleep(seconds)
+        self.slept += seconds
+        return seconds
+
+    def _refill_wait(self, cost: float) -> float:
+        """From the last answer's throttleStatus: how long until the bucket holds `cost`."""
+        status = self._bucket
+        if not status:
+            return 0.0
+        elapsed = time.monotonic() - status["_seen"]
+        restore = float(status.get("restoreRate") or 50)
+        available = float(status.get("currentlyAvailable", 0)) + elapsed * restore
+        return max((cost - available) / restore, 0.0)
+
+    def _graphql_once(self, query: str, variables: dict, *, cost: float, sends: bool) -> dict:
         response = self.request(
             "POST",
             self.endpoint(),
@@ -102,6 +254,7 @@ class ShopifyConnector(Connector):
             body = response.json()
         except ValueError as exc:
             raise TransientError(f"HTTP {response.status_code}: not JSON", response=response.text[:500]) from exc
+        self._observe(body)
         errors = body.get("errors") or []
         if any((e.get("extensions") or {}).get("code") == "THROTTLED" for e in errors):
             wait = self._cost_wait(body, cost)
@@ -114,6 +267,17 @@ class ShopifyConnector(Connector):
                                  response=str(errors)[:1500])
         self._pace(body)
         return body.get("data") or {}
+
+    def _observe(self, body: dict) -> None:
+        """Keep the shop's bucket state, and size the shared budget to it:
+        buckets differ by plan (1,000 restoring 50/s, or larger)."""
+        status = ((body.get("extensions") or {}).get("cost") or {}).get("throttleStatus") or {}
+        if not status:
+            return
+        self._bucket = {**status, "_seen": time.monotonic()}
+        capacity, restore = status.get("maximumAvailable"), status.get("restoreRate")
+        if capacity and restore and hasattr(self.budget, "capacity"):
+            self.budget.capacity, self.budget.per_second = float(capacity), float(restore)
 
     @staticmethod
     def _cost_wait(body: dict, cost: float) -> float:
@@ -128,9 +292,11 @@ class ShopifyConnector(Connector):
         if retry_after_seconds(response.headers.get("Retry-After")) is not None:
             return super().throttle_wait(response, cost)
         try:
-            return self._cost_wait(response.json(), cost)
+            body = response.json()
         except ValueError:
             return 1.0
+        self._observe(body)
+        return self._cost_wait(body, cost)
 
     def _pace(self, body: dict) -> None:
         """Keep clear of THROTTLED: when the shop's cost bucket (reported on
@@ -155,11 +321,12 @@ class ShopifyConnector(Connector):
         return None
 
     def list_products(self) -> Iterator[RemoteProduct]:
+        """Every variant with its inventory item and available quantity, a
+        page at a time within the single-query maximum, paced by the bucket."""
         after = None
         while True:
-            data = self.graphql(
-                VARIANTS_QUERY, {"first": 100, "after": after, "location": self.values["location_id"]}, cost=102
-            )
+            data = self.paged(VARIANTS_QUERY, {"after": after, "location": self.values["location_id"]},
+                              size_name="first", wanted=VARIANTS_PAGE, cost_of=variants_cost)
             page = data["productVariants"]
             for edge in page["edges"]:
                 node = edge["node"]
@@ -179,10 +346,17 @@ class ShopifyConnector(Connector):
     def fetch_quantities(self, refs: Iterable[str]) -> dict[str, int]:
         refs = list(refs)
         found: dict[str, int] = {}
-        for start in range(0, len(refs), 250):
-            chunk = refs[start:start + 250]
-            data = self.graphql(LEVELS_QUERY, {"ids": chunk, "location": self.values["location_id"]},
-                                cost=len(chunk) + 1)
+        start = 0
+        while start < len(refs):
+            chunk = refs[start:start + self.fitting(LEVELS_CHUNK, levels_cost)]
+            try:
+                data = self.graphql(LEVELS_QUERY, {"ids": chunk, "location": self.values["location_id"]},
+                                    cost=levels_cost(len(chunk)))
+            except QueryTooCostly:
+                if self.fitting(LEVELS_CHUNK, levels_cost) >= len(chunk):
+                    raise
+                continue  # the bucket is smaller than the chunk: again, in smaller chunks
+            start += len(chunk)
             for node in data.get("nodes") or []:
                 if node and node.get("id"):
                     quantity = self._available(node.get("inventoryLevel"))
@@ -191,6 +365,23 @@ class ShopifyConnector(Connector):
         return found
 
     def push_quantities(self, updates: list[QuantityUpdate]) -> list[PushOutcome]:
+        """Absolute quantities with compare-and-set in the chosen version's
+        shape: changeFromQuantity per item from 2026-04 (null opts out),
+        compareQuantity before (items without a base go in a second call
+        with ignoreCompareQuantity, which only exists for the whole input)."""
+        if uses_change_from(self.version):
+            return self._push(updates, {"changeFromQuantity": lambda u: u.expected})
+        compared = [u for u in updates if u.expected is not None]
+        blind = [u for u in updates if u.expected is None]
+        outcomes = {}
+        if compared:
+            outcomes.update(zip([u.ref for u in compared],
+                                self._push(compared, {"compareQuantity": lambda u: u.expected}), strict=True))
+        if blind:
+            outcomes.update(zip([u.ref for u in blind], self._push(blind, {}, ignore_compare=True), strict=True))
+        return [outcomes[u.ref] for u in updates]
+
+    def _push(self, updates: list[QuantityUpdate], extra: dict, *, ignore_compare: bool = False) -> list[PushOutcome]:
         location = self.values["location_id"]
         payload = {
             "name": "available",
@@ -198,10 +389,12 @@ class ShopifyConnector(Connector):
             "referenceDocumentUri": "posinv://web-stack",
             "quantities": [
                 {"inventoryItemId": u.ref, "locationId": location, "quantity": u.quantity,
-                 "changeFromQuantity": u.expected}
+                 **{name: value(u) for name, value in extra.items()}}
                 for u in updates
             ],
         }
+        if ignore_compare:
+            payload["ignoreCompareQuantity"] = True
         data = self.graphql(SET_MUTATION, {"input": payload}, cost=WRITE_COST, sends=True)
         result = data.get("inventorySetQuantities") or {}
         errors = result.get("userErrors") or []
@@ -221,25 +414,40 @@ class ShopifyConnector(Connector):
             error = by_index.get(index)
             if error is None:
                 outcomes.append(PushOutcome(ref=update.ref, status="unapplied", message="batch refused"))
-            elif error.get("code") == "CHANGE_FROM_QUANTITY_STALE":
+            elif error.get("code") in STALE_CODES:
                 outcomes.append(PushOutcome(ref=update.ref, status="stale", message=str(error)))
             else:
                 outcomes.append(PushOutcome(ref=update.ref, status="error", message=str(error)))
         return outcomes
 
     def fetch_orders(self, cursor: dict) -> tuple[list[RemoteOrder], dict]:
+        """Orders changed since the cursor: pages of ORDERS_PAGE orders with
+        their first LINES_PAGE line items (within the single-query maximum);
+        an order with more lines has the rest paged by ORDER_LINES_QUERY."""
         since = cursor.get("updated_at")
         query = f"updated_at:>='{since}'" if since else None
         orders: list[RemoteOrder] = []
         after = None
         newest = since
         while True:
-            data = self.graphql(ORDERS_QUERY, {"first": 50, "after": after, "query": query}, cost=52)
+            data = self.paged(ORDERS_QUERY, {"after": after, "query": query, "lines": LINES_PAGE},
+                              size_name="first", wanted=ORDERS_PAGE, cost_of=orders_cost)
             page = data["orders"]
             for edge in page["edges"]:
-                order = self._graphql_order(edge["node"])
-                orders.append(order)
-                stamp = edge["node"]["updatedAt"]
+                node = edge["node"]
+                lines = list(node["lineItems"]["nodes"])
+                info = node["lineItems"]["pageInfo"]
+                while info["hasNextPage"]:
+                    more = self.paged(ORDER_LINES_QUERY, {"id": node["id"], "after": info["endCursor"]},
+                                      size_name="first", wanted=ORDER_LINES_PAGE,
+                                      cost_of=lambda n: 1 + lines_cost(n))
+                    items = (more.get("order") or {}).get("lineItems")
+                    if not items:
+                        raise TransientError(f"order {node['id']} vanished while its line items were read")
+                    lines.extend(items["nodes"])
+                    info = items["pageInfo"]
+                orders.append(self._graphql_order(node, lines))
+                stamp = node["updatedAt"]
                 if newest is None or parse_datetime(stamp) > parse_datetime(newest):
                     newest = stamp
             if not page["pageInfo"]["hasNextPage"]:
@@ -260,9 +468,9 @@ class ShopifyConnector(Connector):
             return "pending"
         return "open"
 
-    def _graphql_order(self, node: dict) -> RemoteOrder:
+    def _graphql_order(self, node: dict, items: list[dict]) -> RemoteOrder:
         lines = []
-        for item in (node.get("lineItems") or {}).get("nodes") or []:
+        for item in items:
             quantity = Decimal(item["quantity"])
             current = Decimal(item.get("currentQuantity", item["quantity"]))
             lines.append(RemoteLine(

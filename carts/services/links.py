@@ -10,6 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from carts.models import ExternalStore, ProductLink, StackEntry
+from carts.services.stack import BULK_ANALYZE_ROWS, tables_analyze
 from carts.services.stores import store_connector
 from posinv.bounds import quantity_within
 from posinv.models import Article, Barcode
@@ -71,14 +72,27 @@ def links_match(*, store: ExternalStore, progress: Callable[[int], None] | None 
         keep = [aid for aid, link in current.items() if aid in chosen and link.remote_ref == chosen[aid][0].ref]
         ProductLink.objects.filter(store=store).exclude(article_id__in=keep).exclude(
             matched_by=ProductLink.Match.MANUAL).delete()
+        # Written in bulk: a catalogue of tens of thousands of products must
+        # not cost several statements per product.
+        kept = set(keep)
+        to_update, to_create = [], []
         for article_id, (product, how) in sorted(chosen.items()):
-            ProductLink.objects.update_or_create(
-                store=store, article_id=article_id,
-                defaults={"remote_ref": product.ref, "remote_product_id": product.product_id[:120],
-                          "remote_sku": product.sku[:120], "remote_barcode": product.barcode[:40],
-                          "matched_by": how, "remote_quantity": _known_quantity(product.quantity)},
-            )
+            values = {"remote_ref": product.ref, "remote_product_id": product.product_id[:120],
+                      "remote_sku": product.sku[:120], "remote_barcode": product.barcode[:40],
+                      "matched_by": how, "remote_quantity": _known_quantity(product.quantity)}
+            if article_id in kept:
+                link = current[article_id]
+                for name, value in values.items():
+                    setattr(link, name, value)
+                to_update.append(link)
+            else:
+                to_create.append(ProductLink(store=store, article_id=article_id, **values))
             report["matched"].append({"sku": sku_of.get(article_id, ""), "ref": product.ref, "by": how})
+        ProductLink.objects.bulk_update(to_update, ["remote_ref", "remote_product_id", "remote_sku", "remote_barcode",
+                                                    "matched_by", "remote_quantity"], batch_size=1000)
+        ProductLink.objects.bulk_create(to_create, batch_size=1000)
+        if len(to_create) >= BULK_ANALYZE_ROWS:
+            tables_analyze(ProductLink)
         for article_id, link in manual.items():
             report["matched"].append({"sku": sku_of.get(article_id, ""), "ref": link.remote_ref, "by": "manual"})
         linked = set(chosen) | set(manual)

@@ -56,6 +56,11 @@ logger = logging.getLogger(__name__)
 SWEEP_JOB = "carts.jobs.stack_sweep_job"
 OPEN_STATES = (StackEntry.State.WAITING, StackEntry.State.SENDING)
 STALE_ROUNDS = 2
+# A Send QOH of a large catalogue adds this many entries or more at once:
+# PostgreSQL's statistics are refreshed at once, or the claim query planned
+# on the old ones (a nested loop over "one" entry) took ~4 s a batch at
+# 50,000 products instead of under a millisecond (bench/limits_shopify.py).
+BULK_ANALYZE_ROWS = 2000
 
 
 def stack_wake(store_id: int) -> None:
@@ -150,9 +155,22 @@ def stack_entries_add(*, store: ExternalStore, article_ids, origins: dict | None
                    origin=origins.get(article_id, origin)[0], origin_code=origins.get(article_id, origin)[1][:120],
                    next_attempt_at=backing_off.get(article_id, now))
         for article_id in sorted(linked)
-    ])
+    ], batch_size=5000)
+    if len(linked) >= BULK_ANALYZE_ROWS:
+        tables_analyze(StackEntry)
     stack_wake_after_commit(store.pk)
     return len(linked)
+
+
+def tables_analyze(*models) -> None:
+    """Refresh the planner's statistics of these tables (PostgreSQL; a no-op elsewhere)."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        for model in models:
+            cursor.execute(f'ANALYZE "{model._meta.db_table}"')
 
 
 def stack_stores_add(*, article_ids, location_id: int, exclude_store_id: int | None, origin: tuple[str, str]) -> int:
@@ -179,9 +197,10 @@ class SweepResult:
     http_calls: int = 0
     batches: int = 0
     notes: list[str] = field(default_factory=list)
+    retry_at: object = None  # when throttled: when the entries put back are due again
 
     def as_counts(self) -> dict:
-        return {k: v for k, v in self.__dict__.items() if k != "notes" and v}
+        return {k: v for k, v in self.__dict__.items() if k not in ("notes", "retry_at") and v}
 
 
 @dataclass
@@ -276,6 +295,7 @@ def _settle_sent(claim: _Claim, sent: list[tuple[ProductLink, int, str]]) -> int
     return settled
 
 
+
 def _settle_retry(claim: _Claim, links: list[ProductLink], *, response: str, delay: float, count_attempt: bool,
                   params: CartSettings, unknown: bool = False) -> int:
     """Put these products' entries back as waiting (after `delay`), counting
@@ -332,15 +352,20 @@ def stack_sweep(*, store_id: int, time_budget: float = 20.0) -> SweepResult:
         return result
     params = cart_settings_get()
     connector = store_connector(store=store)
+    # The sweep never waits for a platform's bucket inside a call: a
+    # throttled call raises, and the sweep hands its entries back (below).
+    connector.wait_for_bucket = False
+    in_worker = _in_worker()
     deadline = time.monotonic() + time_budget
     while time.monotonic() < deadline:
         claim = stack_claim(store=store, limit=connector.batch_size, claim_seconds=params.claim_seconds)
         if claim is None:
-            if not _wait_for_soon_due(store, deadline):
+            if in_worker or not _wait_for_soon_due(store, deadline):
                 break
             continue
         result.claimed += len(claim.links)
         result.batches += 1
+        throttled = result.throttled
         try:
             _send_claim(store, connector, claim, params, result)
         except BaseException:
@@ -349,8 +374,35 @@ def stack_sweep(*, store_id: int, time_budget: float = 20.0) -> SweepResult:
             _settle_retry(claim, claim.links, response="controller error", delay=1, count_attempt=False,
                           params=params)
             raise
+        if in_worker and result.throttled > throttled:
+            # Give the worker back rather than wait for the bucket: every due
+            # entry of this store waits until it has refilled, and the
+            # scheduler's periodic sweep offers the store again then
+            # (carts_due). Other stores' sweeps and the outbox dispatcher get
+            # the worker meanwhile.
+            _store_waits(store, result.retry_at)
+            result.notes.append("throttled: the worker was given back until the bucket refills")
+            break
     result.http_calls = connector.calls
     return result
+
+
+def _in_worker() -> bool:
+    """Whether this runs as an RQ job (a worker other stores may need), not
+    in a command or an inline run of its own."""
+    try:
+        from rq import get_current_job
+    except ImportError:  # pragma: no cover - rq is a dependency
+        return False
+    return get_current_job() is not None
+
+
+def _store_waits(store: ExternalStore, until) -> int:
+    """The store's credential is throttled: its due entries wait until `until`."""
+    if until is None:
+        return 0
+    return StackEntry.objects.filter(store=store, state=StackEntry.State.WAITING, next_attempt_at__lt=until).update(
+        next_attempt_at=until)
 
 
 def _wait_for_soon_due(store: ExternalStore, deadline: float) -> bool:
@@ -381,23 +433,36 @@ def _throttle_delay(exc: Throttled) -> float:
 
 def _send_claim(store, connector, claim: _Claim, params: CartSettings, result: SweepResult) -> None:
     pending = {link.article_id: link for link in claim.links}
+    orders_fresh = False
     for round_no in range(STALE_ROUNDS + 1):
         if not pending:
             return
         links = list(pending.values())
         try:
-            _read_back(store, connector, claim, links, result)
+            moved = _read_back(store, connector, claim, links, result)
         except Throttled as exc:
-            result.throttled += len(links)
-            _settle_retry(claim, links, response=exc.response, delay=_throttle_delay(exc),
-                          count_attempt=False, params=params)
+            _settle_throttled(claim, links, exc, params, result)
             return
         except (ConnectorError, Unsupported) as exc:
             result.errors += len(links)
             result.failed += _settle_retry(claim, links, response=f"read-back failed: {exc.response}", delay=0,
                                            count_attempt=True, params=params)
             return
+        if moved and not orders_fresh:
+            # The store's figure moved since we last knew it (a stale answer
+            # in an earlier sweep, or beside a timed-out send): its orders
+            # come in before we recompute, or the figure we send would
+            # overwrite the sales it made.
+            if not _import_orders_quietly(store, result):
+                result.failed += _settle_retry(claim, moved, response="the store moved, and the order import "
+                                               "failed", delay=0, count_attempt=True, params=params)
+                for link in moved:
+                    pending.pop(link.article_id)
+                links = [link for link in links if link.article_id in pending]
+            orders_fresh = True
         links = [link for link in links if link.article_id in pending]
+        if not links:
+            return
         quantities = store_available(store=store, article_ids=[link.article_id for link in links])
         landed = [
             # A timed-out send that did land: the store already holds the figure.
@@ -425,9 +490,7 @@ def _send_claim(store, connector, claim: _Claim, params: CartSettings, result: S
         try:
             outcomes = connector.push_quantities(updates)
         except Throttled as exc:
-            result.throttled += len(links)
-            _settle_retry(claim, links, response=exc.response, delay=_throttle_delay(exc),
-                          count_attempt=False, params=params)
+            _settle_throttled(claim, links, exc, params, result)
             return
         except UnknownOutcome as exc:
             result.errors += len(links)
@@ -461,6 +524,7 @@ def _send_claim(store, connector, claim: _Claim, params: CartSettings, result: S
         if stale:
             # The store moved (usually a web order we have not imported):
             # import its orders, then read back and recompute before resending.
+            orders_fresh = True
             if not _import_orders_quietly(store, result):
                 # Without the store's orders a recomputed figure would
                 # overwrite its sales: wait and try again later.
@@ -468,6 +532,11 @@ def _send_claim(store, connector, claim: _Claim, params: CartSettings, result: S
                                                delay=0, count_attempt=True, params=params)
                 for link in stale:
                     pending.pop(link.article_id)
+            # Whatever happens next (another stale answer, the last round, a
+            # throttled read-back, a failed import), the base we sent is wrong:
+            # the store's figure must be read again before any send, by this
+            # round or by a later sweep, never resent from memory.
+            ProductLink.objects.filter(pk__in=[link.pk for link in stale]).update(outcome_unknown=True)
             for link in stale:
                 link.outcome_unknown = True
         if round_no == STALE_ROUNDS:
@@ -475,6 +544,15 @@ def _send_claim(store, connector, claim: _Claim, params: CartSettings, result: S
                                            response="still stale after re-reading the store", delay=0,
                                            count_attempt=True, params=params)
             return
+
+
+def _settle_throttled(claim: _Claim, links: list[ProductLink], exc: Throttled, params: CartSettings,
+                      result: SweepResult) -> None:
+    """Throttling costs no attempt: the products wait for the bucket."""
+    delay = _throttle_delay(exc)
+    result.throttled += len(links)
+    _settle_retry(claim, links, response=exc.response, delay=delay, count_attempt=False, params=params)
+    result.retry_at = timezone.now() + timedelta(seconds=delay)
 
 
 def _still_ours(claim: _Claim, links: list[ProductLink], params: CartSettings) -> list[ProductLink]:
@@ -500,25 +578,31 @@ def _ok_text(outcome: PushOutcome, update: QuantityUpdate) -> str:
     return base
 
 
-def _read_back(store, connector, claim: _Claim, links: list[ProductLink], result: SweepResult) -> None:
+def _read_back(store, connector, claim: _Claim, links: list[ProductLink], result: SweepResult) -> list[ProductLink]:
     """Refresh `remote_quantity` where we do not know it for sure: after an
-    unknown outcome or a stale answer, and before the first compare-and-set."""
+    unknown outcome or a stale answer, and before the first compare-and-set.
+    Returns the products whose figure moved from what we last knew it to be
+    other than to the figure we last sent (the store sold or was edited)."""
     need = [
         link for link in links
         if link.outcome_unknown or (connector.compare_and_set and link.remote_quantity is None)
     ]
     if not need:
-        return
+        return []
     if not connector.supports_get_qoh:
         # Cannot read back: an absolute resend is harmless, so just send again.
-        return
+        return []
     found = connector.fetch_quantities([link.remote_ref for link in need])
     result.readbacks += len(need)
+    moved = []
     for link in need:
-        link.remote_quantity = found.get(link.remote_ref)
+        known, link.remote_quantity = link.remote_quantity, found.get(link.remote_ref)
         if not quantity_within(link.remote_quantity or 0):
             link.remote_quantity = None  # beyond the system's bound: as unknown as no answer
+        if known is not None and link.remote_quantity not in (known, link.last_sent_quantity):
+            moved.append(link)
         ProductLink.objects.filter(pk=link.pk).update(remote_quantity=link.remote_quantity)
+    return moved
 
 
 def _import_orders_quietly(store, result: SweepResult) -> bool:

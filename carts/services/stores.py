@@ -49,7 +49,10 @@ def store_connector(*, store: ExternalStore, **kwargs) -> Connector:
             raise _unreadable(store, f"secret {name}") from None
         except ImproperlyConfigured as exc:
             raise StoreSecretsUnreadable(f"store {store.code}: {exc}") from None
-    return cls(url=store.url, params=store.params, secrets=plain, system=store.code, **kwargs)
+    params = dict(store.params or {})
+    if store.api_version:
+        params["api_version"] = store.api_version
+    return cls(url=store.url, params=params, secrets=plain, system=store.code, **kwargs)
 
 
 def store_order_location(*, store: ExternalStore) -> Location:
@@ -78,6 +81,10 @@ def store_validate(*, store: ExternalStore, secrets: dict | None = None) -> None
     for name in store.params or {}:
         if name in secret_names:
             problems.append(Problem(field=name, reason="is secret: give it as a secret, not a parameter"))
+    if store.api_version and store.api_version not in cls.api_versions:
+        problems.append(Problem(field="api_version", reason=(
+            f"{cls.label} supports the versions {', '.join(cls.api_versions)}" if cls.api_versions
+            else f"{cls.label} has no API version to choose")))
     if store.sync_inventory and not cls.supports_inventory_sync:
         problems.append(Problem(field="sync_inventory", reason=f"{cls.label} does not support inventory sync"))
     if problems:

@@ -34,7 +34,10 @@ def sync_on(db):
 
 @pytest.fixture
 def shopify():
-    with FakeShopify() as fake:
+    # A shop on a larger plan (bucket 1,000, restoring 1,000 points a second)
+    # so that tests about other things do not wait for the bucket; the
+    # documented 50/s is the fake's default, used by the pacing tests.
+    with FakeShopify(restore_rate=1000) as fake:
         yield fake
 
 

@@ -24,13 +24,13 @@ def _shopify(fake: FakeShopify, **secrets) -> ShopifyConnector:
 
 
 def test_shopify_lists_variants_across_pages_with_their_available_quantity(shopify):
-    for n in range(130):
+    for n in range(180):
         shopify.add_variant(sku=f"V-{n:03}", available=n, barcode=f"{n:013}")
     products = list(_shopify(shopify).list_products())
-    assert len(products) == 130
-    assert (products[129].sku, products[129].quantity, products[129].barcode) == ("V-129", 129, "0000000000129")
+    assert len(products) == 180
+    assert (products[179].sku, products[179].quantity, products[179].barcode) == ("V-179", 179, "0000000000179")
     assert products[0].ref == f"gid://shopify/InventoryItem/{shopify.by_sku('V-000').id}"
-    assert shopify.count(status=200) == 2  # 100 + 30
+    assert shopify.count(status=200) == 2  # 150 (752 points) + 30
 
 
 def test_shopify_compare_and_set_refuses_the_whole_call_when_one_item_is_stale(shopify):
@@ -131,7 +131,8 @@ def test_the_generic_webhook_signs_what_it_sends():
 def test_connectors_declare_their_parameters_and_which_are_secret():
     cls = connector_class("shopify")
     assert [(p.name, p.secret) for p in cls.params] == [
-        ("location_id", False), ("api_version", False), ("access_token", True), ("webhook_secret", True)]
+        ("location_id", False), ("access_token", True), ("webhook_secret", True)]
+    assert cls.api_versions == ("2025-10", "2026-01", "2026-04", "2026-07", "2026-10")
     assert cls.check_config(params={}, secrets={}) == ["location_id", "access_token"]
     with pytest.raises(KeyError, match="unknown platform 'magento'"):
         connector_class("magento")
