@@ -18,6 +18,7 @@ import hashlib
 import hmac
 import time
 from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from django.utils.dateparse import parse_datetime
@@ -25,6 +26,7 @@ from django.utils.dateparse import parse_datetime
 from carts.connectors.base import (
     Connector,
     ConnectorError,
+    OrdersPage,
     Param,
     PermanentError,
     PushOutcome,
@@ -171,6 +173,8 @@ class ShopifyConnector(Connector):
         self.wait_for_bucket = True
         self.slept = 0.0
         self._bucket: dict = {}
+        # (query, page) -> the GraphQL end cursor after that page (fetch_orders_page).
+        self._order_pages: dict[tuple[str | None, int], str] = {}
 
     @property
     def version(self) -> str:
@@ -420,42 +424,39 @@ class ShopifyConnector(Connector):
                 outcomes.append(PushOutcome(ref=update.ref, status="error", message=str(error)))
         return outcomes
 
-    def fetch_orders(self, cursor: dict) -> tuple[list[RemoteOrder], dict]:
-        """Orders changed since the cursor: pages of ORDERS_PAGE orders with
-        their first LINES_PAGE line items (within the single-query maximum);
-        an order with more lines has the rest paged by ORDER_LINES_QUERY."""
-        since = cursor.get("updated_at")
-        query = f"updated_at:>='{since}'" if since else None
-        orders: list[RemoteOrder] = []
-        after = None
-        newest = since
-        while True:
-            data = self.paged(ORDERS_QUERY, {"after": after, "query": query, "lines": LINES_PAGE},
-                              size_name="first", wanted=ORDERS_PAGE, cost_of=orders_cost)
-            page = data["orders"]
-            for edge in page["edges"]:
-                node = edge["node"]
-                lines = list(node["lineItems"]["nodes"])
-                info = node["lineItems"]["pageInfo"]
-                while info["hasNextPage"]:
-                    more = self.paged(ORDER_LINES_QUERY, {"id": node["id"], "after": info["endCursor"]},
-                                      size_name="first", wanted=ORDER_LINES_PAGE,
-                                      cost_of=lambda n: 1 + lines_cost(n))
-                    items = (more.get("order") or {}).get("lineItems")
-                    if not items:
-                        raise TransientError(f"order {node['id']} vanished while its line items were read")
-                    lines.extend(items["nodes"])
-                    info = items["pageInfo"]
-                orders.append(self._graphql_order(node, lines))
-                stamp = node["updatedAt"]
-                if newest is None or parse_datetime(stamp) > parse_datetime(newest):
-                    newest = stamp
-            if not page["pageInfo"]["hasNextPage"]:
-                break
-            after = page["pageInfo"]["endCursor"]
-        # Overlap: the next run asks for >= the newest stamp again; applying an
-        # order twice is harmless (keyed by store and order id).
-        return orders, ({"updated_at": newest} if newest else dict(cursor))
+    def fetch_orders_page(self, *, since: datetime | None, page: int) -> OrdersPage:
+        """Page `page` of the orders updated at or after `since`, by update
+        time (the shared cursor, carts/services/order_cursor.py): ORDERS_PAGE
+        orders with their first LINES_PAGE line items (within the single-query
+        maximum); an order with more lines has the rest paged by
+        ORDER_LINES_QUERY. Shopify pages by GraphQL cursor, so page n follows
+        the end cursor page n - 1 of the same query left."""
+        query = f"updated_at:>='{since.astimezone(UTC).isoformat()}'" if since is not None else None
+        after = self._order_pages.get((query, page - 1)) if page > 1 else None
+        if page > 1 and after is None:
+            raise TransientError(f"orders page {page} asked before page {page - 1} of the same query")
+        data = self.paged(ORDERS_QUERY, {"after": after, "query": query, "lines": LINES_PAGE},
+                          size_name="first", wanted=ORDERS_PAGE, cost_of=orders_cost)
+        found = data["orders"]
+        orders = []
+        for edge in found["edges"]:
+            node = edge["node"]
+            lines = list(node["lineItems"]["nodes"])
+            info = node["lineItems"]["pageInfo"]
+            while info["hasNextPage"]:
+                more = self.paged(ORDER_LINES_QUERY, {"id": node["id"], "after": info["endCursor"]},
+                                  size_name="first", wanted=ORDER_LINES_PAGE,
+                                  cost_of=lambda n: 1 + lines_cost(n))
+                items = (more.get("order") or {}).get("lineItems")
+                if not items:
+                    raise TransientError(f"order {node['id']} vanished while its line items were read")
+                lines.extend(items["nodes"])
+                info = items["pageInfo"]
+            orders.append(self._graphql_order(node, lines))
+        more = bool(found["pageInfo"]["hasNextPage"])
+        if more:
+            self._order_pages[(query, page)] = found["pageInfo"]["endCursor"]
+        return OrdersPage(orders=tuple(orders), more=more)
 
     @staticmethod
     def _status(financial: str | None, cancelled: bool) -> str:
