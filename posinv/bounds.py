@@ -25,6 +25,7 @@ Entrances refuse a figure beyond the bound with a 400 naming the field
 line of defence for levels. See docs/ledger.md ("Bounds")."""
 from __future__ import annotations
 
+import re
 from decimal import Decimal, InvalidOperation
 
 QUANTITY_PLACES = 3
@@ -42,6 +43,21 @@ def _shown(value: Decimal) -> str:
 
 QUANTITY_RANGE_TEXT = f"between -{_shown(QUANTITY_MAX)} and {_shown(QUANTITY_MAX)}"
 AMOUNT_RANGE_TEXT = f"between -{_shown(AMOUNT_MAX)} and {_shown(AMOUNT_MAX)}"
+
+
+# How a decimal figure is written at every entrance: digits with an optional
+# point and sign. Python's Decimal also reads "1e400", "1_000", " 1 ", "NaN"
+# and "sNaN", which a till or a register never means (and some of which fail
+# later, deep in a quantize).
+_DECIMAL_TEXT = re.compile(r"-?\d{1,40}(\.\d{1,40})?")
+
+
+def decimal_text_problem(text: str) -> str | None:
+    """Why `text` is not a plain decimal figure ("-12.50"), or None."""
+    if _DECIMAL_TEXT.fullmatch(text):
+        return None
+    return (f"{text[:40]!r} is not a plain decimal number (digits, an optional sign and point; "
+            "no exponent, spaces or underscores)")
 
 
 def _as_decimal(value) -> Decimal | None:

@@ -21,6 +21,10 @@ def liveness_due(*, now):
     """A sweep of dead work (posinv/services/liveness.py) whenever a run's
     process or an RQ worker has stopped sending heartbeats."""
     from posinv.services.liveness import dead_work_exists
+    from posinv.services.runs import job_runs_abandon_dead
 
+    # Dead runs are marked by the scheduler itself (one indexed query): with
+    # no live worker left, a queued sweep would wait for one to start.
+    job_runs_abandon_dead(now=now)
     if dead_work_exists():
         yield Due(key="dead-work-sweep", func="posinv.jobs.dead_work_sweep_job", queue="high", ttl=120)

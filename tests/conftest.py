@@ -91,6 +91,17 @@ def staff_client(staff_user):
 
 
 @pytest.fixture(autouse=True)
+def _no_redis_outage_carried_over():
+    """A wake-up that failed (a test with Redis stopped or a closed port)
+    makes this process skip Redis for a few seconds (posinv.queueing); the
+    next test in the same process must start without that outage."""
+    from posinv import queueing
+
+    queueing._wake_outage.update(since=None, retry_at=0.0, skipped=0, logged_at=0.0)
+    yield
+
+
+@pytest.fixture(autouse=True)
 def _in_process_requests_keep_the_test_connection():
     """Requests sent straight to the WSGI application (schemathesis, werkzeug)
     fire request_started/finished, whose close_old_connections closes the

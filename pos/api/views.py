@@ -9,6 +9,7 @@ from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, status
 from rest_framework.exceptions import NotFound
+from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -41,6 +42,11 @@ def _main_register(code: str) -> CashRegister:
 
 class RegisterEntriesView(APIView):
     """Push: a register posts its entries."""
+
+    # Plain JSON: the envelope is judged by batch_problems and each record by
+    # itself, so text no database can store in one record fails that entry
+    # alone instead of refusing the batch (StorableJSONParser elsewhere).
+    parser_classes = [JSONParser]
 
     permission_classes = [IsOwnDevice]
     device_kind = "register"

@@ -47,6 +47,7 @@ from pos.models import (
 from pos.services import records
 from pos.services.receipts import line_move_spec
 from pos.services.shapes import batch_problems, record_problems, table_problem
+from posinv.api.parsers import storable_copy, unstorable_text_problem
 from posinv.exceptions import InvalidInput, Problem
 from posinv.models import Article, StockMove
 from posinv.services.ledger import MoveSpec, StockOrigin, stock_moves_post
@@ -145,6 +146,12 @@ def entries_receive(*, register_id: int, entries: Sequence[dict], keep_malformed
             digest = records.record_hash(entry["record"])
             old = existing.get(entry["entry_no"])
             if old is None:
+                record, unstorable = entry["record"], unstorable_text_problem(entry["record"])
+                if unstorable is not None:
+                    # The database cannot hold it as sent (NUL, unpaired surrogate): a
+                    # storable copy is kept so the entry counts as received, and it
+                    # fails when applied, every time, naming the field.
+                    record = storable_copy(record)
                 new.append(
                     SyncEntry(
                         register_id=register_id,
@@ -152,9 +159,10 @@ def entries_receive(*, register_id: int, entries: Sequence[dict], keep_malformed
                         entry_no=entry["entry_no"],
                         table=_table_column(entry["table"]),
                         record_id=entry["record_id"],
-                        record=entry["record"],
+                        record=record,
                         record_hash=digest,
                         state=State.WAITING,
+                        result=_unstorable_mark(unstorable) if unstorable else {},
                     )
                 )
             elif old.record_hash == digest and old.table == _table_column(entry["table"]):
@@ -447,6 +455,15 @@ def _failed(reason: str, *, field_name: str, code: str = "invalid") -> Outcome:
     )
 
 
+# In an entry's `result`: the record as sent held text no database can store;
+# the entry keeps a storable copy and fails with this reason on every apply.
+UNSTORABLE = "unstorable"
+
+
+def _unstorable_mark(problem: Problem) -> dict:
+    return {UNSTORABLE: {"field": problem.field, "reason": problem.reason}}
+
+
 def _applied(**result) -> Outcome:
     return Outcome(state=State.APPLIED, result={"status": "applied", **result})
 
@@ -479,13 +496,20 @@ def _apply(register: CashRegister, entries: list[SyncEntry], *, now: datetime) -
     valid = []
     for entry in entries:
         unknown_table = table_problem(entry.table)
-        problems = [unknown_table] if unknown_table else record_problems(entry.table, entry.record, where="record")
+        unstorable = (entry.result or {}).get(UNSTORABLE)
+        if unstorable:
+            problems = [Problem(field=f"record.{unstorable['field']}", reason=unstorable["reason"])]
+        else:
+            problems = [unknown_table] if unknown_table else record_problems(entry.table, entry.record,
+                                                                             where="record")
         if problems:
             first = problems[0]
             outcomes[entry.entry_no] = _failed(
                 "; ".join(f"{p.field}: {p.reason}" for p in problems)[:1000] if len(problems) > 1 else first.reason,
                 field_name=first.field, code=first.code or "invalid",
             )
+            if unstorable:
+                outcomes[entry.entry_no].result[UNSTORABLE] = unstorable
         else:
             valid.append(entry)
     if not valid:

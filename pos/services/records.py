@@ -29,7 +29,9 @@ def money(value) -> str:
 
 def record_hash(record: dict) -> str:
     canonical = json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    # "surrogatepass": a record as sent may hold an unpaired surrogate (kept
+    # failed, apply.py); its hash must still tell a resend from a conflict.
+    return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def process_record(process: PosProcess, register_code: str) -> tuple[str, str, dict]:

@@ -15,12 +15,13 @@ does not stop the register's other entries (docs/registers.md)."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from django.utils.dateparse import parse_datetime
 
 from pos.models import SyncTable
-from posinv.bounds import amount_problem, quantity_problem
+from posinv.api.parsers import unstorable_text_problem
+from posinv.bounds import amount_problem, decimal_text_problem, quantity_problem
 from posinv.exceptions import Problem
 
 # name: (kind, required). Kinds: str, int, qty, money, time, opt_str, opt_time.
@@ -75,16 +76,16 @@ MAX_LENGTHS = {"process_no": 40, "receipt_no": 40, "sku": 64, "barcode": 14, "cu
 def _decimal(value, places: int) -> Decimal | str:
     if isinstance(value, bool) or not isinstance(value, (str, int)):
         return "must be a decimal string such as \"1.50\""
-    try:
-        number = Decimal(str(value))
-    except InvalidOperation:
-        return f"{value!r} is not a number"
-    if not number.is_finite():
-        return "must be a finite number"
+    problem = decimal_text_problem(str(value))
+    if problem:
+        return problem
+    number = Decimal(str(value))
+    beyond = quantity_problem(number) if places == 3 else amount_problem(number)
+    if beyond:
+        return beyond  # before quantize, which cannot round a figure of dozens of digits
     if number != number.quantize(Decimal(1).scaleb(-places)):
         return f"at most {places} decimal places"
-    beyond = quantity_problem(number) if places == 3 else amount_problem(number)
-    return beyond or number
+    return number
 
 
 def _time(value) -> datetime | str:
@@ -164,6 +165,10 @@ def record_problems(table: str, record, *, where: str) -> list[Problem]:
     return problems
 
 
+# Entry numbers are stored as bigint.
+ENTRY_NO_MAX = 2**63 - 1
+
+
 def batch_problems(entries) -> list[Problem]:
     """Every problem of a pushed or pulled batch's envelope, each naming its
     entry (the records' fields are checked per entry: `record_problems`)."""
@@ -177,8 +182,9 @@ def batch_problems(entries) -> list[Problem]:
             problems.append(Problem(field=where, reason="must be an object", index=index))
             continue
         entry_no = entry.get("entry_no")
-        if isinstance(entry_no, bool) or not isinstance(entry_no, int) or entry_no < 1:
-            problems.append(Problem(field=f"{where}.entry_no", reason="must be a positive whole number", index=index))
+        if isinstance(entry_no, bool) or not isinstance(entry_no, int) or not 1 <= entry_no <= ENTRY_NO_MAX:
+            problems.append(Problem(field=f"{where}.entry_no", index=index,
+                                    reason=f"must be a whole number from 1 to {ENTRY_NO_MAX}"))
         elif entry_no in seen:
             problems.append(Problem(field=f"{where}.entry_no", reason=f"entry no. {entry_no} is in the batch twice",
                                     index=index))
@@ -192,6 +198,11 @@ def batch_problems(entries) -> list[Problem]:
         record_id = entry.get("record_id")
         if not isinstance(record_id, str) or not record_id or len(record_id) > 200:
             problems.append(Problem(field=f"{where}.record_id", reason="required, at most 200 characters", index=index))
+        for name in ("table", "record_id"):
+            text = entry.get(name)
+            unstorable = unstorable_text_problem(text) if isinstance(text, str) else None
+            if unstorable is not None:
+                problems.append(Problem(field=f"{where}.{name}", reason=unstorable.reason, index=index))
         if not isinstance(entry.get("record"), dict):
             problems.append(Problem(field=f"{where}.record", reason="must be an object", index=index))
     return problems

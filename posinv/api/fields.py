@@ -17,6 +17,7 @@ from posinv.bounds import (
     QUANTITY_PLACES,
     QUANTITY_RANGE_TEXT,
     WHOLE_DIGITS,
+    decimal_text_problem,
 )
 
 
@@ -44,6 +45,15 @@ class _BoundedDecimalField(serializers.DecimalField):
             self.error_messages["min_value"] = "must be at least {min_value}"
         if kwargs["max_value"] != self.bound:
             self.error_messages["max_value"] = "must be at most {max_value}"
+
+
+    def to_internal_value(self, data):
+        # DRF reads text through Decimal(), which takes "1_000", " 1 " and "1e3" too.
+        if isinstance(data, str):
+            problem = decimal_text_problem(data)
+            if problem:
+                raise serializers.ValidationError(problem, code="invalid")
+        return super().to_internal_value(data)
 
 
 class QuantityField(_BoundedDecimalField):

@@ -32,6 +32,20 @@ def unstorable_text_problem(value) -> Problem | None:
     return None
 
 
+def storable_copy(value):
+    """`value` with every text made storable: NUL and unpaired surrogates
+    become U+FFFD (kept for a person to see what was sent, never applied)."""
+    if isinstance(value, str):
+        if not _text_problem(value):
+            return value
+        return "".join("\ufffd" if ch == "\x00" or 0xD800 <= ord(ch) <= 0xDFFF else ch for ch in value)
+    if isinstance(value, dict):
+        return {storable_copy(key): storable_copy(inner) for key, inner in value.items()}
+    if isinstance(value, list):
+        return [storable_copy(inner) for inner in value]
+    return value
+
+
 def _text_problem(text: str) -> str:
     if "\x00" in text:
         return "contains a NUL character, which cannot be stored"

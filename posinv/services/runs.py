@@ -225,7 +225,10 @@ def job_runs_abandon_dead(*, now: datetime | None = None) -> list[JobRun]:
             last_outcome=ScheduleState.Outcome.FAILED, failures_in_row=F("failures_in_row") + 1,
             last_finished_at=now, last_error=error)
         if run.process and run.heartbeat_at is not None:
-            Lease.objects.filter(key=f"job:{run.name}:{run.subject}", holder=run.process).delete()
+            # A dead process holds nothing: its run's lease and any other (an
+            # order import's own, a store download's) go, so the next run
+            # does not wait for them to expire.
+            Lease.objects.filter(holder=run.process).delete()
         _log(run.name, run.subject, "abandoned", {}, time.monotonic(), error=error)
         abandoned.append(run)
     return abandoned

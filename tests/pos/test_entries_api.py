@@ -3,6 +3,7 @@ POST /api/v1/registers/{code}/entries/ — apply in order, idempotently,
 with gaps, conflicts, failures and every refusal answered precisely."""
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 
 import pytest
@@ -248,7 +249,9 @@ def test_a_person_skips_a_failed_entry_with_a_reason_and_the_register_is_clear_a
         ({"entries": [{"entry_no": 1, "table": None, "record_id": "x", "record": {}}]}, "entries[0].table",
          "required, a table name"),
         ({"entries": [{"entry_no": 0, "table": "customer", "record_id": "c", "record": {"customer_no": "C"}}]},
-         "entries[0].entry_no", "must be a positive whole number"),
+         "entries[0].entry_no", "must be a whole number from 1 to 9223372036854775807"),
+        ({"entries": [{"entry_no": 2**70, "table": "customer", "record_id": "c", "record": {"customer_no": "C"}}]},
+         "entries[0].entry_no", "must be a whole number from 1 to 9223372036854775807"),
         ({"entries": [{"entry_no": 1, "table": "customer", "record_id": "", "record": {"customer_no": "C"}}]},
          "entries[0].record_id", "required, at most 200 characters"),
     ],
@@ -468,3 +471,42 @@ def test_a_pulled_page_keeps_a_malformed_but_numbered_entry_failed_and_applies_t
     with pytest.raises(InvalidInput):  # without an entry no. nothing can be kept
         entries_receive(register_id=register.pk, entries=[{"entry_no": "x", "table": "receipt"}],
                         keep_malformed=True)
+
+
+def test_text_no_database_can_store_fails_its_entry_alone_also_on_retry(client, register):
+    # A NUL in one record's barcode and an unpaired surrogate in another's:
+    # each entry is kept (a storable copy) and failed naming the field; the
+    # other entries are applied, the watermark passes them, a retry fails them again.
+    entries = receipt_entries(1, "R1-000001", [("A-1", "1", "1.00"), ("A-1", "2", "1.00")])
+    entries[1]["record"]["barcode"] = "12\u000034"
+    entries[2]["record"]["sku"] = "A-\ud800"
+    sent = json.dumps({"entries": entries})  # ASCII escapes, as a register would send them
+
+    body = client.post(URL.format("R1"), sent, content_type="application/json").json()
+
+    assert (body["failed"], body["last_applied_entry_no"]) == (2, len(entries)), body
+    assert sorted((f["entry_no"], f["field"]) for f in body["failures"]) == [(2, "record.barcode"), (3, "record.sku")]
+    assert all("cannot be stored" in f["reason"] for f in body["failures"])
+    kept = SyncEntry.objects.get(entry_no=2)
+    assert kept.record["barcode"] == "12\ufffd34"
+    assert entries_retry(register_id=register.pk) == {"applied": 0, "failed": 2}
+    again = client.post(URL.format("R1"), sent, content_type="application/json").json()
+    assert again["duplicate"] == len(entries)  # the same batch again is known
+
+
+def test_a_figure_python_reads_but_no_till_writes_fails_its_entry_even_behind_a_gap(client, register):
+    # "1e400" waits behind a gap without a 500, and fails alone once the gap is filled;
+    # "1_000" (Python's digit grouping) is not taken for a thousand.
+    entries = receipt_entries(1, "R1-000001", [("A-1", "1", "1.00"), ("A-1", "1", "1.00")])
+    entries[1]["record"]["quantity"] = "1e400"
+    entries[2]["record"]["quantity"] = "1_000"
+
+    waiting = push(client, entries[1:]).json()
+    filled = push(client, entries[:1]).json()
+
+    assert waiting["waiting"] == len(entries) - 1
+    assert filled["last_applied_entry_no"] == len(entries)
+    failed = dict(SyncEntry.objects.filter(state="failed").values_list("entry_no", "last_error"))
+    assert sorted(failed) == [2, 3]
+    assert all("not a plain decimal number" in reason for reason in failed.values())
+    assert not StockMove.objects.exists()  # neither line moved stock

@@ -72,8 +72,9 @@ def test_a_main_worker_killed_while_applying_pulled_entries_loses_none_and_appli
 
         during = wait_until(dead_work_seen, timeout=30, interval=0.5, message="health to see the killed worker")
         assert during["queues"]["links"]["runs"].endswith("/admin/posinv/jobrun/?status__exact=running")
+        # (the scheduler marks a dead run failed by itself, so it may be either by now)
         assert [r["status"] for r in during["runs"] if r["process"].endswith(f":{killed}")
-                and r["name"] == "register_pull"][-1] == "running"
+                and r["name"] == "register_pull"][-1] in ("running", "failed")
         if "REDIS_URL" in main.env:
             # a dead worker is not a worker: /healthz no longer says the workers are fine
             assert during["queues"]["workers"] == 0
