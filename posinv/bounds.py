@@ -26,6 +26,7 @@ line of defence for levels. See docs/ledger.md ("Bounds")."""
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 
 QUANTITY_PLACES = 3
@@ -119,3 +120,20 @@ def published_quantity(value) -> int:
     if number >= PUBLISHED_QUANTITY_MAX:
         return PUBLISHED_QUANTITY_MAX
     return max(0, int(number.to_integral_value(rounding="ROUND_FLOOR")))
+
+
+# Times at every entrance (a receipt's, a count's, a reading's): a wrong
+# clock may say anything, but a year like 1 or 9999 only breaks what adds
+# days to it later (the sales rollup, reports), long after it was accepted.
+TIME_MIN = datetime(1970, 1, 1, tzinfo=UTC)
+TIME_MAX = datetime(2200, 1, 1, tzinfo=UTC)
+TIME_RANGE_TEXT = "between 1970-01-01 and 2199-12-31 (UTC)"
+
+
+def time_problem(value: datetime) -> str | None:
+    """Why an aware time is outside the system's bound, or None."""
+    try:
+        within = TIME_MIN <= value.astimezone(UTC) < TIME_MAX
+    except OverflowError:
+        within = False
+    return None if within else f"must be {TIME_RANGE_TEXT}"

@@ -7,6 +7,7 @@ from rest_framework import serializers
 
 from cabinets.services.parsing import readings_parse
 from cabinets.services.readings import ApplyResult
+from posinv.api.fields import TimeField
 
 
 class ReadingSerializer(serializers.Serializer):
@@ -15,7 +16,7 @@ class ReadingSerializer(serializers.Serializer):
     tray_id = serializers.CharField(max_length=64)
     weight_g = serializers.DecimalField(max_digits=12, decimal_places=3, help_text="gross weight in grams")
     position = serializers.CharField(max_length=32, required=False, allow_blank=True)
-    read_at = serializers.DateTimeField(help_text="ISO 8601 with zone")
+    read_at = TimeField(help_text="ISO 8601 with zone")
 
 
 class ReadingsInSerializer(serializers.Serializer):

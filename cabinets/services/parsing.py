@@ -10,6 +10,7 @@ from decimal import Decimal, InvalidOperation
 from django.utils.dateparse import parse_datetime
 
 from cabinets.services.readings import ReadingIn
+from posinv.bounds import time_problem
 from posinv.exceptions import InvalidInput, Problem
 
 MAX_READINGS = 5000
@@ -78,10 +79,10 @@ def readings_parse(*, body, max_readings: int = MAX_READINGS) -> list[ReadingIn]
             bad("read_at", "required: an ISO 8601 date and time with its zone")
         elif read_at.tzinfo is None:
             bad("read_at", "must include a time zone (e.g. 2026-05-03T10:00:00Z)")
+        elif time_problem(read_at):
+            bad("read_at", time_problem(read_at))
         else:
             read_at = _in_utc(read_at)
-            if read_at is None:
-                bad("read_at", "out of range: a time between the years 1 and 9999 in UTC")
         if len(problems) == 0:
             parsed.append(ReadingIn(tray_id=tray_id.strip(), weight_g=weight, read_at=read_at, position=position))
     if problems:

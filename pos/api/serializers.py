@@ -4,7 +4,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from pos.models import SyncTable
-from posinv.api.fields import AmountField, QuantityField
+from posinv.api.fields import AmountField, QuantityField, TimeField
 
 MONEY = {"max_digits": 14, "decimal_places": 2}
 QUANTITY = {"max_digits": 14, "decimal_places": 3}
@@ -125,7 +125,7 @@ class TillReceiptIn(serializers.Serializer):
     """A sale as the till software sends it to its register node."""
 
     receipt_no = serializers.CharField(max_length=40)
-    created_at = serializers.DateTimeField()
+    created_at = TimeField()
     process_no = serializers.CharField(max_length=40, required=False, allow_null=True, default=None)
     cashier = serializers.CharField(max_length=80, required=False, default="", allow_blank=True)
     total = AmountField(required=False, allow_null=True, default=None)
@@ -143,18 +143,18 @@ class TillReceiptOut(serializers.Serializer):
 
 class ProcessIn(serializers.Serializer):
     process_no = serializers.CharField(max_length=40)
-    opened_at = serializers.DateTimeField()
+    opened_at = TimeField()
     cashier = serializers.CharField(max_length=80, required=False, default="", allow_blank=True)
 
 
 class ProcessCloseIn(serializers.Serializer):
-    closed_at = serializers.DateTimeField()
+    closed_at = TimeField()
 
 
 class StockCountIn(serializers.Serializer):
     sku = serializers.CharField(max_length=64)
     counted_qty = QuantityField(help_text="The quantity found, not negative.")
-    counted_at = serializers.DateTimeField()
+    counted_at = TimeField()
 
 
 class OutboxQueryIn(serializers.Serializer):

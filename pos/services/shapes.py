@@ -21,7 +21,7 @@ from django.utils.dateparse import parse_datetime
 
 from pos.models import SyncTable
 from posinv.api.parsers import unstorable_text_problem
-from posinv.bounds import amount_problem, decimal_text_problem, quantity_problem
+from posinv.bounds import amount_problem, decimal_text_problem, quantity_problem, time_problem
 from posinv.exceptions import Problem
 
 # name: (kind, required). Kinds: str, int, qty, money, time, opt_str, opt_time.
@@ -99,11 +99,11 @@ def _time(value) -> datetime | str:
         return f"{value!r} is not an ISO 8601 time"
     if parsed.tzinfo is None:
         return "needs a time zone (e.g. +00:00)"
-    try:
-        # Python takes zone offsets up to 24 hours, PostgreSQL only up to 16: store UTC.
-        return parsed.astimezone(UTC)
-    except OverflowError:
-        return "out of range: a time between the years 1 and 9999 in UTC"
+    problem = time_problem(parsed)
+    if problem:
+        return problem
+    # Python takes zone offsets up to 24 hours, PostgreSQL only up to 16: store UTC.
+    return parsed.astimezone(UTC)
 
 
 def _check(kind: str, name: str, value) -> str | None:

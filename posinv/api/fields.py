@@ -18,6 +18,7 @@ from posinv.bounds import (
     QUANTITY_RANGE_TEXT,
     WHOLE_DIGITS,
     decimal_text_problem,
+    time_problem,
 )
 
 
@@ -67,3 +68,14 @@ class AmountField(_BoundedDecimalField):
     places = AMOUNT_PLACES
     range_text = AMOUNT_RANGE_TEXT
     what = "amount"
+
+
+class TimeField(serializers.DateTimeField):
+    """An input time within the system's bound (posinv/bounds.py TIME_MIN..TIME_MAX)."""
+
+    def to_internal_value(self, value):
+        parsed = super().to_internal_value(value)
+        problem = time_problem(parsed) if parsed.tzinfo is not None else None
+        if problem:
+            raise serializers.ValidationError(problem, code="invalid")
+        return parsed

@@ -8,7 +8,7 @@ from decimal import Decimal
 
 from rest_framework import serializers
 
-from posinv.api.fields import AmountField, QuantityField
+from posinv.api.fields import AmountField, QuantityField, TimeField
 from posinv.api.serializers import ErrorsOut  # noqa: F401 - the one error shape, re-exported for the views
 from posinv.models import Location
 from retail.models import TransferOrder
@@ -173,7 +173,7 @@ class RfidReadIn(serializers.Serializer):
     epcs = serializers.ListField(child=serializers.CharField(max_length=128, allow_blank=True), allow_empty=False)
     read_id = serializers.CharField(max_length=80, required=False, allow_blank=True, default="")
     reader = serializers.CharField(max_length=80, required=False, allow_blank=True, default="")
-    read_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
+    read_at = TimeField(required=False, allow_null=True, default=None)
     location = serializers.CharField(
         max_length=32,
         required=False,

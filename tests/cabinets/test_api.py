@@ -75,7 +75,7 @@ def test_push_answers_each_reading_applied_duplicate_or_rejected(device, cabinet
         ({"readings": [{"tray_id": "T-1", "weight_g": "200", "read_at": "yesterday"}]},
          "readings[0].read_at", "required: an ISO 8601 date and time with its zone"),
         ({"readings": [{"tray_id": "T-1", "weight_g": "200", "read_at": "0001-01-01T03:00:00+05:00"}]},
-         "readings[0].read_at", "out of range: a time between the years 1 and 9999 in UTC"),
+         "readings[0].read_at", "must be between 1970-01-01 and 2199-12-31 (UTC)"),
     ],
 )
 def test_a_malformed_body_is_400_with_the_field_and_nothing_is_applied(device, body, field, reason):

@@ -274,7 +274,7 @@ def test_each_kind_of_bad_envelope_is_named(client, body, field, reason):
         ("receipt", {"receipt_no": "R", "created_at": "2026-03-02T09:00:00", "total": "1.00"}, "record.created_at",
          "needs a time zone (e.g. +00:00)"),
         ("receipt", {"receipt_no": "R", "created_at": "0001-01-01T03:00:00+05:00", "total": "1.00"},
-         "record.created_at", "out of range: a time between the years 1 and 9999 in UTC"),
+         "record.created_at", "must be between 1970-01-01 and 2199-12-31 (UTC)"),
     ],
 )
 def test_each_kind_of_bad_record_is_named_on_its_failed_entry(client, table, record, field, reason):
@@ -510,3 +510,18 @@ def test_a_figure_python_reads_but_no_till_writes_fails_its_entry_even_behind_a_
     assert sorted(failed) == [2, 3]
     assert all("not a plain decimal number" in reason for reason in failed.values())
     assert not StockMove.objects.exists()  # neither line moved stock
+
+
+def test_a_receipt_dated_in_year_1_fails_alone_and_never_reaches_the_reports(client, register):
+    # Such a time was taken before and broke the sales rollup on every run afterwards.
+    entries = receipt_entries(1, "R1-000001", [("A-1", "1", "1.00")], created_at="0001-01-01T00:00:00-14:00")
+    entries += receipt_entries(4, "R1-000002", [("A-1", "1", "1.00")], created_at="9999-12-31T23:59:59+14:00")
+    entries += receipt_entries(7, "R1-000003", [("A-1", "1", "1.00")])
+
+    body = push(client, entries).json()
+
+    assert [(f["entry_no"], f["field"], f["reason"]) for f in body["failures"]] == [
+        (1, "record.created_at", "must be between 1970-01-01 and 2199-12-31 (UTC)"),
+        (4, "record.created_at", "must be between 1970-01-01 and 2199-12-31 (UTC)")]
+    # Their lines still arrive (a failed header never loses a sale), under no such date.
+    assert {r.year for r in Receipt.objects.values_list("created_at", flat=True)} <= set(range(1970, 2200))
