@@ -522,8 +522,9 @@ class ApiTokenForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["subject"].required = False
-        self.fields["subject"].help_text = "the device code (register, cabinet, store); for a user, the username"
+        if "subject" in self.fields:  # an issued token's page shows it read-only
+            self.fields["subject"].required = False
+            self.fields["subject"].help_text = "the device code (register, cabinet, store); for a user, the username"
 
     def clean(self):
         data = super().clean()

@@ -217,6 +217,16 @@ def test_rotate_action_shows_the_new_token_once_and_the_old_one_stops_working(ad
     assert new not in admin_client.get("/admin/posinv/apitoken/").content.decode()
 
 
+def test_an_issued_tokens_page_opens_read_only(admin_client):
+    token_issue(kind="register", subject="R1")
+    token = ApiToken.objects.get()
+
+    page = admin_client.get(f"/admin/posinv/apitoken/{token.pk}/change/")
+
+    assert page.status_code == 200
+    assert "R1" in page.content.decode() and token.key_hash not in page.content.decode()
+
+
 def test_admin_issues_a_staff_token_from_the_add_form(admin_client, staff_user):
     response = admin_client.post(
         "/admin/posinv/apitoken/add/", {"kind": "user", "subject": "", "user": staff_user.pk}, follow=True
