@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
@@ -41,15 +42,29 @@ class Command(BaseCommand):
         self.stdout.write(f"scheduler: a tick every {interval:g}s (SIGTERM/SIGINT stops)")
         self.stdout.flush()
         ticks = 0
+        failing_since: float | None = None
+        reminded_at = 0.0
         try:
             while not stop.is_set():
                 try:
                     offered = scheduler_tick()
+                    if failing_since is not None:
+                        logger.warning("scheduler ticks succeed again after %.0f s", time.monotonic() - failing_since)
+                        failing_since = None
                     if offered:
                         logger.info("tick %d: %s", ticks, ", ".join(offered))
-                except Exception:
-                    # A database hiccup must not end the loop: the next tick retries.
-                    logger.exception("scheduler tick failed")
+                except Exception as exc:
+                    # A database or Redis outage must not end the loop: the next
+                    # tick retries. The first failure of an outage is logged whole,
+                    # then one line a minute, not a traceback every tick.
+                    now = time.monotonic()
+                    if failing_since is None:
+                        failing_since = reminded_at = now
+                        logger.exception("scheduler tick failed")
+                    elif now - reminded_at >= 60:
+                        reminded_at = now
+                        words = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+                        logger.warning("scheduler ticks still failing after %.0f s: %s", now - failing_since, words)
                 finally:
                     close_old_connections()
                 ticks += 1
