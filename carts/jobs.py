@@ -83,51 +83,42 @@ def _held(counts, exc: InvalidInput) -> None:
     counts.hold("held for confirmation: " + "; ".join(p.reason for p in exc.problems))
 
 
-def store_stock_job(*, store_id: int) -> dict | None:
-    """One stock run of a superior or inferior store (by its interval, or to
-    go on with a paused download); one at a time per store. A wait for the
-    platform's rate limit ends the job (the schedule runs the continuation)
-    rather than holding a worker other stores need; a download that would
-    zero most products is held for a person."""
+def _store_run_job(job: str, store_id: int, run_store, figures) -> dict | None:
+    """One stock or price run of a store (by its interval, or to go on with a
+    paused download); one at a time per store. A wait for the platform's
+    rate limit ends the job (the schedule runs the continuation) rather than
+    holding a worker other stores need; a download that would zero or cut
+    most figures is held for a person."""
     from django.conf import settings
 
-    from carts.services.warehouses import store_stock_run
-
     store = ExternalStore.objects.get(pk=store_id)
-    with job_run("store_stock", store.code, lease_seconds=settings.POSINV_STORE_LEASE_SECONDS) as counts:
+    with job_run(job, store.code, lease_seconds=settings.POSINV_STORE_LEASE_SECONDS) as counts:
         if counts is None:
             return None
         try:
-            run = store_stock_run(store=store, on_page=_lease_renewer("store_stock", store.code))
+            run = run_store(store=store, on_page=_lease_renewer(job, store.code))
         except InvalidInput as exc:
             _held(counts, exc)
             return counts
         if run.paused_until is not None:
             _paused(counts, run)
             return counts
-        counts.update(read=run.read, counted=run.counted, unchanged=run.unchanged, unlinked=run.unlinked,
-                      pages_read=run.pages_read, bad_rows=[f"row {b.row}: {b.reason}" for b in run.bad_rows[:50]])
+        counts.update(**figures(run), bad_rows=[f"row {b.row}: {b.reason}" for b in run.bad_rows[:50]])
         return counts
+
+
+def store_stock_job(*, store_id: int) -> dict | None:
+    """One stock run of a superior or inferior store (`_store_run_job`)."""
+    from carts.services.warehouses import store_stock_run
+
+    return _store_run_job("store_stock", store_id, store_stock_run, lambda run: dict(
+        read=run.read, counted=run.counted, unchanged=run.unchanged, unlinked=run.unlinked,
+        pages_read=run.pages_read))
 
 
 def store_prices_job(*, store_id: int) -> dict | None:
-    """One price run of a store (by its interval, or to go on with a paused download)."""
-    from django.conf import settings
-
+    """One price run of a store (`_store_run_job`)."""
     from carts.services.warehouses import store_price_run
 
-    store = ExternalStore.objects.get(pk=store_id)
-    with job_run("store_prices", store.code, lease_seconds=settings.POSINV_STORE_LEASE_SECONDS) as counts:
-        if counts is None:
-            return None
-        try:
-            run = store_price_run(store=store, on_page=_lease_renewer("store_prices", store.code))
-        except InvalidInput as exc:
-            _held(counts, exc)
-            return counts
-        if run.paused_until is not None:
-            _paused(counts, run)
-            return counts
-        counts.update(read=run.read, changed=run.changed, unchanged=run.unchanged, sent=run.sent,
-                      errors=run.errors[:50], bad_rows=[f"row {b.row}: {b.reason}" for b in run.bad_rows[:50]])
-        return counts
+    return _store_run_job("store_prices", store_id, store_price_run, lambda run: dict(
+        read=run.read, changed=run.changed, unchanged=run.unchanged, sent=run.sent, errors=run.errors[:50]))
