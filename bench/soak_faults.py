@@ -2,7 +2,9 @@
 minutes while 2 workers feed 3 carts (tests/support/loadrun.py, as
 bench/soak.py), on a private PostgreSQL and a private Redis
 (tests/support/services.py) that a fault script restarts and stops, and
-with a worker SIGKILLed and started again 5 s later (systemd's RestartSec).
+with a worker SIGKILLed and started again 5 s later (systemd's RestartSec),
+after poison records (a stock level beyond the bound, as an old backup might
+bring back, and a register batch with records no till writes).
 Prints the zero-loss check (every receipt, entry and sale stored once, the
 ledger invariant, each cart equal to the ledger, no failed stack entry;
 exits 1 otherwise) and, per fault, the seconds from its end until every
@@ -54,7 +56,10 @@ def main() -> None:
     django_for_bench("soakfaults")
     result, faults = run(pg, redis, args)
     print(json.dumps({**result, "faults": faults}, indent=1, default=str))
-    lost = (result["receipts_missing"] or result["receipts_stored"] != result["receipts_sent"]
+    poisoned = result.get("poison") or {}
+    stuck = not isinstance(poisoned, dict) or poisoned.get("register_failed_entries") != 2 or \
+        poisoned.get("register_watermark") != poisoned.get("register_expected_watermark")
+    lost = stuck or (result["receipts_missing"] or result["receipts_stored"] != result["receipts_sent"]
             or result["entries_applied"] != result["entries_sent"] or result["live_sales_stored"] != result["sales"]
             or result["drift"] or not result["carts_converged"] or result["stack_failed"])
     print(f"receipts {result['receipts_stored']}/{result['receipts_sent']}, entries "
@@ -64,7 +69,8 @@ def main() -> None:
     for fault in faults:
         print(f"{fault['name']}: {fault['lasted']:.1f} s; every channel in sync {fault['in_sync_after']} s "
               "after it ended")
-    print("lost or doubled: " + ("SOME" if lost else "0"))
+    print(f"poison: {poisoned}")
+    print("lost, doubled or stuck: " + ("SOME" if lost else "0"))
     sys.exit(1 if lost else 0)
 
 
@@ -85,8 +91,20 @@ def run(pg, redis, args) -> tuple[dict, list[dict]]:
         time.sleep(5)
         respawn_worker("rqworker1")
 
+    poison: dict = {}
+
+    def inject_poison() -> None:
+        """A level poisoned beyond the bound (as an old backup might bring
+        back) and a register batch whose middle records no till writes: the
+        dispatcher must skip that one pair and serve the rest, the register's
+        later entries must arrive, and nothing else may stop."""
+        poison.update(poison_inject())
+
     def script(*, children, respawn_worker):
         time.sleep(args.first_fault_at)
+        fault("poison records (a level beyond the bound, a register batch with records no till writes)",
+              inject_poison)
+        time.sleep(args.between_faults)
         fault("PostgreSQL crash and restart", lambda: pg.restart("immediate"))
         time.sleep(args.between_faults)
         fault("worker SIGKILLed, started again 5 s later", lambda: kill_worker(children, respawn_worker))
@@ -102,7 +120,65 @@ def run(pg, redis, args) -> tuple[dict, list[dict]]:
     time.sleep(1)
     stop.set()
     monitor.join(10)
+    result.update(poison_check(poison))
     return result, faults
+
+
+POISON_SKU, POISON_REGISTER = "POISON-1", "RPOISON"
+
+
+def poison_inject() -> dict:
+    """Write the poison; returns what poison_check needs."""
+    from decimal import Decimal
+
+    from django.db import close_old_connections
+
+    from pos.models import CashRegister
+    from pos.services.apply import entries_receive
+    from posinv.models import Article, Location, StockLevel
+    from tests.pos.factories import receipt_entries
+
+    close_old_connections()
+    shop = Location.objects.get(code="LS1")
+    article = Article.objects.create(sku=POISON_SKU, name="poisoned level")
+    StockLevel.objects.create(article=article, location=shop, on_hand=Decimal("5000000000"))
+    register = CashRegister.objects.create(code=POISON_REGISTER, location=shop, records_per_run=500)
+    sku = Article.objects.exclude(sku=POISON_SKU).order_by("sku").values_list("sku", flat=True).first()
+    entries = receipt_entries(1, "RP-000001", [(sku, "1", "1.00"), (sku, "1", "1.00"), (sku, "1", "1.00")])
+    entries[2]["record"]["quantity"] = "1e400"
+    entries[3]["record"]["barcode"] = "12\u000034"
+    first = entries_receive(register_id=register.pk, entries=entries)
+    later = entries_receive(register_id=register.pk, entries=receipt_entries(len(entries) + 1, "RP-000002",
+                                                                             [(sku, "1", "1.00")]))
+    # A sale on the poisoned pair (towards the bound, so the ledger takes it):
+    # its change must be set aside, not stop the dispatcher.
+    from posinv.services.ledger import MoveSpec, StockOrigin, stock_moves_post
+
+    stock_moves_post(moves=[MoveSpec(kind="sale", idempotency_key="soak-poison-1", sku=POISON_SKU,
+                                     location_id=shop.pk, quantity=Decimal(-1))], origin=StockOrigin("user", "soak"))
+    return {"register_id": register.pk, "first_failed": first.failed, "later_applied": later.applied,
+            "expected_watermark": len(entries) + 3}
+
+
+def poison_check(poison: dict) -> dict:
+    """The register carried on past its bad records; the poisoned pair was
+    isolated (recorded, not delivered) while everything else was."""
+    if not poison:
+        return {"poison": "not injected"}
+    from django.db import close_old_connections
+
+    from pos.models import CashRegister
+    from posinv.models import ChangeFailure
+
+    close_old_connections()
+    register = CashRegister.objects.get(pk=poison["register_id"])
+    return {"poison": {
+        "register_failed_entries": poison["first_failed"],
+        "register_later_batch_applied": poison["later_applied"],
+        "register_watermark": register.last_applied_entry_no,
+        "register_expected_watermark": poison["expected_watermark"],
+        "poisoned_pairs_recorded": ChangeFailure.objects.filter(article__sku=POISON_SKU).count(),
+    }}
 
 
 def watch(faults: list[dict], stop: threading.Event) -> None:

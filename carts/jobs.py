@@ -8,7 +8,7 @@ import time
 from carts.models import ExternalStore
 from carts.services.orders import orders_import
 from carts.services.qoh import qoh_send
-from carts.services.stack import stack_sweep
+from carts.services.stack import in_rq_worker, stack_sweep
 from posinv.exceptions import InvalidInput
 from posinv.services.runs import job_run
 
@@ -31,9 +31,13 @@ def orders_import_job(*, store_id: int) -> dict | None:
     """Import a store's orders (scheduled by interval; recorded as a JobRun)."""
     store = ExternalStore.objects.get(pk=store_id)
     with job_run("cart_orders_import", store.code) as counts:
-        result = orders_import(store=store)
+        # A worker other stores need never sleeps on one platform's bucket.
+        result = orders_import(store=store, wait_for_limits=not in_rq_worker())
         counts.update(orders=result.orders, unknown_lines=result.lines_unknown, failures=result.failures,
                       skipped=result.skipped)
+        if result.throttled_for is not None:
+            counts["throttled"] = (f"the platform's limit cut the import short (it asked for "
+                                   f"{result.throttled_for:.0f} s); the next run goes on from the cursor")
         if result.skipped:
             counts.skip("another import of this store is running")
         elif result.failures:

@@ -34,7 +34,7 @@ from datetime import datetime, timedelta
 
 from django.utils.dateparse import parse_datetime
 
-from carts.connectors.base import Connector, RemoteOrder
+from carts.connectors.base import Connector, RemoteOrder, Throttled
 
 # Runaway guard: a store changing orders faster than we read them still ends a run.
 MAX_REQUESTS_PER_RUN = 1000
@@ -93,6 +93,9 @@ class CursorRun:
     applied: int = 0
     requests: int = 0
     failures: list[str] = field(default_factory=list)
+    # The platform's limit stopped the run (a connector that does not wait
+    # for it): the seconds it asked for. What was committed stays saved.
+    throttled_for: float | None = None
 
 
 def orders_import_by_cursor(*, connector: Connector, stored: dict | None,
@@ -107,7 +110,11 @@ def orders_import_by_cursor(*, connector: Connector, stored: dict | None,
     page = 1
     since = cursor.since(overlap)
     while run.requests < MAX_REQUESTS_PER_RUN:
-        batch = connector.fetch_orders_page(since=since, page=page)
+        try:
+            batch = connector.fetch_orders_page(since=since, page=page)
+        except Throttled as exc:
+            run.throttled_for = exc.retry_after
+            break
         run.requests += 1
         fresh = [order for order in sorted(batch.orders, key=_position) if cursor.is_new(order)]
         before = cursor.dump()

@@ -44,6 +44,10 @@ class ImportResult:
     lines_unknown: int = 0
     skipped: bool = False
     failures: list[str] = field(default_factory=list)
+    # Set when the platform's limit cut the import short (in a worker, which
+    # does not wait for it): the seconds it asked for; the cursor holds what
+    # was committed, so the next run goes on from there.
+    throttled_for: float | None = None
 
 
 def _key(store: ExternalStore, order_id: str, line_id: str, what: str) -> str:
@@ -191,7 +195,7 @@ def _settle(store: ExternalStore, order: ImportedOrder, lines: list[ImportedOrde
                          origin=("store", store.code))
 
 
-def orders_import(*, store: ExternalStore) -> ImportResult:
+def orders_import(*, store: ExternalStore, wait_for_limits: bool = True) -> ImportResult:
     """Fetch orders changed since the store's cursor and apply them; the
     cursor moves only when every fetched order was committed. One importer
     per store at a time (a lease)."""
@@ -202,6 +206,9 @@ def orders_import(*, store: ExternalStore) -> ImportResult:
             return result
         connector = store_connector(store=store)
         if connector.pages_orders_by_modification():
+            # In a worker the import never sleeps on a platform's bucket: a
+            # throttled page ends the run (the cursor is saved per page).
+            connector.wait_for_bucket = wait_for_limits
             _import_by_cursor(store, connector, result)
             result.lines_unknown = order_lines_retry(store=store)
             return result
@@ -229,11 +236,10 @@ def _import_by_cursor(store: ExternalStore, connector, result: ImportResult) -> 
 
     run = orders_import_by_cursor(connector=connector, stored=dict(store.order_cursor or {}),
                                   apply=lambda remote: order_apply(store=store, remote=remote), save=save)
-    result.orders = run.applied
-    result.failures = run.failures
+    result.orders, result.failures, result.throttled_for = run.applied, run.failures, run.throttled_for
     for failure in run.failures:
         logger.error("order %s of %s could not be applied; the cursor stays before it", failure, store.code)
-    if not run.failures:
+    if not run.failures and run.throttled_for is None:
         ExternalStore.objects.filter(pk=store.pk).update(last_order_import_at=timezone.now())
 
 

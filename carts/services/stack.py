@@ -355,7 +355,7 @@ def stack_sweep(*, store_id: int, time_budget: float = 20.0) -> SweepResult:
     # The sweep never waits for a platform's bucket inside a call: a
     # throttled call raises, and the sweep hands its entries back (below).
     connector.wait_for_bucket = False
-    in_worker = _in_worker()
+    in_worker = in_rq_worker()
     deadline = time.monotonic() + time_budget
     while time.monotonic() < deadline:
         claim = stack_claim(store=store, limit=connector.batch_size, claim_seconds=params.claim_seconds)
@@ -387,7 +387,7 @@ def stack_sweep(*, store_id: int, time_budget: float = 20.0) -> SweepResult:
     return result
 
 
-def _in_worker() -> bool:
+def in_rq_worker() -> bool:
     """Whether this runs as an RQ job (a worker other stores may need), not
     in a command or an inline run of its own."""
     try:

@@ -5,6 +5,7 @@ stale compare-and-set resolved by re-reading the product and importing its
 orders, across sweeps too."""
 from __future__ import annotations
 
+import time
 from decimal import Decimal
 
 import pytest
@@ -184,6 +185,32 @@ def test_a_merchant_edit_is_read_before_it_is_replaced_by_the_ledgers_figure(syn
     assert shopify.available("A-1") == 9
     assert StackEntry.objects.get(store=shop, quantity=9).last_response == "ok: set 9 (from 50)"
     assert Decimal(StockLevel.objects.get().on_hand) == 9
+
+
+def test_a_throttled_import_in_a_worker_ends_its_run_and_the_next_goes_on_from_the_cursor(db, shop_location):
+    # A worker does not sleep on one shop's bucket (other stores need it): the
+    # import stops at the throttled page with what it committed, and the next
+    # run goes on from there, nothing imported twice.
+    with FakeShopify(cost_capacity=1000, restore_rate=1000) as shopify:
+        articles("T-1")
+        shopify.add_variant(sku="T-1", available=1000)
+        store = make_shopify_store(shopify, location=shop_location, import_orders=True)
+        for _ in range(25):
+            shopify.place_order(lines=[("T-1", 1)])
+        shopify.drain_bucket(to=300)  # room for one page of orders (232 points), not two
+
+        first = orders_import(store=store, wait_for_limits=False)
+
+        assert first.throttled_for is not None and first.orders < 25  # ended, did not sleep
+        imported, runs = first.orders, 1
+        while runs < 10:
+            time.sleep(1.0)  # the next scheduled run: the bucket has refilled meanwhile
+            later = orders_import(store=store, wait_for_limits=False)
+            imported, runs = imported + later.orders, runs + 1
+            if later.throttled_for is None:
+                break
+        assert imported == 25
+        assert -sum(m.quantity for m in StockMove.objects.filter(kind="order")) == 25
 
 
 def test_a_bucket_smaller_than_a_page_shrinks_the_pages_instead_of_waiting_for_ever():
