@@ -114,7 +114,10 @@ def test_operator_imports_configures_pushes_and_sees_amber_green_red_green(page,
     assert failing.status_code == 200 and failing.json()["failed"] >= 1
     failed = SyncEntry.objects.filter(register__code="R1", state="failed").count()
     page.reload()
-    assert register_status(page, "R1") == ("red", f"{failed} failed entries")
+    status, reason = register_status(page, "R1")
+    assert failed == 1 and status == "red"
+    assert reason.startswith("1 failed entry: entry 6 (receipt_line:R1-000002:1) could not be applied: sku: "
+                             "unknown sku 'C-3'. Fix the cause and Retry, or Skip them")
     assert page.get_attribute("#ops-overall", "class") == "ops-overall ops-red"
     page.screenshot(path=str(artifacts / "ops-04-dashboard-red.png"), full_page=True)
 

@@ -188,7 +188,12 @@ def test_posting_moves_updates_levels_and_replay_reports_duplicates(token_client
 @pytest.mark.parametrize(
     "move, field, reason",
     [
-        ({"quantity": "abc"}, "moves[0].quantity", "A valid number is required."),
+        ({"quantity": "abc"}, "moves[0].quantity",
+         "'abc' is not a plain decimal number (digits, an optional sign and point; no exponent, spaces or "
+         "underscores)"),
+        ({"quantity": "1_000"}, "moves[0].quantity",
+         "'1_000' is not a plain decimal number (digits, an optional sign and point; no exponent, spaces or "
+         "underscores)"),
         ({"quantity": None}, "moves[0].quantity", "This field may not be null."),
         ({"kind": "teleport"}, "moves[0].kind", '"teleport" is not a valid choice.'),
         ({"idempotency_key": ""}, "moves[0].idempotency_key", "This field may not be blank."),
