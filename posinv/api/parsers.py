@@ -1,6 +1,8 @@
-"""The one JSON parser of every API operation: JSON whose text a database
-cannot store (a NUL character, an unpaired UTF-16 surrogate) is a 400 naming
-where it is, before any view or service sees it. PostgreSQL refuses both in
+"""The one JSON parser of the API (DEFAULT_PARSER_CLASSES): JSON whose text
+a database cannot store (a NUL character, an unpaired UTF-16 surrogate) is a
+400 naming where it is, before any view or service sees it. The register
+entries endpoint alone reads plain JSON: there one record's bad text fails
+that entry only (pos/services/apply.py keeps a `storable_copy`). PostgreSQL refuses both in
 text and jsonb columns; without this, whichever store met them first (a
 register entry kept as sent, an order line, a customer name) answered 500."""
 from __future__ import annotations
