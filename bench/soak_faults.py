@@ -1,5 +1,5 @@
-"""Soak with faults: registers pushing and live tills selling for a few
-minutes while 2 workers feed 3 carts (tests/support/loadrun.py, as
+"""Soak with faults: registers pushing, live tills selling and a weighing
+cabinet reporting for a few minutes while 2 workers feed 3 carts (tests/support/loadrun.py, as
 bench/soak.py), on a private PostgreSQL and a private Redis
 (tests/support/services.py) that a fault script restarts and stops, and
 with a worker SIGKILLed and started again 5 s later (systemd's RestartSec),
@@ -36,6 +36,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--registers", type=int, default=10)
     parser.add_argument("--tills", type=int, default=6)
+    parser.add_argument("--cabinets", type=int, default=1)
     parser.add_argument("--seconds", type=float, default=150)
     parser.add_argument("--first-fault-at", type=float, default=20)
     parser.add_argument("--between-faults", type=float, default=30)
@@ -59,7 +60,8 @@ def main() -> None:
     poisoned = result.get("poison") or {}
     stuck = not isinstance(poisoned, dict) or poisoned.get("register_failed_entries") != 2 or \
         poisoned.get("register_watermark") != poisoned.get("register_expected_watermark")
-    lost = stuck or (result["receipts_missing"] or result["receipts_stored"] != result["receipts_sent"]
+    readings_lost = result["cabinet_readings_stored"] < result["cabinet_posts"]
+    lost = stuck or readings_lost or (result["receipts_missing"] or result["receipts_stored"] != result["receipts_sent"]
             or result["entries_applied"] != result["entries_sent"] or result["live_sales_stored"] != result["sales"]
             or result["drift"] or not result["carts_converged"] or result["stack_failed"])
     print(f"receipts {result['receipts_stored']}/{result['receipts_sent']}, entries "
@@ -69,6 +71,8 @@ def main() -> None:
     for fault in faults:
         print(f"{fault['name']}: {fault['lasted']:.1f} s; every channel in sync {fault['in_sync_after']} s "
               "after it ended")
+    print(f"cabinet readings: {result['cabinet_readings_stored']} stored for {result['cabinet_posts']} "
+          "accepted posts")
     print(f"poison: {poisoned}")
     print("lost, doubled or stuck: " + ("SOME" if lost else "0"))
     sys.exit(1 if lost else 0)
@@ -116,7 +120,7 @@ def run(pg, redis, args) -> tuple[dict, list[dict]]:
     monitor = threading.Thread(target=watch, args=(faults, stop), daemon=True)
     monitor.start()
     result = load_run(database_url=os.environ["DATABASE_URL"], redis_url=redis.url, registers=args.registers,
-                      tills=args.tills, seconds=args.seconds, during=script)
+                      tills=args.tills, cabinets=args.cabinets, seconds=args.seconds, during=script)
     time.sleep(1)
     stop.set()
     monitor.join(10)

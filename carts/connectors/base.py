@@ -194,6 +194,11 @@ class Connector:
     # instead of raising Throttled at once: for a platform whose window is
     # spent often in a normal run (BaseLinker's 100 requests a minute).
     waits_for_budget: ClassVar[bool] = False
+    # The longest single wait for a platform's limit the caller accepts inside
+    # a call (None: the connector's own rule). A job in a shared worker sets
+    # POSINV_RATE_INLINE_WAIT_SECONDS: a longer wait raises Throttled, so the
+    # job ends and gives its worker back instead of sleeping.
+    max_single_wait: float | None = None
 
     def __init__(self, *, url: str, params: dict, secrets: dict, budget: Budget | None = None, timeout=None,
                  system: str = ""):

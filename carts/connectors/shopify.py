@@ -194,6 +194,9 @@ class ShopifyConnector(Connector):
         while True:
             if self.wait_for_bucket and not sends:
                 wait = self._refill_wait(cost)
+                if self.max_single_wait is not None and wait > self.max_single_wait:
+                    raise Throttled(f"the cost bucket needs {wait:.1f} s for a query of {cost:g} points",
+                                    retry_after=wait, own_budget=True)
                 if wait > 0:
                     waited += self._sleep(wait)
             try:
@@ -203,6 +206,8 @@ class ShopifyConnector(Connector):
                     raise QueryTooCostly(f"a query of {cost:g} points cannot run: the shop's bucket holds "
                                          f"{self.query_limit():g}", response=exc.response) from None
                 if sends or not self.wait_for_bucket or waited >= MAX_PACED_WAIT:
+                    raise
+                if self.max_single_wait is not None and exc.retry_after > self.max_single_wait:
                     raise
                 waited += self._sleep(exc.retry_after)
 

@@ -17,6 +17,7 @@ import logging
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -206,9 +207,11 @@ def orders_import(*, store: ExternalStore, wait_for_limits: bool = True) -> Impo
             return result
         connector = store_connector(store=store)
         if connector.pages_orders_by_modification():
-            # In a worker the import never sleeps on a platform's bucket: a
-            # throttled page ends the run (the cursor is saved per page).
-            connector.wait_for_bucket = wait_for_limits
+            # In a worker the import sleeps only short waits for a platform's
+            # limit (a page's worth of bucket); a longer one ends the run (the
+            # cursor is saved per page) and gives the worker back.
+            if not wait_for_limits:
+                connector.max_single_wait = settings.POSINV_RATE_INLINE_WAIT_SECONDS
             _import_by_cursor(store, connector, result)
             result.lines_unknown = order_lines_retry(store=store)
             return result

@@ -187,10 +187,13 @@ def test_a_merchant_edit_is_read_before_it_is_replaced_by_the_ledgers_figure(syn
     assert Decimal(StockLevel.objects.get().on_hand) == 9
 
 
-def test_a_throttled_import_in_a_worker_ends_its_run_and_the_next_goes_on_from_the_cursor(db, shop_location):
-    # A worker does not sleep on one shop's bucket (other stores need it): the
-    # import stops at the throttled page with what it committed, and the next
-    # run goes on from there, nothing imported twice.
+def test_a_throttled_import_in_a_worker_ends_its_run_and_the_next_goes_on_from_the_cursor(
+        db, shop_location, settings):
+    # A worker sleeps no longer than POSINV_RATE_INLINE_WAIT_SECONDS on one
+    # shop's bucket (other stores need it): the import stops at the throttled
+    # page with what it committed, and the next run goes on from there,
+    # nothing imported twice.
+    settings.POSINV_RATE_INLINE_WAIT_SECONDS = 0.05
     with FakeShopify(cost_capacity=1000, restore_rate=1000) as shopify:
         articles("T-1")
         shopify.add_variant(sku="T-1", available=1000)

@@ -38,6 +38,7 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import NamedTuple
 from urllib.parse import urlsplit
@@ -51,6 +52,7 @@ OPENING = Decimal("10000000")
 RECEIPTS_PER_PUSH = 5
 LINES_PER_RECEIPT = 5
 ENTRIES_PER_RECEIPT = LINES_PER_RECEIPT + 2  # the receipt, its lines, one payment line
+CABINET_SKU, CABINET_PIECE_G, CABINET_TARE_G = "LDC-BOLT", Decimal("10"), Decimal("100")
 
 
 def percentile(values: Sequence[float], share: float) -> float:
@@ -313,8 +315,9 @@ def fake_cart_holds(fake, sku: str) -> int | None:
     return fake.stock(sku) if isinstance(fake, FakeWooCommerce) else fake.available(sku)
 
 
-def _seed(*, registers: int, tills: int):
-    """Rows and tokens in this process's database; returns (register tokens, till tokens, stores, fakes)."""
+def _seed(*, registers: int, tills: int, cabinets: int = 0):
+    """Rows and tokens in this process's database; returns (register tokens, till tokens, cabinet tokens,
+    stores, fakes)."""
     from datetime import date
 
     from carts.models import CartSettings
@@ -341,8 +344,27 @@ def _seed(*, registers: int, tills: int):
         code = f"LT{n:03d}"
         CashRegister.objects.create(code=code, location=shop, price_group=group)
         till_tokens[code] = token_issue(kind="register", subject=code)
+    cabinet_tokens = {}
+    if cabinets:
+        from cabinets.models import Tray
+        from cabinets.services.provisioning import cabinet_create
+
+        bolt = Article.objects.create(sku=CABINET_SKU, name="Load bolt", unit_weight_g=CABINET_PIECE_G)
+        for n in range(1, cabinets + 1):
+            cabinet, token = cabinet_create(code=f"LC{n:03d}", location_code=f"LC{n:03d}-LOC", name=f"Load cabinet {n}")
+            Tray.objects.create(cabinet=cabinet, tray_id="T-1", article=bolt, tare_g=CABINET_TARE_G,
+                                threshold=Decimal("5"))
+            cabinet_tokens[cabinet.code] = token
     stores, fakes = fake_carts(location=shop, skus=SKUS, available=int(OPENING), prefix="l")
-    return reg_tokens, till_tokens, stores, fakes
+    return reg_tokens, till_tokens, cabinet_tokens, stores, fakes
+
+
+def _cabinet_readings_stored(cabinet_tokens) -> int:
+    if not cabinet_tokens:
+        return 0
+    from cabinets.models import WeightReading
+
+    return WeightReading.objects.filter(cabinet__code__in=list(cabinet_tokens)).count()
 
 
 def _rss(child) -> int:
@@ -384,6 +406,22 @@ def _register_client(code: str, token: str, *, every: float, offset: float) -> L
     return LoadClient(request=request, accept=(200,), attempts=20, every=every, offset=offset)
 
 
+def _cabinet_client(code: str, token: str, *, every: float, offset: float) -> LoadClient:
+    """A weighing cabinet: its one tray read every `every` s, each weight twice (a stable reading), the
+    count stepping down and up again as pieces are taken and put back."""
+    headers = {"Authorization": f"Token {token}"}
+
+    def request(n: int) -> Request:
+        pieces = 200 - (n // 2) % 40
+        grams = CABINET_TARE_G + CABINET_PIECE_G * pieces
+        read_at = datetime.now(UTC).isoformat()
+        return Request.post_json(f"/api/v1/cabinets/{code}/readings/",
+                                 {"readings": [{"tray_id": "T-1", "weight_g": str(grams), "read_at": read_at}]},
+                                 headers)
+
+    return LoadClient(request=request, accept=(200,), attempts=20, every=every, offset=offset)
+
+
 def _till_client(code: str, token: str, *, every: float, offset: float) -> LoadClient:
     """A live till: a sale of 1 to 4 random lines per request, resent with its Idempotency-Key until accepted."""
     rng = random.Random(code)
@@ -400,7 +438,8 @@ def _till_client(code: str, token: str, *, every: float, offset: float) -> LoadC
     return LoadClient(request=request, accept=(201,), attempts=20, every=every, offset=offset)
 
 
-def load_run(*, database_url: str, redis_url: str, registers: int, tills: int, seconds: float, workers: int = 2,
+def load_run(*, database_url: str, redis_url: str, registers: int, tills: int, seconds: float, cabinets: int = 0,
+             workers: int = 2,
              web_workers: int = 3, push_every: float = 2.0, sell_every: float = 1.0, settle_timeout: float = 240,
              say=print, during: Callable[..., None] | None = None) -> dict:
     """Run the load; returns the figures (see the module docstring). `during(children=, respawn_worker=)`,
@@ -415,7 +454,8 @@ def load_run(*, database_url: str, redis_url: str, registers: int, tills: int, s
     from posinv.selectors import ledger_drift
     from retail.models import LiveSale
 
-    reg_tokens, till_tokens, stores, fakes = _seed(registers=registers, tills=tills)
+    reg_tokens, till_tokens, cabinet_tokens, stores, fakes = _seed(registers=registers, tills=tills,
+                                                                   cabinets=cabinets)
     from django.db import connection
 
     connection.close()
@@ -461,6 +501,8 @@ def load_run(*, database_url: str, redis_url: str, registers: int, tills: int, s
                    for i, (code, token) in enumerate(reg_tokens.items())]
         clients += [_till_client(code, token, every=sell_every, offset=i * sell_every / tills)
                     for i, (code, token) in enumerate(till_tokens.items())]
+        clients += [_cabinet_client(code, token, every=push_every, offset=i * push_every / max(cabinets, 1))
+                    for i, (code, token) in enumerate(cabinet_tokens.items())]
         fault_thread = None
         if during is not None:
             def respawn_worker(name: str) -> None:
@@ -476,7 +518,8 @@ def load_run(*, database_url: str, redis_url: str, registers: int, tills: int, s
             fault_thread.join()
         elapsed = run.seconds
         pushes = run.summary(accept=(200,), clients=range(registers))
-        sales = run.summary(accept=(201,), clients=range(registers, len(clients)))
+        sales = run.summary(accept=(201,), clients=range(registers, registers + tills))
+        readings = run.summary(accept=(200,), clients=range(registers + tills, len(clients)))
         receipts_sent = {code: run.summary(accept=(200,), clients=(i,)).accepted * RECEIPTS_PER_PUSH
                          for i, code in enumerate(reg_tokens)}
         memory_end_load = {name: _rss(child) for name, child in children.items()}
@@ -509,6 +552,8 @@ def load_run(*, database_url: str, redis_url: str, registers: int, tills: int, s
             "push_per_s": round(pushes.rate, 1),
             "lines_per_s": round(pushes.rate * RECEIPTS_PER_PUSH * LINES_PER_RECEIPT, 1),
             "sales_per_s": round(sales.rate, 1),
+            "cabinet_posts": readings.accepted,
+            "cabinet_readings_stored": _cabinet_readings_stored(cabinet_tokens),
             "push_p50_ms": round(pushes.ms(0.5), 1),
             "push_p99_ms": round(pushes.ms(0.99), 1),
             "sale_p50_ms": round(sales.ms(0.5), 1),
