@@ -7,10 +7,11 @@ from decimal import Decimal
 
 import pytest
 
-from cabinets.models import Tray
+from cabinets.models import Tray, WeighingCabinet
 from cabinets.services.provisioning import cabinet_create
 from cabinets.services.readings import ReadingIn
 from tests.factories import make_article
+from tests.fakes.cabinet_vendor import FakeCabinetVendor
 
 T0 = datetime(2026, 5, 3, 8, 0, tzinfo=UTC)
 
@@ -44,3 +45,20 @@ def tray(cabinet, screw):
     return Tray.objects.create(
         cabinet=cabinet, tray_id="T-1", article=screw, tare_g=Decimal("100"), threshold=Decimal("5")
     )
+
+
+@pytest.fixture
+def vendor():
+    """The fake cabinet vendor's pull API (tests/fakes/cabinet_vendor.py)."""
+    with FakeCabinetVendor(api_key="k-123", page_max=100) as fake:
+        yield fake
+
+
+@pytest.fixture
+def pulling(cabinet, tray, vendor):
+    """The cabinet set to pull its readings from `vendor`."""
+    WeighingCabinet.objects.filter(pk=cabinet.pk).update(
+        pull_url=vendor.url("SN-1"), pull_api_key="k-123", pull_timeout_seconds=2
+    )
+    cabinet.refresh_from_db()
+    return cabinet

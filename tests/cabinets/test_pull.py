@@ -21,21 +21,6 @@ from tests.fakes.cabinet_vendor import FakeCabinetVendor
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def vendor():
-    with FakeCabinetVendor(api_key="k-123", page_max=100) as fake:
-        yield fake
-
-
-@pytest.fixture
-def pulling(cabinet, tray, vendor):
-    WeighingCabinet.objects.filter(pk=cabinet.pk).update(
-        pull_url=vendor.url("SN-1"), pull_api_key="k-123", pull_timeout_seconds=2
-    )
-    cabinet.refresh_from_db()
-    return cabinet
-
-
 def stamp(minutes: float) -> str:
     return (T0 + timedelta(minutes=minutes)).isoformat().replace("+00:00", "Z")
 

@@ -15,25 +15,9 @@ from cabinets.models import WeighingCabinet, WeightReading
 from cabinets.services.pull import cabinet_pull
 from ops.selectors import sync_problems
 from posinv.models import StockLevel
-from tests.fakes.cabinet_vendor import FakeCabinetVendor
 
 pytestmark = pytest.mark.django_db
 NEXT_YEAR = timedelta(days=365)
-
-
-@pytest.fixture
-def vendor():
-    with FakeCabinetVendor(api_key="k-123", page_max=100) as fake:
-        yield fake
-
-
-@pytest.fixture
-def pulling(cabinet, tray, vendor):
-    WeighingCabinet.objects.filter(pk=cabinet.pk).update(
-        pull_url=vendor.url("SN-1"), pull_api_key="k-123", pull_timeout_seconds=2
-    )
-    cabinet.refresh_from_db()
-    return cabinet
 
 
 def iso(when) -> str:
